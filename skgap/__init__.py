@@ -1,0 +1,46 @@
+"""skgap: measure and control the modality gap of vision-language embeddings.
+
+Paired embeddings travel as one array ``X = [V | T]`` (image block, text
+block), so every estimator drops into scikit-learn pipelines and
+cross-validation. The flow of the package:
+
+- encode (optional, torch): :class:`OpenCLIPEncoder` turns images and texts
+  into ``X``;
+- measure: :mod:`skgap.metrics` and :class:`ConeStats`;
+- transform: :class:`ModalityGapShifter` (post-hoc gap shift);
+- evaluate and command line: ``skgap`` / ``python -m skgap``.
+
+Names that need torch are imported lazily, so ``import skgap`` works without it.
+"""
+
+from importlib import import_module
+
+from . import datasets, metrics
+from ._layout import pair, unpair
+from .shift import ModalityGapShifter
+from .stats import ConeStats
+
+__version__ = "0.1.0"
+
+# name -> module, imported on first access (these modules need optional extras).
+_LAZY = {}
+
+__all__ = [
+    "ConeStats",
+    "ModalityGapShifter",
+    "pair",
+    "unpair",
+    "__version__",
+] + sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,154 @@
+"""The paired layout: modality blocks side by side in one 2-D array.
+
+Paired embeddings travel as ``X = [V | T]`` (image block first, text block
+second, or more blocks for more modalities) so that scikit-learn's row-wise
+machinery -- :class:`~sklearn.pipeline.Pipeline`, cross-validation splitters,
+:class:`~sklearn.model_selection.GridSearchCV` -- keeps the members of a pair
+together.
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+__all__ = ["pair", "unpair"]
+
+
+def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2):
+    """Return the width of each modality block as a tuple of ints.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the paired array.
+    modality_dims : sequence of int or None
+        Width of each block, in order. ``None`` means ``n_modalities`` blocks
+        of equal width.
+    n_modalities : int, default=2
+        Number of blocks when ``modality_dims`` is None.
+
+    Returns
+    -------
+    dims : tuple of int
+
+    Raises
+    ------
+    ValueError
+        If the widths cannot describe an array of ``n_features`` columns.
+    """
+    if modality_dims is None:
+        if n_modalities < 1:
+            raise ValueError(f"n_modalities must be >= 1, got {n_modalities}.")
+        if n_features % n_modalities != 0:
+            raise ValueError(
+                f"X has {n_features} columns, which cannot be split into "
+                f"{n_modalities} modality blocks of equal width; pass "
+                "modality_dims=(d_1, ..., d_m) giving the width of each block."
+            )
+        return (n_features // n_modalities,) * n_modalities
+    dims = np.asarray(modality_dims)
+    if dims.ndim != 1 or dims.size < 1:
+        raise ValueError(
+            f"modality_dims must be a 1-D sequence of block widths, got {modality_dims!r}."
+        )
+    if not all(isinstance(d, Integral) or float(d).is_integer() for d in dims.tolist()):
+        raise ValueError(f"modality_dims must hold integers, got {modality_dims!r}.")
+    dims = tuple(int(d) for d in dims.tolist())
+    if any(d < 1 for d in dims):
+        raise ValueError(f"modality_dims must be positive widths, got {dims}.")
+    if sum(dims) != n_features:
+        raise ValueError(
+            f"modality_dims={dims} sums to {sum(dims)} but X has {n_features} "
+            "columns; the block widths must add up to the width of X."
+        )
+    return dims
+
+
+def block_slices(dims):
+    """Column slices of the blocks described by ``dims``."""
+    edges = np.concatenate([[0], np.cumsum(dims)]).tolist()
+    return tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:]))
+
+
+def pair(*blocks):
+    """Stack modality blocks side by side into one paired array.
+
+    Row ``i`` of every block must describe the same item (for instance an
+    image and its report). The result is ``X = [B_1 | B_2 | ... | B_m]``.
+
+    Parameters
+    ----------
+    *blocks : array-like of shape (n_samples, d_m)
+        One 2-D array per modality, all with the same number of rows.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, sum_m d_m)
+        The paired array, in the common floating dtype of the blocks
+        (float32 blocks stay float32).
+
+    See Also
+    --------
+    unpair : The inverse operation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgap import pair, unpair
+    >>> V = np.ones((3, 2), dtype=np.float32)
+    >>> T = np.zeros((3, 2), dtype=np.float32)
+    >>> X = pair(V, T)
+    >>> X.shape, X.dtype
+    ((3, 4), dtype('float32'))
+    >>> [b.shape for b in unpair(X)]
+    [(3, 2), (3, 2)]
+    """
+    if len(blocks) < 1:
+        raise ValueError("pair() needs at least one block.")
+    arrays = []
+    for m, b in enumerate(blocks):
+        a = np.asarray(b)
+        if a.ndim != 2:
+            raise ValueError(
+                f"Block {m} must be 2-D (n_samples, n_features); got shape {a.shape}."
+            )
+        arrays.append(a)
+    n_rows = {a.shape[0] for a in arrays}
+    if len(n_rows) != 1:
+        raise ValueError(
+            "All blocks must have the same number of rows (one row per pair); got "
+            + ", ".join(f"block {m}: {a.shape[0]}" for m, a in enumerate(arrays))
+            + "."
+        )
+    dtype = np.result_type(*arrays)
+    if not np.issubdtype(dtype, np.floating):
+        dtype = np.float64
+    return np.concatenate(arrays, axis=1, dtype=dtype)
+
+
+def unpair(X, modality_dims=None, n_modalities=2):
+    """Split a paired array into its modality blocks.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Paired array ``[B_1 | ... | B_m]``.
+    modality_dims : sequence of int, default=None
+        Width of each block. ``None`` splits into ``n_modalities`` equal blocks.
+    n_modalities : int, default=2
+        Number of blocks when ``modality_dims`` is None.
+
+    Returns
+    -------
+    blocks : tuple of ndarray
+        Views into ``X`` (no copy for a NumPy input), one per modality.
+
+    See Also
+    --------
+    pair : The inverse operation.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
+    dims = resolve_modality_dims(X.shape[1], modality_dims, n_modalities)
+    return tuple(X[:, s] for s in block_slices(dims))

@@ -1,0 +1,342 @@
+"""Cone-effect and modality-gap statistics of embeddings on the unit sphere.
+
+Every function L2-normalises the rows it is given first, so raw encoder
+outputs and unit vectors give the same numbers. All reductions accumulate in
+float64 without making a float64 copy of the input.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._geometry import (
+    check_block,
+    check_pair_blocks,
+    inverse_norms,
+    normalize_rows,
+    pair_cosines,
+    unit_mean,
+    unit_second_moment,
+)
+
+__all__ = [
+    "mean_resultant_length",
+    "modality_gap",
+    "pairwise_gap",
+    "alignment",
+    "uniformity",
+    "relative_modality_gap",
+    "mean_pair_cosine",
+    "mean_within_cosine",
+    "gap_principal_cosine",
+]
+
+
+def mean_resultant_length(E):
+    r"""Mean resultant length of the embeddings: the size of the cone effect.
+
+    .. math::
+
+        R = \Big\lVert \frac{1}{n} \sum_{i=1}^{n} \frac{e_i}{\lVert e_i \rVert} \Big\rVert_2
+
+    ``R = 1`` when all embeddings point the same way (a degenerate cone) and
+    ``R`` is near 0 when they spread uniformly over the sphere.
+
+    Parameters
+    ----------
+    E : array-like of shape (n_samples, n_features)
+        Embeddings of one modality.
+
+    Returns
+    -------
+    R : float in [0, 1]
+
+    References
+    ----------
+    Restrepo et al. (2026), "On the Cone Effect and Modality Gap in Medical
+    Vision-Language Embeddings", Table 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgap.metrics import mean_resultant_length
+    >>> mean_resultant_length(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    0.7071...
+    """
+    E = check_block(E, "E")
+    return float(min(np.linalg.norm(unit_mean(E, name="E")), 1.0))
+
+
+def modality_gap(V, T):
+    r"""Centroid modality gap between two modalities.
+
+    .. math::
+
+        \mu_V = \frac{1}{n}\sum_i \hat v_i, \qquad
+        \mu_T = \frac{1}{n}\sum_i \hat t_i, \qquad
+        \Delta = \mu_V - \mu_T, \qquad
+        \mathrm{L2M} = \lVert \Delta \rVert_2
+
+    with :math:`\hat x = x / \lVert x \rVert`. The blocks need not be paired
+    row for row (only their centroids enter), but must share a space.
+
+    Parameters
+    ----------
+    V : array-like of shape (n_samples_v, n_features)
+        Embeddings of the first modality (images, by convention).
+    T : array-like of shape (n_samples_t, n_features)
+        Embeddings of the second modality (texts).
+
+    Returns
+    -------
+    gap_vector : ndarray of shape (n_features,), float64
+        :math:`\Delta`.
+    gap_norm : float
+        :math:`\lVert \Delta \rVert` (L2M), in [0, 2].
+
+    References
+    ----------
+    Liang et al. (2022), "Mind the Gap: Understanding the Modality Gap in
+    Multi-modal Contrastive Representation Learning", NeurIPS.
+    """
+    V = check_block(V, "V")
+    T = check_block(T, "T")
+    if V.shape[1] != T.shape[1]:
+        raise ValueError(
+            f"V has {V.shape[1]} columns but T has {T.shape[1]}; the gap is a "
+            "difference of centroids and needs one shared space."
+        )
+    delta = unit_mean(V, name="V") - unit_mean(T, name="T")
+    return delta, float(np.linalg.norm(delta))
+
+
+def mean_pair_cosine(V, T):
+    r"""Mean cosine similarity of matched pairs.
+
+    .. math:: \bar c = \frac{1}{n} \sum_i \cos(v_i, t_i)
+
+    Parameters
+    ----------
+    V, T : array-like of shape (n_samples, n_features)
+        Row ``i`` of ``V`` and of ``T`` describe the same item.
+
+    Returns
+    -------
+    float in [-1, 1]
+    """
+    V, T = check_pair_blocks(V, T)
+    return float(pair_cosines(V, T).mean())
+
+
+def pairwise_gap(V, T):
+    r"""Instance-level modality gap (L2I): the mean distance of matched pairs.
+
+    .. math:: \mathrm{L2I} = \frac{1}{n} \sum_i \lVert \hat v_i - \hat t_i \rVert_2
+        = \frac{1}{n} \sum_i \sqrt{2 - 2\cos(v_i, t_i)}
+
+    Parameters
+    ----------
+    V, T : array-like of shape (n_samples, n_features)
+        Row ``i`` of ``V`` and of ``T`` describe the same item.
+
+    Returns
+    -------
+    float in [0, 2]
+    """
+    return alignment(V, T, alpha=1)
+
+
+def alignment(V, T, alpha=2):
+    r"""Alignment of matched pairs (Wang & Isola, 2020).
+
+    .. math:: \mathcal{L}_{\mathrm{align}} = \frac{1}{n} \sum_i
+        \lVert \hat v_i - \hat t_i \rVert_2^{\alpha}
+
+    computed from the pair cosines as :math:`(2 - 2\cos(v_i, t_i))^{\alpha/2}`,
+    so no difference array is formed. Lower is better aligned.
+
+    Parameters
+    ----------
+    V, T : array-like of shape (n_samples, n_features)
+        Row ``i`` of ``V`` and of ``T`` describe the same item.
+    alpha : float, default=2
+        Exponent, ``alpha > 0``.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Wang & Isola (2020), "Understanding Contrastive Representation Learning
+    through Alignment and Uniformity on the Hypersphere", ICML.
+    """
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}.")
+    V, T = check_pair_blocks(V, T)
+    sq = np.maximum(2.0 - 2.0 * pair_cosines(V, T), 0.0)
+    return float(np.mean(sq ** (alpha / 2.0)))
+
+
+def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
+    r"""Uniformity of embeddings on the sphere (Wang & Isola, 2020).
+
+    .. math:: \mathcal{L}_{\mathrm{unif}} = \log \frac{2}{n(n-1)}
+        \sum_{i<j} \exp\!\big(-t \lVert \hat e_i - \hat e_j \rVert_2^2\big)
+
+    Lower (more negative) is more uniform. The double sum is computed over
+    blocks of ``block_size`` rows, so memory stays at ``block_size x n`` values
+    in the input precision rather than an ``n x n`` float64 matrix; with
+    ``max_samples`` a random subset of rows (without replacement) estimates it.
+
+    Parameters
+    ----------
+    E : array-like of shape (n_samples, n_features)
+        Embeddings of one modality; at least two rows.
+    t : float, default=2
+        Temperature, ``t > 0``.
+    max_samples : int or None, default=None
+        Use at most this many rows, drawn with ``random_state``. ``None`` uses
+        every row (exact, O(n^2 d) time).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the subsample.
+    block_size : int, default=1024
+        Rows per block of the blocked double sum.
+
+    Returns
+    -------
+    float, at most 0
+    """
+    if not t > 0:
+        raise ValueError(f"t must be > 0, got {t!r}.")
+    E = check_block(E, "E", min_samples=2)
+    n = E.shape[0]
+    if max_samples is not None:
+        if max_samples < 2:
+            raise ValueError(f"max_samples must be >= 2, got {max_samples}.")
+        if n > max_samples:
+            rng = check_random_state(random_state)
+            E = E[np.sort(rng.choice(n, size=max_samples, replace=False))]
+            n = max_samples
+    U = normalize_rows(E, "E")
+    total = 0.0
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        # Pairs (i, j) with i in this block and j > i.
+        G = U[start:stop] @ U[start:].T
+        sq = np.maximum(2.0 - 2.0 * G, 0.0)
+        vals = np.exp(-t * sq)
+        # Keep only the strict upper triangle j > i of this block.
+        total += float(np.triu(vals, k=1).sum(dtype=np.float64))
+    n_pairs = n * (n - 1) / 2.0
+    return float(np.log(total / n_pairs))
+
+
+def mean_within_cosine(E):
+    r"""Mean cosine similarity between distinct embeddings of one modality.
+
+    .. math:: \bar s = \frac{1}{n(n-1)} \sum_{i \neq j} \cos(e_i, e_j)
+        = \frac{n R^2 - 1}{n - 1}
+
+    where :math:`R` is the mean resultant length; computed in O(nd) from it.
+
+    Parameters
+    ----------
+    E : array-like of shape (n_samples, n_features)
+        At least two rows.
+
+    Returns
+    -------
+    float in [-1/(n-1), 1]
+    """
+    E = check_block(E, "E", min_samples=2)
+    n = E.shape[0]
+    mu = unit_mean(E, name="E")
+    return float((n * float(mu @ mu) - 1.0) / (n - 1))
+
+
+def relative_modality_gap(V, T):
+    r"""Relative modality gap (Schrodi et al., 2024).
+
+    The gap between modalities measured against the spread within them:
+
+    .. math::
+
+        m = \max\!\Big(1 - \frac{\bar c + 1}{2},\ 10^{-3}\Big), \qquad
+        s_X = 1 - \frac{\bar s_X + 1}{2}, \qquad
+        \mathrm{RMG} = \frac{m}{m + (s_V + s_T)/2}
+
+    with :math:`\bar c` the mean matched-pair cosine
+    (:func:`mean_pair_cosine`) and :math:`\bar s_X` the mean off-diagonal
+    within-modality cosine (:func:`mean_within_cosine`).
+
+    Parameters
+    ----------
+    V, T : array-like of shape (n_samples, n_features)
+        Row ``i`` of ``V`` and of ``T`` describe the same item.
+
+    Returns
+    -------
+    float in (0, 1]
+
+    References
+    ----------
+    Schrodi et al. (2024), "Two Effects, One Trigger: On the Modality Gap,
+    Object Bias, and Information Imbalance in Contrastive Vision-Language
+    Representation Learning".
+    """
+    V, T = check_pair_blocks(V, T, min_samples=2)
+    m = max(1.0 - (mean_pair_cosine(V, T) + 1.0) / 2.0, 1e-3)
+    s_v = 1.0 - (mean_within_cosine(V) + 1.0) / 2.0
+    s_t = 1.0 - (mean_within_cosine(T) + 1.0) / 2.0
+    return float(m / (m + (s_v + s_t) / 2.0))
+
+
+def gap_principal_cosine(V, T):
+    r"""How well the gap lines up with the first principal axis of the data.
+
+    .. math::
+
+        |\cos(\Delta, u_1)|, \qquad u_1 = \arg\max_{\lVert u \rVert = 1}
+        u^\top C u, \qquad
+        C = \frac{1}{2n} \sum_{e \in \hat V \cup \hat T} (e - \bar e)(e - \bar e)^\top
+
+    where :math:`C` is the covariance of the pooled unit embeddings of both
+    modalities. The cone-effect paper finds the gap lies along :math:`u_1`
+    (values near 1).
+
+    Parameters
+    ----------
+    V : array-like of shape (n_samples_v, n_features)
+    T : array-like of shape (n_samples_t, n_features)
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    V = check_block(V, "V")
+    T = check_block(T, "T")
+    if V.shape[1] != T.shape[1]:
+        raise ValueError(
+            f"V has {V.shape[1]} columns but T has {T.shape[1]}; pooling needs one "
+            "shared space."
+        )
+    inv_v = inverse_norms(V, "V")
+    inv_t = inverse_norms(T, "T")
+    return _gap_principal_cosine(V, T, inv_v, inv_t)
+
+
+def _gap_principal_cosine(V, T, inv_v, inv_t, mu_v=None, mu_t=None):
+    if mu_v is None:
+        mu_v = unit_mean(V, inv_v)
+    if mu_t is None:
+        mu_t = unit_mean(T, inv_t)
+    n = V.shape[0] + T.shape[0]
+    pooled_mean = (V.shape[0] * mu_v + T.shape[0] * mu_t) / n
+    C = unit_second_moment([(V, inv_v), (T, inv_t)]) / n - np.outer(pooled_mean, pooled_mean)
+    _, vecs = np.linalg.eigh(C)
+    u1 = vecs[:, -1]
+    delta = mu_v - mu_t
+    norm = np.linalg.norm(delta)
+    if norm == 0:
+        return 0.0
+    return float(min(abs(u1 @ delta) / norm, 1.0))
