@@ -10,7 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import PairedMixin, modality_dims_constraint
 from ._geometry import inverse_norms, pair_cosines, unit_mean
-from .metrics._cone import _gap_principal_cosine, uniformity
+from .metrics._cone import (
+    _gap_principal_cosine,
+    _relative_gap,
+    _within_cosine_from_mean,
+    uniformity,
+)
 
 __all__ = ["ConeStats"]
 
@@ -159,7 +164,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         self.centroids_ = mus
         R = np.minimum(np.linalg.norm(mus, axis=1), 1.0)
         self.mean_resultant_length_ = R
-        self.mean_within_cosine_ = (n * R**2 - 1.0) / (n - 1)
+        self.mean_within_cosine_ = _within_cosine_from_mean(mus, n)
         self.uniformity_ = np.array(
             [
                 uniformity(
@@ -172,13 +177,12 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
             ]
         )
 
-        s = 1.0 - (self.mean_within_cosine_ + 1.0) / 2.0
+        within = self.mean_within_cosine_
         pair_stats = []
         for m in range(1, len(blocks)):
             cos = pair_cosines(blocks[0], blocks[m], inv[0], inv[m])
             sq = np.maximum(2.0 - 2.0 * cos, 0.0)
             mean_cos = float(cos.mean())
-            gap_m = max(1.0 - (mean_cos + 1.0) / 2.0, 1e-3)
             delta = mus[0] - mus[m]
             pair_stats.append(
                 dict(
@@ -187,7 +191,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
                     pairwise_gap_=float(np.sqrt(sq).mean()),
                     alignment_=float(sq.mean()),
                     mean_pair_cosine_=mean_cos,
-                    relative_gap_=float(gap_m / (gap_m + (s[0] + s[m]) / 2.0)),
+                    relative_gap_=_relative_gap(mean_cos, within[0], within[m]),
                     gap_principal_cosine_=_gap_principal_cosine(
                         blocks[0], blocks[m], inv[0], inv[m], mus[0], mus[m]
                     ),

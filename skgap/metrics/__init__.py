@@ -15,6 +15,7 @@ from ._cone import (
     relative_modality_gap,
     uniformity,
 )
+from ._retrieval import retrieval_recall_at_k
 
 __all__ = [
     "alignment",
@@ -25,5 +26,6 @@ __all__ = [
     "modality_gap",
     "pairwise_gap",
     "relative_modality_gap",
+    "retrieval_recall_at_k",
     "uniformity",
 ]

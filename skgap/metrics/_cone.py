@@ -249,9 +249,23 @@ def mean_within_cosine(E):
     float in [-1/(n-1), 1]
     """
     E = check_block(E, "E", min_samples=2)
-    n = E.shape[0]
-    mu = unit_mean(E, name="E")
-    return float((n * float(mu @ mu) - 1.0) / (n - 1))
+    return float(_within_cosine_from_mean(unit_mean(E, name="E"), E.shape[0]))
+
+
+def _within_cosine_from_mean(mu, n):
+    """Mean off-diagonal cosine from the unit mean(s) ``mu`` of ``n`` rows."""
+    mu = np.asarray(mu)
+    sq = np.sum(mu * mu, axis=-1)
+    # Rounding can push identical rows a hair above 1.
+    return np.clip((n * sq - 1.0) / (n - 1), -1.0, 1.0)
+
+
+def _relative_gap(mean_pair_cos, within_v, within_t):
+    """RMG from its three cosine summaries (see relative_modality_gap)."""
+    m = max(1.0 - (mean_pair_cos + 1.0) / 2.0, 1e-3)
+    s_v = 1.0 - (within_v + 1.0) / 2.0
+    s_t = 1.0 - (within_t + 1.0) / 2.0
+    return float(m / (m + (s_v + s_t) / 2.0))
 
 
 def relative_modality_gap(V, T):
@@ -285,10 +299,7 @@ def relative_modality_gap(V, T):
     Representation Learning".
     """
     V, T = check_pair_blocks(V, T, min_samples=2)
-    m = max(1.0 - (mean_pair_cosine(V, T) + 1.0) / 2.0, 1e-3)
-    s_v = 1.0 - (mean_within_cosine(V) + 1.0) / 2.0
-    s_t = 1.0 - (mean_within_cosine(T) + 1.0) / 2.0
-    return float(m / (m + (s_v + s_t) / 2.0))
+    return _relative_gap(mean_pair_cosine(V, T), mean_within_cosine(V), mean_within_cosine(T))
 
 
 def gap_principal_cosine(V, T):

@@ -1,0 +1,21 @@
+import os
+
+import numpy as np
+import pytest
+
+# Hub look-ups must fail at once, never hang in retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def paired():
+    """Small synthetic paired embeddings with a clear gap (float32)."""
+    from skgap.datasets import make_paired_embeddings
+
+    return make_paired_embeddings(n_samples=200, n_features=16, random_state=0)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
