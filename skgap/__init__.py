@@ -17,8 +17,10 @@ from importlib import import_module
 
 from . import datasets, metrics
 from ._layout import pair, unpair
+from .align import AnchorAffineAligner
 from .shift import ModalityGapShifter
 from .stats import ConeStats
+from .zeroshot import ZeroShotClassifier
 
 __version__ = "0.1.0"
 
@@ -26,8 +28,10 @@ __version__ = "0.1.0"
 _LAZY = {}
 
 __all__ = [
+    "AnchorAffineAligner",
     "ConeStats",
     "ModalityGapShifter",
+    "ZeroShotClassifier",
     "pair",
     "unpair",
     "__version__",
