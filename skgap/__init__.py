@@ -15,9 +15,10 @@ Names that need torch are imported lazily, so ``import skgap`` works without it.
 
 from importlib import import_module
 
-from . import datasets, metrics
+from . import datasets, evaluate, metrics, plotting
 from ._layout import pair, unpair
 from .align import AnchorAffineAligner
+from .evaluate import LateFusionClassifier, gap_sweep, summarize_sweep
 from .shift import ModalityGapShifter
 from .stats import ConeStats
 from .zeroshot import ZeroShotClassifier
@@ -30,8 +31,11 @@ _LAZY = {}
 __all__ = [
     "AnchorAffineAligner",
     "ConeStats",
+    "LateFusionClassifier",
     "ModalityGapShifter",
     "ZeroShotClassifier",
+    "gap_sweep",
+    "summarize_sweep",
     "pair",
     "unpair",
     "__version__",

@@ -1,7 +1,8 @@
 """The ``skgap`` command line.
 
 Each subcommand lives in its own module ``skgap/cli/_<name>.py`` exposing
-``register(subparsers)``, which adds its parser and sets ``func``.
+``register(subparsers)``, which adds its parser and sets ``func``; the
+command names are listed in ``_COMMANDS`` in the order ``--help`` shows them.
 """
 
 import argparse
@@ -10,8 +11,20 @@ from importlib import import_module
 
 from .. import __version__
 from ._io import DataError
+from ._options import HelpFormatter
 
-_COMMANDS = ("demo", "report")
+# The order of the help text: try it, measure, choose lambda. "encode"
+# (skgap/cli/_encode.py, torch imported only when it runs) goes at the end.
+_COMMANDS = ("demo", "report", "sweep")
+
+_EPILOG = """\
+start here:
+  skgap demo                         the whole story on synthetic data, in seconds
+  skgap report EMB.npz               cone and gap statistics of your embeddings
+  skgap sweep EMB.npz --labels Y.npy choose the gap-shift lambda for your task
+
+Run 'skgap COMMAND --help' for the options of a command.
+"""
 
 
 def build_parser():
@@ -19,9 +32,10 @@ def build_parser():
         prog="skgap",
         description=(
             "Measure the cone effect and modality gap of paired image/text embeddings "
-            "and choose the gap-shift lambda by cross-validated linear probes."
+            "and choose the gap-shift lambda by linear probes over random splits."
         ),
-        epilog="Run 'skgap COMMAND --help' for the options of a command.",
+        epilog=_EPILOG,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"skgap {__version__}")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
@@ -31,7 +45,7 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input or usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

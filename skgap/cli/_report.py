@@ -1,56 +1,44 @@
 """``skgap report``: cone statistics of the user's embeddings."""
 
-import json
-
-import numpy as np
-
 from ..stats import ConeStats
-from ._format import format_lambda_scores, format_report
-from ._io import load_embeddings, load_labels
-from ._lambda import choose_lambda
+from ._format import dumps, format_report
+from ._io import DATA_FORMS, load_embeddings
+from ._options import positive_int
 
 
 def register(sub):
     p = sub.add_parser(
         "report",
-        help="cone statistics of your embeddings (and lambda, given labels)",
+        help="cone-effect and modality-gap statistics of your embeddings",
         description=(
-            "Print the cone-effect and modality-gap statistics of paired embeddings. "
-            "DATA is an .npz with arrays 'image' and 'text' (optionally 'labels'), a "
-            ".npy of shape (2, n, d), or two .npy files (images, texts). With labels, "
-            "also choose the gap-shift lambda by cross-validated linear probes."
+            "Print the cone-effect and modality-gap statistics of paired image/text "
+            f"embeddings. DATA is {DATA_FORMS}; row i of the images and of the texts "
+            "must be the same pair. Rows are L2-normalised first."
         ),
+        epilog="example: skgap report embeddings.npz --json",
     )
     p.add_argument("data", nargs="+", metavar="DATA", help="embeddings file(s)")
-    p.add_argument("--labels", default=None,
-                   help="labels: .npy, .npz (array 'labels') or FILE.csv:COLUMN")
-    p.add_argument("--lams", type=float, nargs="+", default=list(np.linspace(0, 1, 6)),
-                   help="lambda values to compare (default: 0, 0.2, ..., 1)")
-    p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--max-uniformity-samples",
+        type=positive_int,
+        default=5000,
+        metavar="N",
+        help="estimate uniformity on at most N rows per modality (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(func=run)
 
 
 def run(args):
-    X, found = load_embeddings(args.data)
-    y = load_labels(args.labels, X.shape[0], default=found)
-    report = ConeStats(random_state=args.seed).fit(X).report()
-    scores = choose_lambda(X, y, args.lams, cv=args.cv, random_state=args.seed) if y is not None else None
+    X, _ = load_embeddings(args.data)
+    max_samples = max(args.max_uniformity_samples, 2)
+    report = ConeStats(max_uniformity_samples=max_samples, random_state=args.seed).fit(X).report()
     if args.json:
-        out = {"report": report}
-        if scores is not None:
-            out["lambda"] = {
-                "lam": scores["lam"].tolist(),
-                "mean_auc": scores["mean_auc"].tolist(),
-                "std_auc": scores["std_auc"].tolist(),
-                "best_lam": scores["best_lam"],
-                "scoring": scores["scoring"],
-            }
-        print(json.dumps(out, indent=2))
+        data = [str(p) for p in args.data]
+        print(dumps({"data": data, "dim": X.shape[1] // 2, "report": report}))
         return 0
+    d = X.shape[1] // 2
+    print(f"{' + '.join(map(str, args.data))}: {X.shape[0]} pairs of {d}-d embeddings\n")
     print(format_report(report))
-    if scores is not None:
-        print()
-        print(format_lambda_scores(scores))
     return 0

@@ -4,6 +4,7 @@ The estimators of :mod:`skgap` call these functions; use them directly on any
 pair of blocks.
 """
 
+from ._cka import cka
 from ._cone import (
     alignment,
     gap_principal_cosine,
@@ -19,6 +20,7 @@ from ._retrieval import retrieval_recall_at_k
 
 __all__ = [
     "alignment",
+    "cka",
     "gap_principal_cosine",
     "mean_pair_cosine",
     "mean_resultant_length",

@@ -13,7 +13,10 @@ _BLOCK_ELEMENTS = 2**24
 
 
 def _check_ks(k):
-    ks = (k,) if isinstance(k, Integral) and not isinstance(k, bool) else tuple(k)
+    if isinstance(k, Integral) or np.ndim(k) == 0:
+        ks = (k,)
+    else:
+        ks = tuple(k)
     if not ks:
         raise ValueError("k must hold at least one cut-off, got an empty sequence.")
     for value in ks:

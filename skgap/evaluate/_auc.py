@@ -1,0 +1,357 @@
+"""Area under the ROC curve for the probe tasks: binary, multi-class, multi-label."""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.multiclass import type_of_target
+
+__all__ = [
+    "TASKS",
+    "infer_task",
+    "check_task",
+    "continuous_scores",
+    "binary_auc",
+    "multiclass_auc",
+    "multilabel_auc",
+    "probe_auc",
+    "auc_scorer",
+]
+
+#: The probe tasks, named as on the command line.
+TASKS = ("binary", "multiclass", "multilabel")
+
+_TARGET_TO_TASK = {
+    "binary": "binary",
+    "multiclass": "multiclass",
+    "multilabel-indicator": "multilabel",
+}
+
+
+def infer_task(y):
+    """Name the probe task that labels ``y`` describe.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Class labels, or a 0/1 indicator matrix for multi-label targets.
+
+    Returns
+    -------
+    task : {'binary', 'multiclass', 'multilabel'}
+
+    Raises
+    ------
+    ValueError
+        For continuous, multi-output multi-class or otherwise unusable labels.
+
+    Examples
+    --------
+    >>> from skgap.evaluate import infer_task
+    >>> infer_task([0, 1, 1]), infer_task(["a", "b", "c"]), infer_task([[0, 1], [1, 1]])
+    ('binary', 'multiclass', 'multilabel')
+    """
+    target = type_of_target(y, input_name="y")
+    if target == "binary":
+        classes = np.unique(np.asarray(y))
+        if classes.size < 2:
+            raise ValueError(
+                f"the labels hold one class only ({classes.tolist()}); a probe needs at "
+                "least two classes."
+            )
+    if target not in _TARGET_TO_TASK:
+        raise ValueError(
+            f"labels of type {target!r} cannot be probed; expected binary or multi-class "
+            "labels (one per row) or a multi-label 0/1 indicator matrix "
+            "(n_samples, n_labels)."
+        )
+    return _TARGET_TO_TASK[target]
+
+
+def check_task(task, y):
+    """Return ``task`` after checking it matches ``y`` (``None`` infers it)."""
+    found = infer_task(y)
+    if task is None:
+        return found
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}.")
+    if task != found:
+        y_arr = np.asarray(y)
+        n_classes = np.unique(y_arr).size if y_arr.ndim == 1 else None
+        if n_classes is not None:
+            detail = f"{n_classes} distinct classes"
+        else:
+            detail = f"shape {y_arr.shape}"
+        raise ValueError(
+            f"task={task!r} but the labels look {found} ({detail}); "
+            + {
+                "binary": "binary labels need exactly two classes.",
+                "multiclass": "multi-class labels need three or more classes "
+                "(use task='binary' for two).",
+                "multilabel": "multi-label targets are a 0/1 indicator matrix "
+                "of shape (n_samples, n_labels).",
+            }[task]
+        )
+    return task
+
+
+def continuous_scores(estimator, X):
+    """Scores of a fitted classifier for ROC analysis.
+
+    ``predict_proba`` when the estimator has it, else ``decision_function``.
+    A list of per-label ``(n, 2)`` probability arrays (as from
+    :class:`~sklearn.multioutput.MultiOutputClassifier`) becomes one
+    ``(n, n_labels)`` array of positive-class probabilities.
+    """
+    if hasattr(estimator, "predict_proba"):
+        scores = estimator.predict_proba(X)
+    elif hasattr(estimator, "decision_function"):
+        scores = estimator.decision_function(X)
+    else:
+        raise TypeError(
+            f"{type(estimator).__name__} has neither predict_proba nor decision_function; "
+            "an AUC needs continuous scores."
+        )
+    if isinstance(scores, list):
+        scores = np.column_stack([np.asarray(s)[:, -1] for s in scores])
+    return np.asarray(scores)
+
+
+def _check_lengths(y_true, y_score):
+    if y_true.shape[0] != y_score.shape[0]:
+        raise ValueError(
+            f"y_true has {y_true.shape[0]} rows but y_score has {y_score.shape[0]}."
+        )
+
+
+def binary_auc(y_true, y_score):
+    r"""ROC AUC of a binary task.
+
+    .. math:: \mathrm{AUC} = P(s_+ > s_-) + \tfrac12 P(s_+ = s_-)
+
+    for the score :math:`s` of a random positive and a random negative.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Two classes; the larger label (in sorted order) is the positive one.
+    y_score : array-like of shape (n_samples,) or (n_samples, 2)
+        Score of the positive class, or ``predict_proba`` output (its second
+        column is used).
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> from skgap.evaluate import binary_auc
+    >>> binary_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true must be 1-D for a binary AUC, got shape {y_true.shape}.")
+    if y_score.ndim == 2 and y_score.shape[1] == 2:
+        y_score = y_score[:, 1]
+    if y_score.ndim != 1:
+        raise ValueError(
+            f"y_score must be 1-D or (n_samples, 2) for a binary AUC, got shape {y_score.shape}."
+        )
+    _check_lengths(y_true, y_score)
+    classes = np.unique(y_true)
+    if classes.size != 2:
+        raise ValueError(
+            f"a binary AUC needs both classes in y_true; found {classes.size} "
+            f"({classes.tolist()})."
+        )
+    return float(roc_auc_score(y_true == classes[1], y_score))
+
+
+def multiclass_auc(y_true, y_score, labels=None):
+    r"""Macro one-vs-rest ROC AUC of a multi-class task.
+
+    .. math:: \mathrm{AUC}_{\mathrm{macro}} = \frac{1}{|K|} \sum_{k \in K}
+        \mathrm{AUC}\big([y = k],\ s_{\cdot k}\big)
+
+    over the classes :math:`K` that occur in ``y_true`` together with at
+    least one other class; this equals
+    ``roc_auc_score(y_true, y_score, multi_class='ovr')`` when every class
+    occurs, and still works on a test split that misses a class.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples, n_classes)
+        One column per class, in the order of ``labels`` (e.g.
+        ``predict_proba`` output).
+    labels : array-like of shape (n_classes,), default=None
+        The class of each column (e.g. ``estimator.classes_``). ``None``
+        uses the sorted classes of ``y_true``.
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgap.evaluate import multiclass_auc
+    >>> y = [0, 1, 2, 2]
+    >>> P = np.array([[.8, .1, .1], [.2, .7, .1], [.1, .2, .7], [.3, .3, .4]])
+    >>> multiclass_auc(y, P)
+    1.0
+    """
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true must be 1-D for a multi-class AUC, got shape {y_true.shape}.")
+    if y_score.ndim != 2:
+        raise ValueError(
+            f"y_score must be 2-D (n_samples, n_classes) for a multi-class AUC, "
+            f"got shape {y_score.shape}."
+        )
+    _check_lengths(y_true, y_score)
+    labels = np.unique(y_true) if labels is None else np.asarray(labels)
+    if labels.shape[0] != y_score.shape[1]:
+        raise ValueError(
+            f"y_score has {y_score.shape[1]} columns but there are {labels.shape[0]} "
+            "labels; pass labels=estimator.classes_ when a split misses a class."
+        )
+    aucs = []
+    for k, label in enumerate(labels):
+        positive = y_true == label
+        if positive.any() and not positive.all():
+            aucs.append(roc_auc_score(positive, y_score[:, k]))
+    if not aucs:
+        raise ValueError("a multi-class AUC needs at least two classes in y_true.")
+    return float(np.mean(aucs))
+
+
+def multilabel_auc(y_true, y_score):
+    r"""Per-label and macro ROC AUC of a multi-label task.
+
+    .. math:: \mathrm{AUC}_\ell = \mathrm{AUC}(y_{\cdot\ell}, s_{\cdot\ell}),
+        \qquad
+        \mathrm{AUC}_{\mathrm{macro}} = \frac{1}{|L|}\sum_{\ell \in L} \mathrm{AUC}_\ell
+
+    where :math:`L` holds the labels with both positives and negatives in
+    ``y_true``; the others get ``nan`` (with a warning) and are left out of
+    the mean.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples, n_labels)
+        0/1 indicator matrix.
+    y_score : array-like of shape (n_samples, n_labels)
+        Score of each label (e.g. ``predict_proba`` of a one-vs-rest probe).
+
+    Returns
+    -------
+    per_label : ndarray of shape (n_labels,)
+    macro : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgap.evaluate import multilabel_auc
+    >>> Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    >>> S = np.array([[.9, .2], [.1, .6], [.8, .4], [.3, .5]])
+    >>> per_label, macro = multilabel_auc(Y, S)
+    >>> per_label.tolist(), macro
+    ([1.0, 0.75], 0.875)
+    """
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.ndim != 2 or y_score.shape != y_true.shape:
+        raise ValueError(
+            "a multi-label AUC needs y_true and y_score of the same 2-D shape "
+            f"(n_samples, n_labels); got {y_true.shape} and {y_score.shape}."
+        )
+    per_label = np.full(y_true.shape[1], np.nan)
+    for j in range(y_true.shape[1]):
+        column = y_true[:, j]
+        if column.min() != column.max():
+            per_label[j] = roc_auc_score(column, y_score[:, j])
+    undefined = np.flatnonzero(np.isnan(per_label))
+    if undefined.size == per_label.size:
+        raise ValueError(
+            "no label has both positives and negatives in y_true; the multi-label AUC "
+            "is undefined."
+        )
+    if undefined.size:
+        warnings.warn(
+            f"label(s) {undefined.tolist()} have a single class in y_true; their AUC is "
+            "undefined (nan) and left out of the macro mean.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+    return per_label, float(np.nanmean(per_label))
+
+
+def probe_auc(y_true, y_score, *, task=None, labels=None):
+    """Macro ROC AUC for any probe task.
+
+    Dispatches to :func:`binary_auc`, :func:`multiclass_auc` (macro
+    one-vs-rest) or :func:`multilabel_auc` (macro over labels).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_labels)
+    y_score : array-like
+        Continuous scores (see :func:`continuous_scores`).
+    task : {'binary', 'multiclass', 'multilabel'} or None, default=None
+        ``None`` infers it from ``y_true``.
+    labels : array-like, default=None
+        Class of each score column, for the multi-class task.
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Examples
+    --------
+    >>> from skgap.evaluate import probe_auc
+    >>> probe_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    if task is None:
+        task = infer_task(y_true)
+    elif task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}.")
+    if task == "binary":
+        return binary_auc(y_true, y_score)
+    if task == "multiclass":
+        return multiclass_auc(y_true, y_score, labels=labels)
+    return multilabel_auc(y_true, y_score)[1]
+
+
+def auc_scorer(estimator, X, y):
+    """Scorer ``(estimator, X, y) -> macro AUC`` for any probe task.
+
+    Use it as ``scoring=auc_scorer`` in
+    :class:`~sklearn.model_selection.GridSearchCV` when one search should
+    handle binary, multi-class and multi-label targets alike. The task
+    follows ``y`` (2-D: multi-label) and ``estimator.classes_`` (more than two
+    classes: multi-class, even when a test fold misses one).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skgap.evaluate import auc_scorer
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> auc_scorer(LogisticRegression().fit(X, y), X, y)
+    1.0
+    """
+    y = np.asarray(y)
+    scores = continuous_scores(estimator, X)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return multilabel_auc(y, scores)[1]
+    y = y.ravel()
+    classes = getattr(estimator, "classes_", None)
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    if classes.ndim == 1 and classes.size > 2:
+        return multiclass_auc(y, scores, labels=classes)
+    return binary_auc(y, scores)
