@@ -26,7 +26,9 @@ from .zeroshot import ZeroShotClassifier
 __version__ = "0.1.0"
 
 # name -> module, imported on first access (these modules need optional extras).
-_LAZY = {}
+_LAZY = {
+    "OpenCLIPEncoder": ".encode",
+}
 
 __all__ = [
     "AnchorAffineAligner",

@@ -15,7 +15,7 @@ from ._options import HelpFormatter
 
 # The order of the help text: try it, measure, choose lambda. "encode"
 # (skgap/cli/_encode.py, torch imported only when it runs) goes at the end.
-_COMMANDS = ("demo", "report", "sweep")
+_COMMANDS = ("demo", "report", "sweep", "encode")
 
 _EPILOG = """\
 start here:

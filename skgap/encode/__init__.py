@@ -1,0 +1,28 @@
+"""The encode stage: images and texts to paired embeddings, with open_clip.
+
+Needs the optional ``torch`` extra (``pip install 'skgap[torch]'``: torch,
+torchvision, open_clip_torch, pillow, tqdm); ``import skgap`` never imports
+this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
+
+- :class:`OpenCLIPEncoder` -- a scikit-learn transformer from (image, text)
+  pairs to ``X = [V | T]``, on the GPU when present, with an on-disk cache.
+- :class:`MissingWeightsError` -- weights that are neither on this machine nor
+  downloadable (the message says how to use a local copy).
+- :class:`BadItemError` -- one image or text that cannot be encoded (the
+  message names its index and path).
+"""
+
+try:
+    import open_clip  # noqa: F401
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "skgap.encode needs the optional torch extra: pip install 'skgap[torch]' "
+        f"(torch, torchvision, open_clip_torch, pillow, tqdm). Missing: {exc.name}."
+    ) from exc
+
+from ._encoder import OpenCLIPEncoder
+from ._items import BadItemError
+from ._loading import MissingWeightsError
+
+__all__ = ["BadItemError", "MissingWeightsError", "OpenCLIPEncoder"]

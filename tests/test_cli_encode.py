@@ -1,0 +1,174 @@
+"""Tests of ``skgap encode`` (skgap/cli/_encode.py) with a tiny random-weight model."""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from skgap.cli import _encode
+from skgap.cli._io import DataError, load_embeddings
+
+TINY = "skgap-cli-tiny"
+TINY_CFG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def run_cli(argv):
+    """``skgap.cli.main`` once 'encode' is registered there; else the same by hand."""
+    from skgap import cli
+
+    if "encode" in cli._COMMANDS:
+        return cli.main(argv)
+    parser = argparse.ArgumentParser(prog="skgap")
+    _encode.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DataError as exc:
+        print(f"skgap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+@pytest.fixture(scope="module")
+def model_args(tmp_path_factory):
+    open_clip = pytest.importorskip("open_clip")
+    torch = pytest.importorskip("torch")
+    folder = tmp_path_factory.mktemp("cli-model")
+    (folder / f"{TINY}.json").write_text(json.dumps(TINY_CFG))
+    open_clip.add_model_config(folder / f"{TINY}.json")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        state = open_clip.create_model(TINY).state_dict()
+    torch.save(state, folder / "w.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model; threads only wait on a shared machine
+    yield ["--model", TINY, "--pretrained", str(folder / "w.pt"), "--device", "cpu"]
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def dataset(tmp_path, monkeypatch):
+    """A folder of 6 PNGs and a CSV naming them (relative paths), with labels."""
+    Image = pytest.importorskip("PIL.Image")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    rows = ["file,report,finding"]
+    for i in range(6):
+        arr = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(tmp_path / "imgs" / f"x{i}.png")
+        rows.append(f"x{i}.png,report number {i},{i % 2}")
+    (tmp_path / "imgs" / "pairs.csv").write_text("\n".join(rows) + "\n")
+    table = "\n".join(
+        ["image,caption,finding"]
+        + [f"imgs/x{i}.png,report number {i},{i % 2}" for i in range(6)]
+    )
+    (tmp_path / "table.csv").write_text(table + "\n")
+    return tmp_path
+
+
+def test_csv_layout_writes_what_report_reads(model_args, dataset, capsys):
+    out = dataset / "emb.npz"
+    argv = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption",
+            "--labels", "finding", "--out", str(out), "--batch-size", "4"]
+    assert run_cli(argv) == 0
+    assert "wrote" in capsys.readouterr().out
+    with np.load(out) as z:
+        assert z["image"].shape == z["text"].shape == (6, 32)
+        assert z["image"].dtype == np.float32
+        np.testing.assert_array_equal(z["labels"], [0, 1, 0, 1, 0, 1])
+        np.testing.assert_array_equal(z["row"], np.arange(6))
+        assert z["skipped"].size == 0
+    X, labels = load_embeddings([out])
+    assert X.shape == (6, 64) and labels.shape == (6,)
+
+    # The same numbers as the encoder itself, on the same files.
+    from skgap.encode import OpenCLIPEncoder
+
+    enc = OpenCLIPEncoder(TINY, pretrained=model_args[3], device="cpu")
+    paths = [str(dataset / "imgs" / f"x{i}.png") for i in range(6)]
+    expected = enc.transform(list(zip(paths, [f"report number {i}" for i in range(6)])))
+    np.testing.assert_allclose(X, expected, atol=1e-6)
+
+    from skgap import cli
+
+    if "report" in cli._COMMANDS:
+        assert cli.main(["report", str(out)]) == 0
+
+
+def test_folder_layout_matches_csv_layout(model_args, dataset):
+    a, b = dataset / "a.npz", dataset / "b.npz"
+    assert run_cli(["encode", *model_args, "--images", str(dataset / "table.csv"),
+                    "--texts", "caption", "--out", str(a)]) == 0
+    assert run_cli(["encode", *model_args, "--images", str(dataset / "imgs"), "--image-column",
+                    "file", "--texts", f"{dataset / 'imgs' / 'pairs.csv'}:report",
+                    "--out", str(b)]) == 0
+    with np.load(a) as za, np.load(b) as zb:
+        np.testing.assert_allclose(za["image"], zb["image"], atol=1e-6)
+        np.testing.assert_allclose(za["text"], zb["text"], atol=1e-6)
+
+
+def test_bad_image_skipped_or_reported(model_args, dataset, capsys):
+    (dataset / "imgs" / "x2.png").write_bytes(b"not a png")
+    base = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption"]
+    assert run_cli([*base, "--out", str(dataset / "e.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "image 2" in err and "x2.png" in err and "on_error='skip'" in err
+    assert not (dataset / "e.npz").exists()
+
+    assert run_cli([*base, "--out", str(dataset / "e.npz"), "--on-error", "skip"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped image 2" in captured.err and "1 skipped" in captured.out
+    with np.load(dataset / "e.npz") as z:
+        np.testing.assert_array_equal(z["skipped"], [2])
+        np.testing.assert_array_equal(z["row"], [0, 1, 3, 4, 5])
+        assert z["image"].shape == (5, 32)
+
+
+def test_cache_dir_makes_a_rerun_free(model_args, dataset, monkeypatch):
+    from skgap.encode import _encoder
+
+    argv = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption",
+            "--cache-dir", str(dataset / "cache"), "--out", str(dataset / "c.npz")]
+    assert run_cli(argv) == 0
+    first = np.load(dataset / "c.npz")["image"]
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although everything is cached")
+
+    monkeypatch.setattr(_encoder, "load_model", no_model)
+    assert run_cli(argv) == 0
+    np.testing.assert_array_equal(np.load(dataset / "c.npz")["image"], first)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--images", "{d}/table.csv", "--texts", "nope"], "no column 'nope' for --texts"),
+        (["--images", "{d}/imgs", "--texts", "caption"], "must be TABLE.csv:COLUMN"),
+        (["--images", "{d}/missing.csv", "--texts", "caption"], "no such file"),
+        (["--images", "{d}/table.csv", "--texts", "caption", "--labels", "zzz"], "no column 'zzz'"),
+    ],
+)
+def test_input_errors_are_one_line(dataset, capsys, extra, message):
+    argv = ["encode", *[a.format(d=dataset) for a in extra], "--out", str(dataset / "o.npz")]
+    assert run_cli(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_weights_and_missing_torch_are_clear(model_args, dataset, capsys, monkeypatch):
+    hub = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(dataset / "empty-hub-cache"))
+    argv = ["encode", "--model", "ViT-B-32", "--pretrained", "openai", "--images",
+            str(dataset / "table.csv"), "--texts", "caption", "--out", str(dataset / "o.npz")]
+    assert run_cli(argv) == 2
+    assert "not on this machine" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "skgap.encode", None)  # as if torch were not installed
+    assert run_cli(argv) == 2
+    assert "pip install 'skgap[torch]'" in capsys.readouterr().err
