@@ -27,6 +27,8 @@ __version__ = "0.1.0"
 
 # name -> module, imported on first access (these modules need optional extras).
 _LAZY = {
+    "GapClosingAdapter": ".train",
+    "LearnedGapProbe": ".train",
     "OpenCLIPEncoder": ".encode",
 }
 

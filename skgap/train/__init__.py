@@ -1,0 +1,45 @@
+"""Closing the gap by training: losses and light adapters on frozen embeddings.
+
+Needs torch (``pip install skgap[torch]``); :mod:`skgap` itself never imports
+this package eagerly.
+
+- :mod:`skgap.train.losses`: CLIP, align-true-pairs (ATP),
+  centroid-uniformity (CU), uniformity and alignment losses on unit rows;
+- :class:`GapClosingAdapter`: per-modality heads trained with
+  CLIP + ATP + CU (plus eCLIP mixup and expert curriculum);
+- :class:`LearnedGapProbe`: a linear probe on gap-shifted, early-fused
+  embeddings that learns the shift size :math:`\\lambda`;
+- :func:`expert_probability`: the eCLIP curriculum schedule.
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    raise ImportError(
+        "skgap.train needs torch; install it with `pip install skgap[torch]`.",
+        name="torch",
+    ) from exc
+
+from ._curriculum import expert_probability
+from .adapter import GapClosingAdapter
+from .learned_probe import LearnedGapProbe
+from .losses import (
+    LearnableTemperature,
+    align_true_pairs,
+    alignment,
+    centroid_uniformity,
+    clip_loss,
+    uniformity,
+)
+
+__all__ = [
+    "GapClosingAdapter",
+    "LearnableTemperature",
+    "LearnedGapProbe",
+    "align_true_pairs",
+    "alignment",
+    "centroid_uniformity",
+    "clip_loss",
+    "expert_probability",
+    "uniformity",
+]
