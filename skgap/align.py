@@ -176,7 +176,7 @@ class AnchorAffineAligner(TransformerMixin, BaseEstimator):
         ``'isotropic'``).
     n_anchors_ : int
         Number of anchors used.
-    anchor_indices_ : ndarray of shape (n_anchors_,)
+    anchor_indices_ : ndarray of shape (n_anchors,)
         Rows of the fit ``X`` used as anchors, in increasing order.
     modality_dims_ : tuple of int
         ``(d_s, d_t)``.

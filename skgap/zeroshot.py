@@ -58,10 +58,10 @@ def pool_prompt_embeddings(embeddings, name="class_embeddings"):
 
     Parameters
     ----------
-    embeddings : array-like of shape (n_classes, d) or (n_classes, n_prompts, d), \
-            or list of array-like of shape (n_prompts_k, d)
-        Text embeddings of the class prompts; a list allows a different
-        number of prompts per class.
+    embeddings : array-like or list of array-like
+        Text embeddings of the class prompts, of shape (n_classes, d) or
+        (n_classes, n_prompts, d), or a list of (n_prompts_k, d) arrays, which
+        allows a different number of prompts per class.
     name : str, default='class_embeddings'
         Name used in error messages.
 
@@ -113,9 +113,10 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    class_embeddings : array-like of shape (n_classes, d) or \
-            (n_classes, n_prompts, d), or list of array-like of shape (n_prompts_k, d)
-        Text embeddings of one prompt, or of a prompt ensemble, per class.
+    class_embeddings : array-like or list of array-like
+        Text embeddings of one prompt, or of a prompt ensemble, per class: of
+        shape (n_classes, d) or (n_classes, n_prompts, d), or a list of
+        (n_prompts_k, d) arrays.
         Prompts are pooled by :func:`pool_prompt_embeddings` (normalise,
         average, normalise). Row ``k`` describes ``classes_[k]``.
     aligner : fitted estimator with a ``translate`` method or None, default=None

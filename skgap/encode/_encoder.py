@@ -305,7 +305,7 @@ class OpenCLIPEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_out : ndarray of shape (n_kept, 2 * embedding_dim_), float32
+        X_out : ndarray of shape (n_kept, 2 * embedding_dim), float32
             Image embeddings in the first block, text embeddings in the second.
             ``n_kept`` is ``n`` minus the pairs in ``skipped_``.
 
@@ -335,7 +335,7 @@ class OpenCLIPEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        V : ndarray of shape (n_kept, embedding_dim_), float32
+        V : ndarray of shape (n_kept, embedding_dim), float32
         """
         images = as_item_list(images, "image")
         V, bad = self._encode("image", images)
@@ -351,7 +351,7 @@ class OpenCLIPEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        T : ndarray of shape (n_kept, embedding_dim_), float32
+        T : ndarray of shape (n_kept, embedding_dim), float32
         """
         texts = as_item_list(texts, "text")
         T, bad = self._encode("text", texts)

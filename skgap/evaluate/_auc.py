@@ -103,6 +103,15 @@ def continuous_scores(estimator, X):
     A list of per-label ``(n, 2)`` probability arrays (as from
     :class:`~sklearn.multioutput.MultiOutputClassifier`) becomes one
     ``(n, n_labels)`` array of positive-class probabilities.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
     """
     if hasattr(estimator, "predict_proba"):
         scores = estimator.predict_proba(X)
@@ -336,6 +345,20 @@ def auc_scorer(estimator, X, y):
     handle binary, multi-class and multi-label targets alike. The task
     follows ``y`` (2-D: multi-label) and ``estimator.classes_`` (more than two
     classes: multi-class, even when a test fold misses one).
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        With ``predict_proba`` or ``decision_function``.
+    X : array-like of shape (n_samples, n_features)
+        Held-out rows.
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Their labels.
+
+    Returns
+    -------
+    auc : float
+        Macro ROC AUC (see :func:`probe_auc`).
 
     Examples
     --------

@@ -200,9 +200,10 @@ def make_clustering_scorer(
 
     Parameters
     ----------
-    metric : {'ari', 'nmi', 'homogeneity', 'completeness', 'v_measure', \
-'knn_accuracy'}, default='v_measure'
-        The score to return (greater is better for each).
+    metric : str, default='v_measure'
+        The score to return, one of ``'ari'``, ``'nmi'``, ``'homogeneity'``,
+        ``'completeness'``, ``'v_measure'`` and ``'knn_accuracy'`` (greater is
+        better for each).
     n_clusters : int, default=None
         Clusters of k-means; ``None`` uses the number of classes.
     n_neighbors : int, default=10

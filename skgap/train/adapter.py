@@ -351,7 +351,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
         Returns
         -------
-        X_adapted : ndarray of shape (n_samples, n_modalities * out_dim_)
+        X_adapted : ndarray of shape (n_samples, n_modalities * out_dim)
             Unit rows in every block, ``[V' | T']``, in the dtype of ``X``.
         """
         return np.concatenate(self._transform_blocks(X), axis=1)

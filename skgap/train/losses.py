@@ -381,5 +381,10 @@ class LearnableTemperature(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(math.log(init)))
 
     def forward(self):
-        """Return :math:`\\tau` as a 0-d tensor."""
+        """Return the temperature :math:`\\tau`, clamped to its bounds.
+
+        Returns
+        -------
+        tau : torch.Tensor (0-d)
+        """
         return self.log_temperature.clamp(self.log_min, self.log_max).exp()
