@@ -20,6 +20,7 @@ from ._layout import pair, unpair
 from .align import AnchorAffineAligner
 from .evaluate import LateFusionClassifier, gap_sweep, summarize_sweep
 from .shift import ModalityGapShifter
+from .shift_cv import ModalityGapShifterCV
 from .stats import ConeStats
 from .zeroshot import ZeroShotClassifier
 
@@ -37,6 +38,7 @@ __all__ = [
     "ConeStats",
     "LateFusionClassifier",
     "ModalityGapShifter",
+    "ModalityGapShifterCV",
     "ZeroShotClassifier",
     "gap_sweep",
     "summarize_sweep",

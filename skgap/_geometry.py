@@ -47,11 +47,14 @@ def row_norms(E):
     return np.sqrt(np.einsum("ij,ij->i", E, E))
 
 
-def check_nonzero_norms(norms, name="E"):
-    """Raise a ValueError naming the rows whose norm is zero (or not finite)."""
+def check_nonzero_norms(norms, name="E", offset=0):
+    """Raise a ValueError naming the rows whose norm is zero (or not finite).
+
+    ``offset`` is added to the row numbers shown (for a block of a larger array).
+    """
     bad = ~(norms > np.finfo(norms.dtype).tiny)
     if bad.any():
-        idx = np.flatnonzero(bad)
+        idx = np.flatnonzero(bad) + offset
         shown = ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
         raise ValueError(
             f"{name} has {idx.size} row(s) with zero norm (rows {shown}); such rows "
@@ -124,3 +127,296 @@ def unit_second_moment(blocks_and_inv):
             U = E[start:stop] * inv[start:stop, None].astype(E.dtype)
             acc += U.T @ U
     return acc
+
+
+# ---------------------------------------------------------------------------
+# Fused row-tile kernels
+#
+# The kernels below read each row of X once from memory: a tile of rows small
+# enough to stay in the L2 cache is loaded, every per-row quantity (norm, dot
+# product with a shift) is computed from it, and the output tile is written in
+# one go. Per-row scalars are computed in float64 (they are n x M values, not
+# n x d); the big arrays stay in their own precision.
+# ---------------------------------------------------------------------------
+
+#: Bytes of input per row tile of the fused kernels (the tile and its output
+#: fit in a 1 MiB L2 cache with room to spare): 128 rows of 2 x 512 float32.
+TILE_BYTES = 1 << 19
+
+# Below this value of q = ||u + s||^2 the closed form 1 + 2 u.s + ||s||^2 loses
+# too many digits to cancellation; such (rare) rows are recomputed explicitly.
+_Q_EXPLICIT = 1e-2
+_SQRT_Q_EXPLICIT = _Q_EXPLICIT**0.5
+
+
+class InvalidRowsError(ValueError):
+    """Raised by a fused kernel when a tile holds a row it cannot process.
+
+    Callers catch it and replay the reference validation over the whole input,
+    which raises the precise, user-facing error (NaN, zero-norm rows, ...).
+    """
+
+
+def tile_rows(n_features, itemsize):
+    """Rows per tile so that one tile of ``n_features`` columns holds ``TILE_BYTES``."""
+    return max(16, TILE_BYTES // max(1, n_features * itemsize))
+
+
+def block_shift_matrix(slices, shifts, n_features, dtype):
+    """Stack per-block shifts into an ``(M, n_features)`` block-diagonal matrix.
+
+    Row ``m`` holds ``shifts[m]`` in the columns of block ``m`` and zeros
+    elsewhere, so that ``coef @ S`` adds ``coef[i, m] * s_m`` to block ``m`` of
+    row ``i`` for all blocks at once (one small GEMM).
+    """
+    S = np.zeros((len(slices), n_features), dtype=dtype)
+    for m, (sl, s) in enumerate(zip(slices, shifts)):
+        S[m, sl] = s
+    return S
+
+
+def _add_rank_update(O, coef, S):
+    """``O += coef @ S`` in place, with one BLAS GEMM when ``O`` is C-contiguous."""
+    if O.flags.c_contiguous and O.shape[0] > 0:
+        from scipy.linalg.blas import get_blas_funcs
+
+        (gemm,) = get_blas_funcs(("gemm",), (O,))
+        # O.T is Fortran-ordered, which is what BLAS updates in place.
+        res = gemm(1.0, S.T, coef.T, beta=1.0, c=O.T, overwrite_c=True)
+        if np.shares_memory(res, O):
+            return
+        O[...] = res.T  # pragma: no cover - BLAS made a copy
+        return
+    O += coef @ S
+
+
+_vecdot = getattr(np, "vecdot", None)  # NumPy >= 2.0: a gufunc, faster than einsum
+
+
+def _row_dots(A, B):
+    """``sum_j A[i, j] * B[i, j]`` for every row (in the dtype of the inputs)."""
+    if _vecdot is not None:
+        return _vecdot(A, B)
+    return np.einsum("...j,...j->...", A, B)  # pragma: no cover - NumPy < 2
+
+
+def _block_sq_norms(T, slices, width):
+    """Squared norm of every block of every row of the tile, shape ``(k, M)``.
+
+    One call on the ``(k, M, d)`` view when the blocks tile a C-contiguous
+    row, else one call per block.
+    """
+    k = T.shape[0]
+    if width is not None:
+        T3 = T.reshape(k, len(slices), width)
+        return _row_dots(T3, T3)
+    return np.stack([_row_dots(T[:, sl], T[:, sl]) for sl in slices], axis=1)
+
+
+def _equal_width(X, slices):
+    """The common block width if ``X`` rows are C-contiguous runs of equal blocks."""
+    widths = {sl.stop - sl.start for sl in slices}
+    if len(widths) == 1 and X.flags.c_contiguous and slices[-1].stop == X.shape[1]:
+        return widths.pop()
+    return None
+
+
+def _norms_or_raise(sq, T, slices):
+    """Row norms from squared norms; fix float overflow, flag bad rows.
+
+    A squared norm is infinite for finite rows of huge entries (float32
+    overflows at 1.8e19); those rows are redone in float64. NaN/inf entries and
+    zero rows raise :class:`InvalidRowsError`.
+    """
+    tiny2 = np.finfo(T.dtype).tiny ** 2
+    lo, hi = sq.min(), sq.max()
+    if lo > tiny2 and hi < np.inf:  # the common case: two reductions, no copies
+        return np.sqrt(sq)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(sq)
+    if not np.isfinite(norms).all():
+        for r, m in zip(*np.nonzero(~np.isfinite(norms))):
+            row = T[r, slices[m]]
+            if not np.isfinite(row).all():
+                raise InvalidRowsError("non-finite entries")
+            norms[r, m] = np.linalg.norm(row.astype(np.float64))
+    if not (norms > np.finfo(T.dtype).tiny).all():
+        raise InvalidRowsError("zero-norm rows")
+    return norms
+
+
+def shift_rows(X, slices, shifts, out=None):
+    r"""Fused gap shift of every block: ``(x/||x|| + s_m) / ||x/||x|| + s_m||``.
+
+    For a row ``x`` of block ``m`` with norm :math:`r = \lVert x \rVert` and
+    unit direction :math:`u = x / r`,
+
+    .. math:: \lVert u + s \rVert^2 = 1 + 2\,u\cdot s + \lVert s \rVert^2 = q,
+        \qquad \text{out} = \frac{x}{r\sqrt q} + \frac{s}{\sqrt q},
+
+    so each row needs its norm and one dot product, and the output is written
+    once as ``alpha * x + beta * s`` (a row scaling and a rank-``M`` GEMM
+    update on a tile that is still in cache).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, sum d_m), float32 or float64
+    slices : sequence of slice
+        Column slice of each block.
+    shifts : array-like of shape (M, d)
+        Shift of each block (cast to ``X.dtype``).
+    out : ndarray, optional
+        Output array of the shape and dtype of ``X``.
+
+    Returns
+    -------
+    out : ndarray
+
+    Raises
+    ------
+    InvalidRowsError
+        When a row has non-finite entries, zero norm, or zero norm after the
+        shift. The caller replays the reference validation for the message.
+    """
+    dtype = X.dtype
+    n, D = X.shape
+    S = block_shift_matrix(slices, shifts, D, dtype)
+    ss = _row_dots(S, S).astype(np.float64)
+    if out is None:
+        out = np.empty((n, D), dtype=dtype)
+    width = _equal_width(X, slices)
+    rows = tile_rows(D, dtype.itemsize)
+    with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged below
+        for a in range(0, n, rows):
+            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype)
+    return out
+
+
+def _shift_tile(T, O, slices, S, ss, width, dtype):
+    """One tile of :func:`shift_rows` (T and O in cache)."""
+    sq = _block_sq_norms(T, slices, width).astype(np.float64)
+    dots = T @ S.T
+    norms = _norms_or_raise(sq, T, slices)
+    q = dots / norms
+    q *= 2.0
+    q += 1.0 + ss
+    beta = np.sqrt(q)
+    if not beta.min() >= _SQRT_Q_EXPLICIT:
+        _shift_tile_with_explicit_rows(T, O, slices, S, norms, q)
+        return
+    np.reciprocal(beta, out=beta)
+    alpha = (beta / norms).astype(dtype)
+    if width is not None and O.flags.c_contiguous:
+        k = T.shape[0]
+        M = len(slices)
+        np.multiply(T.reshape(k, M, width), alpha[:, :, None], out=O.reshape(k, M, width))
+    else:
+        for m, sl in enumerate(slices):
+            np.multiply(T[:, sl], alpha[:, m, None], out=O[:, sl])
+    _add_rank_update(O, beta.astype(dtype), S)
+
+
+def _shift_tile_with_explicit_rows(T, O, slices, S, norms, q):
+    """A tile holding rows with ``q`` near 0: closed form elsewhere, explicit there."""
+    explicit = q < _Q_EXPLICIT
+    beta = 1.0 / np.sqrt(np.maximum(q, _Q_EXPLICIT))
+    alpha = (beta / norms).astype(T.dtype)
+    for m, sl in enumerate(slices):
+        np.multiply(T[:, sl], alpha[:, m, None], out=O[:, sl])
+    _add_rank_update(O, beta.astype(T.dtype), S)
+    _shift_explicitly(T, O, slices, S, norms, explicit)
+
+
+def _shift_explicitly(T, O, slices, S, norms, mask):
+    """Redo the rows of ``mask`` as normalise, add, renormalise (no closed form)."""
+    tiny = np.finfo(T.dtype).tiny
+    for r, m in zip(*np.nonzero(mask)):
+        sl = slices[m]
+        v = T[r, sl] / T.dtype.type(norms[r, m]) + S[m, sl]
+        nv = np.sqrt(np.dot(v, v))
+        if not nv > tiny:
+            raise InvalidRowsError("zero norm after the shift")
+        O[r, sl] = v / nv
+
+
+def paired_unit_sums(X, slices, *, pairs=True):
+    r"""One pass of the sufficient statistics of the cone and gap statistics.
+
+    For unit rows :math:`u_{im} = x_{im} / \lVert x_{im} \rVert` of each block
+    :math:`m` and the pair cosines :math:`c_{im} = u_{i0} \cdot u_{im}`:
+
+    .. math:: \Sigma_m = \sum_i u_{im}, \qquad
+        \Big(\sum_i c_{im},\ \sum_i \sqrt{2 - 2 c_{im}},\ \sum_i (2 - 2 c_{im})\Big)
+
+    accumulated in float64 over row tiles (each tile product in the precision
+    of ``X``).
+
+    Returns
+    -------
+    sums : ndarray of shape (M, d), float64
+    pair_sums : ndarray of shape (M - 1, 3), float64
+        Zeros when ``pairs`` is False.
+
+    Raises
+    ------
+    InvalidRowsError
+        On non-finite entries or zero-norm rows.
+    """
+    dtype = X.dtype
+    n, D = X.shape
+    M = len(slices)
+    sums = np.zeros((M, slices[0].stop - slices[0].start))
+    pair_sums = np.zeros((max(M - 1, 0), 3))
+    width = _equal_width(X, slices)
+    # Nothing is written per row here, so tiles can be twice as tall.
+    rows = 2 * tile_rows(D, dtype.itemsize)
+    with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged
+        for a in range(0, n, rows):
+            _sum_tile(X[a : a + rows], slices, width, dtype, pairs, sums, pair_sums)
+    return sums, pair_sums
+
+
+def _sum_tile(T, slices, width, dtype, pairs, sums, pair_sums):
+    """One tile of :func:`paired_unit_sums`, accumulated into ``sums``, ``pair_sums``."""
+    sq = _block_sq_norms(T, slices, width).astype(np.float64)
+    inv = _norms_or_raise(sq, T, slices)
+    np.reciprocal(inv, out=inv)
+    inv_t = inv.astype(dtype)
+    for m, sl in enumerate(slices):
+        sums[m] += inv_t[:, m] @ T[:, sl]
+    if pairs:
+        B0 = T[:, slices[0]]
+        for m in range(1, len(slices)):
+            cos = _row_dots(B0, T[:, slices[m]]).astype(np.float64)
+            cos *= inv[:, 0]
+            cos *= inv[:, m]
+            np.minimum(cos, 1.0, out=cos)
+            np.maximum(cos, -1.0, out=cos)
+            sqd = 2.0 - 2.0 * cos
+            np.maximum(sqd, 0.0, out=sqd)
+            pair_sums[m - 1] += (cos.sum(), np.sqrt(sqd).sum(), sqd.sum())
+
+
+def replay_row_errors(X, slices, names, *, estimator=None, shifts=None, offset=0):
+    """Raise the reference error for the first invalid row of ``X``.
+
+    Fused kernels only detect that *some* row is invalid; this replays the
+    checks of the reference (unfused) code in its order -- non-finite entries
+    (scikit-learn's message), then each block's zero-norm rows, then, with
+    ``shifts``, each block's rows of zero norm after the shift -- so users see
+    the same messages as before. ``offset`` shifts the row numbers shown.
+    """
+    from sklearn.utils import check_array
+
+    check_array(X, dtype=None, input_name="X", estimator=estimator, ensure_min_samples=0)
+    for m, (sl, name) in enumerate(zip(slices, names)):
+        B = X[:, sl]
+        norms = row_norms(B)
+        check_nonzero_norms(norms, name, offset=offset)
+        if shifts is not None:
+            U = B * np.reciprocal(norms)[:, None]
+            U += np.asarray(shifts[m], dtype=B.dtype)
+            check_nonzero_norms(row_norms(U), f"{name} after the shift", offset=offset)
+    raise ValueError(  # pragma: no cover - the kernels and this replay agree
+        "X holds rows that cannot be projected onto the unit sphere."
+    )

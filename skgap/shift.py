@@ -7,9 +7,12 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask
+from ._array_api import check_same_namespace, get_namespace_and_device, is_numpy, to_numpy
 from ._base import PairedMixin, modality_dims_constraint
-from ._geometry import check_nonzero_norms, inverse_norms, row_norms, unit_mean
-from .stats import modality_names
+from ._geometry import InvalidRowsError, replay_row_errors, shift_rows
+from ._streaming import PairedStats
+from .stats import block_names, update_paired_stats, validate_paired_fast
 
 __all__ = ["ModalityGapShifter"]
 
@@ -49,18 +52,42 @@ def shift_block(B, shift, out=None, name="block"):
 
     The result is written in the dtype of ``B``. For a unit row ``u`` the norm
     of ``u + s`` is :math:`\sqrt{1 + 2 u \cdot s + \lVert s \rVert^2}`, so each
-    row needs only its own norm and one dot product with ``s``.
+    row needs only its own norm and one dot product with ``s``; the output is
+    written once, tile by tile (see :func:`skgap._geometry.shift_rows`).
     """
-    dtype = B.dtype
-    s = np.asarray(shift, dtype=dtype)
-    inv = inverse_norms(B, name)
-    if out is None:
-        out = np.empty(B.shape, dtype=dtype)
-    np.multiply(B, inv[:, None], out=out)
-    out += s
-    norms = row_norms(out)
-    check_nonzero_norms(norms, f"{name} after the shift")
-    out *= np.reciprocal(norms)[:, None]
+    B = np.asarray(B)
+    sl = (slice(0, B.shape[1]),)
+    try:
+        return shift_rows(B, sl, [shift], out=out)
+    except InvalidRowsError:
+        replay_row_errors(B, sl, (name,), shifts=[shift])
+
+
+def _shift_xp(X, slices, shifts, names, xp):
+    """Gap shift in any array namespace (whole-array operations, one output)."""
+    out = xp.empty_like(X)
+    tiny = float(xp.finfo(X.dtype).smallest_normal)
+    for sl, s, name in zip(slices, shifts, names):
+        B = X[:, sl]
+        norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
+        if not bool(xp.all(norms > tiny)):
+            replay_row_errors(to_numpy(X, xp), slices, names)
+        s = xp.astype(s, X.dtype)
+        # ||u + s||^2 = 1 + 2 u.s + ||s||^2 for the unit row u = b / ||b||.
+        dots = xp.matmul(B, s)[:, None] / norms
+        q = 1.0 + 2.0 * dots + xp.sum(s * s)
+        if not bool(xp.all(q > 1e-2)):
+            # Near-cancellation: fall back to the explicit normalise-add-renormalise.
+            U = B / norms + s
+            n2 = xp.linalg.vector_norm(U, axis=1, keepdims=True)
+            if not bool(xp.all(n2 > tiny)):
+                replay_row_errors(
+                    to_numpy(X, xp), slices, names, shifts=[to_numpy(v, xp) for v in shifts]
+                )
+            out[:, sl] = U / n2
+            continue
+        beta = 1.0 / xp.sqrt(q)
+        out[:, sl] = B * (beta / norms) + beta * s
     return out
 
 
@@ -131,6 +158,23 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
 
     Input rows need not be unit vectors: each block is L2-normalised first.
 
+    **Cost.** For a row :math:`x` with norm :math:`r` and unit direction
+    :math:`u = x / r`, :math:`\lVert u + s \rVert^2 = 1 + 2\,u \cdot s +
+    \lVert s \rVert^2 = q`, so
+
+    .. math:: x' = \frac{x}{r \sqrt q} + \frac{s}{\sqrt q}:
+
+    each row needs its norm and one dot product, and the output is written
+    once. ``transform`` runs over row tiles that stay in cache, reads ``X``
+    once from memory, allocates only the output and never upcasts float32.
+
+    **Streaming, dask, array API.** :meth:`partial_fit` accumulates the sums
+    of unit rows, so chunks of a memory-mapped file give the centroids of
+    the whole. A dask array is fitted by a map-reduce of block sums and
+    transformed lazily with ``map_blocks``. With
+    ``sklearn.set_config(array_api_dispatch=True)`` PyTorch (CPU or CUDA) or
+    other array-API arrays go in and come out on their device.
+
     References
     ----------
     Restrepo et al. (2026), "On the Cone Effect and Modality Gap in Medical
@@ -147,6 +191,15 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
     >>> Xs = ModalityGapShifter(lam=1.0).fit_transform(X)
     >>> after = ConeStats().fit(Xs).gap_norm_
     >>> bool(after < 0.5 * before)
+    True
+
+    Fitted chunk by chunk, the shifter learns the same gap:
+
+    >>> import numpy as np
+    >>> streamed = ModalityGapShifter(lam=1.0)
+    >>> for chunk in np.array_split(X, 3):
+    ...     streamed = streamed.partial_fit(chunk)
+    >>> bool(np.allclose(streamed.transform(X), Xs, atol=1e-6))
     True
     """
 
@@ -167,7 +220,7 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
             Paired embeddings ``[V | T]`` of the training split.
         y : None
             Ignored.
@@ -176,45 +229,105 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
         -------
         self : ModalityGapShifter
         """
-        X, slices = self._validate_paired(X, reset=True, equal_dims=True)
-        names = modality_names(len(slices))
-        self.centroids_ = np.stack(
-            [unit_mean(X[:, s], name=f"the {name} block") for s, name in zip(slices, names)]
-        )
-        self._set_gap_attributes()
+        self._stats = None
+        return self._partial(X, first=True)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Add a chunk of training rows to the centroid sums.
+
+        After the last chunk the fitted attributes equal those of :meth:`fit`
+        on all the rows (up to float rounding). Continues from :meth:`fit`
+        too.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_chunk, n_features)
+            The next training rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ModalityGapShifter
+        """
+        return self._partial(X, first=getattr(self, "_stats", None) is None)
+
+    def _partial(self, X, *, first):
+        if _dask.is_dask_array(X):
+            X, slices = _dask.validate_dask(self, X, reset=first, equal_dims=True)
+            stats = _dask.reduce_paired_stats(
+                X, slices, block_names(len(slices)), type(self).__name__, pairs=False
+            )
+            self._stats = stats if first else self._stats.merge(stats)
+            xp = np
+        else:
+            if not first:
+                check_same_namespace(X, self, attribute="centroids_", method="partial_fit")
+            xp, _, device = get_namespace_and_device(X)
+            X, slices = validate_paired_fast(self, X, reset=first, xp=xp)
+            stats = PairedStats(slices, pairs=False) if first else self._stats
+            update_paired_stats(self, stats, X, slices, xp, device)  # atomic on errors
+            self._stats = stats
+        self.centroids_ = self._stats.sums / self._stats.n_samples
+        self._set_gap_attributes(np if is_numpy(xp) else xp)
         return self
 
-    def _set_gap_attributes(self):
-        if len(self.centroids_) >= 2:
-            self.gap_vector_ = self.centroids_[0] - self.centroids_[1]
-        else:
-            self.gap_vector_ = np.zeros(self.centroids_.shape[1])
-        self.gap_norm_ = float(np.linalg.norm(self.gap_vector_))
-        self.shift_vectors_ = gap_shift_directions(self.centroids_, self.direction)
+    def _set_gap_attributes(self, xp=np):
+        if xp is np:
+            if len(self.centroids_) >= 2:
+                self.gap_vector_ = self.centroids_[0] - self.centroids_[1]
+            else:
+                self.gap_vector_ = np.zeros(self.centroids_.shape[1])
+            self.gap_norm_ = float(np.linalg.norm(self.gap_vector_))
+            self.shift_vectors_ = gap_shift_directions(self.centroids_, self.direction)
+            return
+        C = self.centroids_
+        self.gap_vector_ = C[0, ...] - C[1, ...] if C.shape[0] >= 2 else xp.zeros_like(C[0, ...])
+        self.gap_norm_ = float(xp.linalg.vector_norm(self.gap_vector_))
+        s = xp.mean(C, axis=0, keepdims=True) - C
+        if self.direction == "unit":
+            norms = xp.linalg.vector_norm(s, axis=1, keepdims=True)
+            s = xp.where(norms > 0, s / (2.0 * xp.where(norms > 0, norms, 1.0)), 0.0)
+        self.shift_vectors_ = s
 
     def transform(self, X):
         """Shift each modality along the gap and renormalise.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
             Paired embeddings with the fitted layout.
 
         Returns
         -------
         X_shifted : ndarray of shape (n_samples, n_features)
             Unit rows in every block, in the dtype of ``X`` (float32 stays
-            float32).
+            float32); a lazy dask array for dask input, an array of the input's
+            namespace and device under array API dispatch.
         """
         check_is_fitted(self)
-        X, slices = self._validate_paired(X, reset=False)
-        out = np.empty(X.shape, dtype=X.dtype)
-        names = modality_names(len(slices))
-        for s, shift, name in zip(slices, self.shift_vectors_, names):
-            shift_block(X[:, s], self.lam * shift, out=out[:, s], name=f"the {name} block")
-        return out
+        if _dask.is_dask_array(X):
+            X, slices = _dask.validate_dask(self, X, reset=False)
+            shifts = self.lam * np.asarray(self.shift_vectors_)
+            names = block_names(len(slices))
+            return _dask.shift_dask(X, slices, shifts, names, type(self).__name__)
+        check_same_namespace(X, self, attribute="shift_vectors_", method="transform")
+        xp, _, device = get_namespace_and_device(X)
+        X, slices = validate_paired_fast(self, X, reset=False, xp=xp, equal_dims=False)
+        names = block_names(len(slices))
+        if not is_numpy(xp):
+            S = xp.asarray(self.shift_vectors_, device=device)
+            shifts = [self.lam * S[m, ...] for m in range(S.shape[0])]
+            return _shift_xp(X, slices, shifts, names, xp)
+        shifts = self.lam * np.asarray(self.shift_vectors_)
+        try:
+            return shift_rows(X, slices, shifts)
+        except InvalidRowsError:
+            replay_row_errors(X, slices, names, estimator=self, shifts=shifts)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True
         return tags

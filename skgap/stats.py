@@ -3,19 +3,24 @@
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import PairedMixin, modality_dims_constraint
-from ._geometry import inverse_norms, pair_cosines, unit_mean
-from .metrics._cone import (
-    _gap_principal_cosine,
-    _relative_gap,
-    _within_cosine_from_mean,
-    uniformity,
+from . import _dask
+from ._array_api import (
+    check_same_namespace,
+    get_namespace_and_device,
+    is_numpy,
+    max_float_dtype,
+    namespace_of,
+    validate_paired,
 )
+from ._base import PairedMixin, modality_dims_constraint
+from ._geometry import InvalidRowsError, normalize_rows, replay_row_errors
+from ._streaming import PairedStats, RowReservoir, sample_key
+from .metrics._cone import _sample_gap_principal_cosine, _uniformity_of_unit_rows
 
 __all__ = ["ConeStats"]
 
@@ -25,6 +30,48 @@ def modality_names(n_modalities):
     if n_modalities == 2:
         return ("image", "text")
     return tuple(f"m{k}" for k in range(n_modalities))
+
+
+def block_names(n_modalities):
+    """``'the image block'``, ... as used in error messages."""
+    return tuple(f"the {name} block" for name in modality_names(n_modalities))
+
+
+def update_paired_stats(estimator, stats, X, slices, xp, device):
+    """``stats.update(X)``, replaying the reference checks on invalid rows."""
+    try:
+        return stats.update(X, xp=xp, device=device)
+    except InvalidRowsError:
+        if not is_numpy(xp):
+            from ._array_api import to_numpy
+
+            X = to_numpy(X, xp)
+        replay_row_errors(np.asarray(X), slices, block_names(len(slices)), estimator=estimator)
+
+
+def validate_paired_fast(estimator, X, *, reset, xp, ensure_min_samples=1, equal_dims=True):
+    """Validate the layout; for NumPy, leave the finite check to the fused pass.
+
+    The fused kernels see every entry anyway (a NaN or inf makes a row norm
+    non-finite), so scikit-learn's separate finiteness pass over ``X`` is
+    skipped and its exact error is raised by the replay when a kernel flags a
+    row.
+    """
+    if is_numpy(xp):
+        try:
+            with config_context(assume_finite=True):
+                return validate_paired(
+                    estimator, X, reset=reset, equal_dims=equal_dims,
+                    ensure_min_samples=ensure_min_samples,
+                )
+        except ValueError:
+            # Keep the reference precedence: a NaN is reported before a
+            # layout error, as the full validation below does.
+            pass
+    return validate_paired(
+        estimator, X, reset=reset, equal_dims=equal_dims,
+        ensure_min_samples=ensure_min_samples, xp=xp,
+    )
 
 
 class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimator):
@@ -46,10 +93,13 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     uniformity_t : float, default=2.0
         Temperature ``t`` of :func:`~skgap.metrics.uniformity`.
     max_uniformity_samples : int or None, default=5000
-        Estimate uniformity on at most this many rows per modality (the exact
-        value costs O(n^2)). ``None`` uses every row.
+        Estimate uniformity and the principal axis on a uniform sample of at
+        most this many rows (the exact uniformity costs O(n^2 d), the exact
+        principal axis O(n d^2)). ``None`` uses every row (and, with
+        :meth:`partial_fit`, keeps every row in memory).
     random_state : int, RandomState instance or None, default=None
-        Seed of the uniformity subsample.
+        Seed of the row sample. With an int, ``fit`` on the whole data and
+        :meth:`partial_fit` over any chunking of it draw the same sample.
 
     Attributes
     ----------
@@ -64,7 +114,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     mean_within_cosine_ : ndarray of shape (n_modalities,)
         Mean off-diagonal cosine within each modality.
     uniformity_ : ndarray of shape (n_modalities,)
-        Wang & Isola uniformity of each modality.
+        Wang & Isola uniformity of each modality, on the row sample.
     gap_vector_ : ndarray of shape (d,) or (n_modalities - 1, d)
         :math:`\Delta = \mu_0 - \mu_m` between the first modality and each
         other one; a vector for two modalities.
@@ -80,7 +130,8 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         Relative modality gap (Schrodi et al., 2024).
     gap_principal_cosine_ : float or ndarray
         :math:`|\cos(\Delta, u_1)|` with :math:`u_1` the first principal axis of
-        the pooled embeddings of the two modalities.
+        the pooled embeddings of the two modalities, estimated on the row
+        sample (:math:`\Delta` comes from every row).
     n_features_in_ : int
         Width of ``X``.
     feature_names_in_ : ndarray of str
@@ -102,8 +153,51 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         \mathrm{L2I} = \tfrac{1}{n}\sum_i \lVert \hat v_i - \hat t_i \rVert,\quad
         \mathrm{RMG} = \frac{m}{m + (s_V + s_T)/2}
 
-    Every reduction reads the data once in its own precision and accumulates
-    in float64; ``X`` is never copied.
+    **Cost.** Every statistic except two is a sum over rows, computed in one
+    fused pass over row tiles that stay in cache (each row's block norms, pair
+    dot products and its contribution to the centroid sums are taken while
+    the tile is loaded), in the precision of ``X`` with float64
+    accumulation; ``X`` is never copied. Uniformity and the principal axis
+    need a row sample: a uniform sample of ``k = max_uniformity_samples``
+    rows, the same rows for every modality. Uniformity then costs
+    O(k^2 d) and the principal axis O(k d^2 + d^3) (the pooled ``2k x d``
+    sample's covariance, top eigenpair only), instead of O(n^2 d) and
+    O(n d^2). The sample axis is exact when ``n <= k``; otherwise its error
+    shrinks like :math:`1/\sqrt{k}` divided by the gap between the two top
+    eigenvalues. When the modality gap dominates the spread, as in CLIP-like
+    embeddings (cosine near 1), the cosine is within 1e-3 of the full-data
+    value at ``k = 1000``; when it does not (cosine near 0, a flat top of the
+    spectrum) it can be off by a few 1e-2 at ``k = 5000`` -- pass
+    ``max_uniformity_samples=None`` for the exact value.
+
+    **Streaming.** The sums are mergeable, and the sample is a *bottom-k*
+    sample: row ``i`` of the stream gets the priority :math:`p_i`, draw ``i``
+    of a counter-based (Philox) generator seeded by ``random_state``, and the
+    sample is the ``k`` rows of smallest :math:`p_i`. The priority of a row
+    depends on its position only, so :meth:`partial_fit` over any chunks,
+    ``fit`` on the whole array and ``fit`` on a dask array (a map-reduce of
+    block states) reach the same state: equal statistics, up to float
+    rounding. After :meth:`partial_fit`, ``uniformity_`` and
+    ``gap_principal_cosine_`` are computed from the sample when first read
+    (``fit`` computes them at once). The fitted estimator keeps the sample
+    (at most ``k`` rows) so that :meth:`partial_fit` can continue; its
+    pickle holds those rows.
+
+    **Array API.** With ``sklearn.set_config(array_api_dispatch=True)``,
+    ``X`` may be a PyTorch (CPU or CUDA), CuPy or other array-API array: the
+    statistics are computed in its namespace and on its device, array
+    attributes stay there, scalar ones are Python floats.
+
+    References
+    ----------
+    Restrepo et al. (2026), "On the Cone Effect and Modality Gap in Medical
+    Vision-Language Embeddings" (the statistics).
+    Wang & Isola (2020), "Understanding Contrastive Representation Learning
+    through Alignment and Uniformity on the Hypersphere", ICML (uniformity).
+    Cohen & Kaplan (2007), "Summarizing data using bottom-k sketches", PODC
+    (the mergeable row sample).
+    Salmon et al. (2011), "Parallel random numbers: as easy as 1, 2, 3", SC
+    (Philox, the counter-based generator of the priorities).
 
     Examples
     --------
@@ -115,6 +209,17 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     (2,)
     >>> sorted(stats.report())[:3]
     ['R_image', 'R_text', 'alignment']
+
+    Streaming over chunks gives the statistics of the whole:
+
+    >>> import numpy as np
+    >>> streamed = ConeStats(random_state=0)
+    >>> for chunk in np.array_split(X, 4):
+    ...     streamed = streamed.partial_fit(chunk)
+    >>> bool(np.allclose(streamed.centroids_, stats.centroids_))
+    True
+    >>> bool(np.allclose(streamed.uniformity_, stats.uniformity_))
+    True
     """
 
     _parameter_constraints = {
@@ -143,8 +248,9 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Paired embeddings ``[V | T]``; at least two rows.
+        X : array-like or dask array of shape (n_samples, n_features)
+            Paired embeddings ``[V | T]``; at least two rows. A dask array is
+            reduced block by block on its scheduler.
         y : None
             Ignored.
 
@@ -152,55 +258,170 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         -------
         self : ConeStats
         """
-        X, slices = self._validate_paired(X, reset=True, equal_dims=True, ensure_min_samples=2)
-        blocks = [X[:, s] for s in slices]
-        names = modality_names(len(blocks))
-        inv = [inverse_norms(B, f"the {name} block") for B, name in zip(blocks, names)]
-        mus = np.stack([unit_mean(B, w) for B, w in zip(blocks, inv)])
-        n = X.shape[0]
-        rng = check_random_state(self.random_state)
+        self._stats = None
+        if _dask.is_dask_array(X):
+            X, slices = _dask.validate_dask(
+                self, X, reset=True, equal_dims=True, ensure_min_samples=2
+            )
+            stats = _dask.reduce_paired_stats(
+                X,
+                slices,
+                block_names(len(slices)),
+                type(self).__name__,
+                pairs=True,
+                capacity=self.max_uniformity_samples,
+                key=sample_key(self.random_state),
+            )
+            self._set_from_stats(stats, np, None)
+        else:
+            self._update(X, reset=True, ensure_min_samples=2)
+        self._sampled_statistics()  # fit computes everything at once
+        return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Add a chunk of rows to the statistics (out-of-core, streaming).
+
+        The running sums and the row sample are updated, so that after the
+        last chunk every attribute equals what :meth:`fit` on all the rows
+        gives (see Notes). Continues from :meth:`fit` too.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_chunk, n_features)
+            The next rows. The first call needs at least two rows.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ConeStats
+        """
+        first = getattr(self, "_stats", None) is None
+        if _dask.is_dask_array(X):
+            X, slices = _dask.validate_dask(
+                self, X, reset=first, equal_dims=True, ensure_min_samples=2 if first else 1
+            )
+            if first:
+                self._stats = self._new_stats(slices)
+            stats = _dask.reduce_paired_stats(
+                X,
+                slices,
+                block_names(len(slices)),
+                type(self).__name__,
+                pairs=True,
+                capacity=self.max_uniformity_samples,
+                key=self._stats.reservoir.key,
+                offset=self._stats.n_samples,
+            )
+            self._set_from_stats(self._stats.merge(stats), np, None)
+        else:
+            self._update(X, reset=first, ensure_min_samples=2 if first else 1)
+        return self
+
+    def _new_stats(self, slices):
+        reservoir = RowReservoir(self.max_uniformity_samples, sample_key(self.random_state))
+        return PairedStats(slices, pairs=True, reservoir=reservoir)
+
+    def _update(self, X, *, reset, ensure_min_samples):
+        if not reset:
+            check_same_namespace(X, self, attribute="centroids_", method="partial_fit")
+        xp, _, device = get_namespace_and_device(X)
+        X, slices = validate_paired_fast(
+            self, X, reset=reset, xp=xp, ensure_min_samples=ensure_min_samples
+        )
+        stats = self._new_stats(slices) if reset else self._stats
+        # An invalid chunk raises before anything is accumulated: the state
+        # is left as it was.
+        update_paired_stats(self, stats, X, slices, xp, device)
+        self._set_from_stats(stats, xp, device)
+
+    def _set_from_stats(self, stats, xp, device):
+        """Every statistic that is a function of the running sums."""
+        self._stats = stats
+        self._sampled_cache = None
+        if is_numpy(xp):
+            xp = np
+        n = stats.n_samples
+        mus = stats.sums / n
         self.n_samples_ = n
         self.centroids_ = mus
-        R = np.minimum(np.linalg.norm(mus, axis=1), 1.0)
+        R = xp.clip(xp.linalg.vector_norm(mus, axis=1), None, 1.0)
         self.mean_resultant_length_ = R
-        self.mean_within_cosine_ = _within_cosine_from_mean(mus, n)
-        self.uniformity_ = np.array(
-            [
-                uniformity(
-                    B,
-                    self.uniformity_t,
-                    max_samples=self.max_uniformity_samples,
-                    random_state=rng,
-                )
-                for B in blocks
-            ]
-        )
-
-        within = self.mean_within_cosine_
+        self.mean_within_cosine_ = (n * R**2 - 1.0) / (n - 1)
+        M = len(stats.slices)
+        s = [1.0 - (float(self.mean_within_cosine_[m]) + 1.0) / 2.0 for m in range(M)]
         pair_stats = []
-        for m in range(1, len(blocks)):
-            cos = pair_cosines(blocks[0], blocks[m], inv[0], inv[m])
-            sq = np.maximum(2.0 - 2.0 * cos, 0.0)
-            mean_cos = float(cos.mean())
-            delta = mus[0] - mus[m]
+        for m in range(1, M):
+            sum_cos, sum_dist, sum_sq = (float(stats.pair_sums[m - 1, j]) for j in range(3))
+            mean_cos = sum_cos / n
+            gap_m = max(1.0 - (mean_cos + 1.0) / 2.0, 1e-3)
+            delta = mus[0, ...] - mus[m, ...]
             pair_stats.append(
                 dict(
                     gap_vector_=delta,
-                    gap_norm_=float(np.linalg.norm(delta)),
-                    pairwise_gap_=float(np.sqrt(sq).mean()),
-                    alignment_=float(sq.mean()),
+                    gap_norm_=float(xp.linalg.vector_norm(delta)),
+                    pairwise_gap_=sum_dist / n,
+                    alignment_=sum_sq / n,
                     mean_pair_cosine_=mean_cos,
-                    relative_gap_=_relative_gap(mean_cos, within[0], within[m]),
-                    gap_principal_cosine_=_gap_principal_cosine(
-                        blocks[0], blocks[m], inv[0], inv[m], mus[0], mus[m]
-                    ),
+                    relative_gap_=float(gap_m / (gap_m + (s[0] + s[m]) / 2.0)),
                 )
             )
         for key in pair_stats[0] if pair_stats else ():
             values = [p[key] for p in pair_stats]
-            setattr(self, key, values[0] if len(values) == 1 else np.asarray(values))
-        return self
+            if len(values) == 1:
+                value = values[0]
+            elif key == "gap_vector_":
+                value = xp.stack(values)
+            else:
+                value = np.asarray(values)
+            setattr(self, key, value)
+
+    def _sampled_statistics(self):
+        """Uniformity and principal-axis cosines from the row sample (cached)."""
+        if getattr(self, "_stats", None) is None:
+            raise AttributeError(
+                f"This {type(self).__name__} instance is not fitted yet; call 'fit' or "
+                "'partial_fit' first."
+            )
+        if self._sampled_cache is not None:
+            return self._sampled_cache
+        stats = self._stats
+        rows = stats.reservoir.rows
+        xp, device = namespace_of(rows)
+        slices = stats.slices
+        acc = np.float64 if is_numpy(xp) else max_float_dtype(xp, device)
+        if is_numpy(xp):
+            units = [normalize_rows(rows[:, sl], "the sample") for sl in slices]
+        else:
+            units = [
+                rows[:, sl] / xp.linalg.vector_norm(rows[:, sl], axis=1, keepdims=True)
+                for sl in slices
+            ]
+        if rows.shape[0] >= 2:
+            unif = [_uniformity_of_unit_rows(U, self.uniformity_t, xp=xp, acc=acc) for U in units]
+        else:
+            unif = [float("nan")] * len(units)
+        mus = stats.sums / stats.n_samples
+        cosines = [
+            _sample_gap_principal_cosine(units[0], units[m], mus[0, ...] - mus[m, ...], xp=xp)
+            for m in range(1, len(units))
+        ]
+        self._sampled_cache = {
+            "uniformity_": xp.asarray(unif, dtype=acc, device=device)
+            if not is_numpy(xp)
+            else np.asarray(unif),
+            "gap_principal_cosine_": cosines[0] if len(cosines) == 1 else np.asarray(cosines),
+        }
+        return self._sampled_cache
+
+    @property
+    def uniformity_(self):
+        return self._sampled_statistics()["uniformity_"]
+
+    @property
+    def gap_principal_cosine_(self):
+        return self._sampled_statistics()["gap_principal_cosine_"]
 
     def transform(self, X):
         """Return ``X`` unchanged, after checking it has the fitted layout.
@@ -212,10 +433,16 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-            The validated input (no copy for a float NumPy array).
+            The validated input (no copy for a float NumPy array; a dask array
+            stays lazy).
         """
         check_is_fitted(self)
-        X, _ = self._validate_paired(X, reset=False)
+        if _dask.is_dask_array(X):
+            X, _ = _dask.validate_dask(self, X, reset=False)
+            return X
+        check_same_namespace(X, self, attribute="centroids_", method="transform")
+        xp, _ = get_namespace_and_device(X)[:2]
+        X, _ = validate_paired(self, X, reset=False, xp=xp)
         return X
 
     def report(self, as_frame=False):
@@ -276,4 +503,5 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True
         return tags

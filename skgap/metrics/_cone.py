@@ -5,7 +5,10 @@ outputs and unit vectors give the same numbers. All reductions accumulate in
 float64 without making a float64 copy of the input.
 """
 
+import math
+
 import numpy as np
+from scipy import linalg
 from sklearn.utils import check_random_state
 
 from .._geometry import (
@@ -16,6 +19,7 @@ from .._geometry import (
     pair_cosines,
     unit_mean,
     unit_second_moment,
+    weighted_row_sum,
 )
 
 __all__ = [
@@ -218,17 +222,31 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
             E = E[np.sort(rng.choice(n, size=max_samples, replace=False))]
             n = max_samples
     U = normalize_rows(E, "E")
+    return _uniformity_of_unit_rows(U, t, block_size=block_size)
+
+
+def _uniformity_of_unit_rows(U, t, block_size=1024, xp=np, acc=None):
+    """Uniformity of rows already on the unit sphere (any array namespace).
+
+    The double sum over pairs ``i < j`` runs over row blocks: block ``b``
+    against itself and every later row. Within the square diagonal part the
+    strict upper triangle is ``(sum - trace) / 2`` (the Gram block is
+    symmetric), so no triangular mask is needed.
+    """
+    n = U.shape[0]
+    acc = xp.float64 if acc is None else acc
     total = 0.0
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        # Pairs (i, j) with i in this block and j > i.
-        G = U[start:stop] @ U[start:].T
-        sq = np.maximum(2.0 - 2.0 * G, 0.0)
-        vals = np.exp(-t * sq)
-        # Keep only the strict upper triangle j > i of this block.
-        total += float(np.triu(vals, k=1).sum(dtype=np.float64))
+        w = stop - start
+        G = xp.matmul(U[start:stop, ...], xp.permute_dims(U[start:, ...], (1, 0)))
+        vals = xp.exp(-t * xp.clip(2.0 - 2.0 * G, 0.0, None))
+        square = vals[:, :w]
+        diag = xp.linalg.diagonal(square)
+        upper = (float(xp.sum(square, dtype=acc)) - float(xp.sum(diag, dtype=acc))) / 2.0
+        total += upper + float(xp.sum(vals[:, w:], dtype=acc))
     n_pairs = n * (n - 1) / 2.0
-    return float(np.log(total / n_pairs))
+    return float(math.log(total / n_pairs))
 
 
 def mean_within_cosine(E):
@@ -344,10 +362,56 @@ def _gap_principal_cosine(V, T, inv_v, inv_t, mu_v=None, mu_t=None):
     n = V.shape[0] + T.shape[0]
     pooled_mean = (V.shape[0] * mu_v + T.shape[0] * mu_t) / n
     C = unit_second_moment([(V, inv_v), (T, inv_t)]) / n - np.outer(pooled_mean, pooled_mean)
-    _, vecs = np.linalg.eigh(C)
-    u1 = vecs[:, -1]
-    delta = mu_v - mu_t
+    return _cosine_with_top_axis(C, mu_v - mu_t)
+
+
+def _cosine_with_top_axis(C, delta):
+    """``|cos(delta, u1)|`` with ``u1`` the top eigenvector of the symmetric ``C``.
+
+    Only the top eigenpair is computed: by Lanczos iteration (ARPACK, to
+    machine precision, started from ``delta`` itself, which the cone effect
+    puts close to ``u1``) for ``d > 64``, else by a dense LAPACK solve. The
+    full spectrum costs O(d^3); this costs a few ``d x d`` matrix-vector
+    products.
+    """
+    delta = np.asarray(delta, dtype=np.float64)
     norm = np.linalg.norm(delta)
     if norm == 0:
         return 0.0
+    d = C.shape[0]
+    if d > 64:
+        from scipy.sparse.linalg import eigsh
+
+        _, vecs = eigsh(C, k=1, which="LA", v0=delta / norm, tol=0)
+    else:
+        _, vecs = linalg.eigh(C, subset_by_index=[d - 1, d - 1])
+    u1 = vecs[:, 0]
     return float(min(abs(u1 @ delta) / norm, 1.0))
+
+
+def _sample_gap_principal_cosine(U0, U1, delta, xp=np):
+    """:func:`gap_principal_cosine` of the unit rows ``U0, U1`` of a row sample.
+
+    ``delta`` is the gap of the whole data; only the principal axis comes from
+    the sample. Works in any array namespace; the ``d x d`` covariance is
+    formed in the widest float of the sample's device.
+    """
+    if xp is np:
+        inv0 = np.ones(U0.shape[0], dtype=U0.dtype)
+        inv1 = np.ones(U1.shape[0], dtype=U1.dtype)
+        mu0 = weighted_row_sum(U0, inv0) / U0.shape[0]
+        mu1 = weighted_row_sum(U1, inv1) / U1.shape[0]
+        n = U0.shape[0] + U1.shape[0]
+        pooled = (U0.shape[0] * mu0 + U1.shape[0] * mu1) / n
+        C = unit_second_moment([(U0, inv0), (U1, inv1)]) / n - np.outer(pooled, pooled)
+        return _cosine_with_top_axis(C, np.asarray(delta, dtype=np.float64))
+    acc = delta.dtype
+    Z = xp.astype(xp.concat([U0, U1], axis=0), acc)
+    Z = Z - xp.mean(Z, axis=0)
+    C = xp.matmul(xp.permute_dims(Z, (1, 0)), Z) / Z.shape[0]
+    _, vecs = xp.linalg.eigh(C)
+    u1 = vecs[:, -1]
+    norm = float(xp.linalg.vector_norm(delta))
+    if norm == 0:
+        return 0.0
+    return float(min(abs(float(xp.vecdot(u1, delta))) / norm, 1.0))

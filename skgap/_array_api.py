@@ -1,0 +1,104 @@
+"""Private helpers for scikit-learn's array API dispatch.
+
+With ``sklearn.set_config(array_api_dispatch=True)``, an estimator that
+declares ``array_api_support`` receives arrays of any array-API library
+(PyTorch, CuPy, ``array_api_strict``...) and returns arrays of the same
+library on the same device. These helpers wrap scikit-learn's private
+``sklearn.utils._array_api`` module in one place, so that a change there is
+fixed here only.
+"""
+
+import numpy as np
+from sklearn.utils._array_api import (
+    _is_numpy_namespace,
+    _max_precision_float_dtype,
+    get_namespace_and_device,
+)
+from sklearn.utils.validation import validate_data
+
+from ._layout import block_slices, resolve_modality_dims
+
+try:  # scikit-learn >= 1.8
+    from sklearn.utils._array_api import check_same_namespace
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    def check_same_namespace(X, estimator, *, attribute, method):
+        """No-op: this scikit-learn does not check namespaces across methods."""
+
+
+__all__ = [
+    "check_same_namespace",
+    "get_namespace_and_device",
+    "is_numpy",
+    "max_float_dtype",
+    "namespace_of",
+    "to_numpy",
+    "validate_paired",
+]
+
+
+def is_numpy(xp):
+    """Whether ``xp`` (as returned by ``get_namespace``) is NumPy itself."""
+    return _is_numpy_namespace(xp)
+
+
+def namespace_of(a):
+    """``(xp, device)`` of an array, whatever the dispatch setting.
+
+    Used on arrays an estimator stored at fit time, when the global
+    ``array_api_dispatch`` flag may have changed since.
+    """
+    if isinstance(a, np.ndarray):
+        return np, None
+    from sklearn.externals import array_api_compat
+
+    return array_api_compat.array_namespace(a), array_api_compat.device(a)
+
+
+def max_float_dtype(xp, device):
+    """float64 where the device has it (CPU, CUDA), else float32 (e.g. MPS)."""
+    return _max_precision_float_dtype(xp, device)
+
+
+def to_numpy(a, xp):
+    """A NumPy copy of an array of namespace ``xp`` (host transfer)."""
+    if is_numpy(xp):
+        return np.asarray(a)
+    try:
+        from sklearn.utils._array_api import move_to
+
+        return move_to(a, xp=np, device="cpu")
+    except ImportError:  # pragma: no cover - older scikit-learn
+        from sklearn.utils._array_api import _convert_to_numpy
+
+        return _convert_to_numpy(a, xp)
+
+
+def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1, xp=None):
+    """Array-API aware twin of :meth:`skgap._base.PairedMixin._validate_paired`.
+
+    NumPy input goes through the mixin unchanged. Other namespaces are
+    validated with that namespace's float dtypes (``check_array`` cannot cast
+    a torch tensor to a NumPy dtype), with the same layout checks and errors.
+    """
+    if xp is None or is_numpy(xp):
+        return estimator._validate_paired(
+            X, reset=reset, equal_dims=equal_dims, ensure_min_samples=ensure_min_samples
+        )
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=[xp.float64, xp.float32],
+        ensure_min_samples=ensure_min_samples,
+    )
+    if reset:
+        dims = resolve_modality_dims(X.shape[1], estimator.modality_dims)
+        if equal_dims and len(set(dims)) != 1:
+            raise ValueError(
+                f"{type(estimator).__name__} compares modalities in one shared space, so "
+                f"all blocks need the same width; got modality_dims={dims}. Map the "
+                "spaces onto each other first (e.g. with AnchorAffineAligner)."
+            )
+        estimator.modality_dims_ = dims
+    return X, block_slices(estimator.modality_dims_)

@@ -1,0 +1,114 @@
+"""The fused row-tile kernels equal the textbook computations, for every input layout."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import skgap._geometry as G
+
+from strategies import paired_arrays
+
+SLICES = (slice(0, 6), slice(6, 12))
+
+
+def _reference_shift(X, slices, shifts):
+    out = np.empty(X.shape)
+    for sl, s in zip(slices, shifts):
+        U = X[:, sl] / np.linalg.norm(X[:, sl], axis=1, keepdims=True) + s
+        out[:, sl] = U / np.linalg.norm(U, axis=1, keepdims=True)
+    return out
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles of 16 rows, so that small inputs span many tiles."""
+    monkeypatch.setattr(G, "TILE_BYTES", 1)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shift_rows_is_normalise_add_renormalise(layout, dtype, small_tiles, rng):
+    X = (rng.standard_normal((100, 12)) * rng.uniform(0.1, 50, (100, 1))).astype(dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=0)[::2]
+    shifts = rng.standard_normal((2, 6)) * 0.4
+    out = G.shift_rows(X, SLICES, shifts)
+    assert out.dtype == dtype and out.flags.c_contiguous
+    atol = 2e-6 if dtype == np.float32 else 1e-13
+    expected = _reference_shift(X.astype(np.float64), SLICES, shifts)
+    np.testing.assert_allclose(out, expected, atol=atol)
+
+
+@settings(max_examples=40, deadline=None)
+@given(paired_arrays(min_rows=1, max_rows=40), st.floats(0.0, 1.5), st.integers(0, 2**31))
+def test_shift_rows_theorem(data, scale, seed):
+    X, d = data
+    shifts = np.random.default_rng(seed).standard_normal((2, d)) * scale
+    slices = (slice(0, d), slice(d, 2 * d))
+    try:
+        out = G.shift_rows(X, slices, shifts)
+    except G.InvalidRowsError:
+        # Only a row exactly opposite its shift (u + s = 0) may be refused.
+        gaps = [
+            np.linalg.norm(X[:, sl] / np.linalg.norm(X[:, sl], axis=1, keepdims=True) + s, axis=1)
+            for sl, s in zip(slices, shifts)
+        ]
+        assert min(g.min() for g in gaps) < 1e-12
+        return
+    np.testing.assert_allclose(out, _reference_shift(X, slices, shifts), atol=1e-9)
+
+
+def test_rows_nearly_opposite_their_shift_stay_exact():
+    s = np.array([1.0, 0.0, 0.0])
+    X = np.array([[-1.0, 1e-3, 0.0], [-1.0, 0.0, 2e-2], [0.3, 0.4, 0.5]])
+    X = np.hstack([X, X])
+    slices = (slice(0, 3), slice(3, 6))
+    out = G.shift_rows(X, slices, [s, 0.5 * s])
+    np.testing.assert_allclose(out, _reference_shift(X, slices, [s, 0.5 * s]), atol=1e-12)
+    with pytest.raises(G.InvalidRowsError):
+        G.shift_rows(np.array([[-2.0, 0.0, 0.0]]), (slice(0, 3),), [s])
+
+
+def test_float32_overflow_rows_are_normalised_not_rejected():
+    X = np.array([[3e20, 4e20, 0.0, 1.0, 0.0, 0.0]], dtype=np.float32)
+    out = G.shift_rows(X, (slice(0, 3), slice(3, 6)), np.zeros((2, 3)))
+    np.testing.assert_allclose(out, [[0.6, 0.8, 0.0, 1.0, 0.0, 0.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad, kind", [(np.nan, "non-finite"), (np.inf, "non-finite"), (0.0, "zero-norm")]
+)
+def test_invalid_rows_are_flagged(bad, kind, rng):
+    X = rng.standard_normal((40, 12))
+    X[33, 6:] = bad
+    with pytest.raises(G.InvalidRowsError, match=kind):
+        G.shift_rows(X, SLICES, np.zeros((2, 6)))
+    with pytest.raises(G.InvalidRowsError, match=kind):
+        G.paired_unit_sums(X, SLICES)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_paired_unit_sums_over_many_tiles(layout, small_tiles, rng):
+    X = rng.standard_normal((203, 12)).astype(np.float32) + 1.0
+    if layout == "F":
+        X = np.asfortranarray(X)
+    sums, pair_sums = G.paired_unit_sums(X, SLICES)
+    U = [X[:, sl].astype(np.float64) for sl in SLICES]
+    U = [u / np.linalg.norm(u, axis=1, keepdims=True) for u in U]
+    np.testing.assert_allclose(sums, [u.sum(0) for u in U], rtol=1e-5)
+    cos = np.clip(np.sum(U[0] * U[1], axis=1), -1, 1)
+    expected = [cos.sum(), np.sqrt(2 - 2 * cos).sum(), (2 - 2 * cos).sum()]
+    np.testing.assert_allclose(pair_sums[0], expected, rtol=1e-5)
+
+
+def test_replay_names_rows_with_their_offset(rng):
+    X = rng.standard_normal((20, 12))
+    X[[3, 9], :6] = 0
+    with pytest.raises(ValueError, match=r"2 row\(s\) with zero norm \(rows 103, 109\)"):
+        G.replay_row_errors(X, SLICES, ("the image block", "the text block"), offset=100)
+    X[3, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        G.replay_row_errors(X, SLICES, ("a", "b"), estimator="ConeStats")

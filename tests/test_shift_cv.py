@@ -1,0 +1,271 @@
+"""ModalityGapShifterCV: the fast lambda search agrees with GridSearchCV(Pipeline)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skgap._probe import fit_shifted_logistic
+from skgap._testing import check_only_layout_failures, expected_failed_checks
+from skgap.datasets import make_paired_embeddings
+from skgap.shift import ModalityGapShifter
+from skgap.shift_cv import ModalityGapShifterCV, _fold_statistics, _row_scalars
+
+ZERO_ROWS = (
+    "feeds 2-feature rows of zeros, which have no direction on the unit sphere: "
+    "skgap raises a ValueError naming the zero-norm rows, by design"
+)
+CV_EXTRA = {
+    "check_supervised_y_2d": "feeds an X of 3 columns (odd width), refused by design",
+    "check_classifier_data_not_an_array": ZERO_ROWS,
+}
+
+
+def _expected(estimator):
+    return expected_failed_checks(estimator, extra=CV_EXTRA)
+
+
+@parametrize_with_checks(
+    [ModalityGapShifterCV(lams=[0.0, 0.5, 1.0], cv=3)], expected_failed_checks=_expected
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def test_no_other_check_fails():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        failures = check_only_layout_failures(
+            ModalityGapShifterCV(lams=[0.0, 1.0], cv=3), allowed=CV_EXTRA
+        )
+    assert failures == []
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_paired_embeddings(600, 16, 2, noise=3.0, random_state=0)
+
+
+def _grid(lams, cv, tol=1e-4, max_iter=100, **probe):
+    pipe = Pipeline(
+        [
+            ("shifter", ModalityGapShifter()),
+            ("probe", LogisticRegression(tol=tol, max_iter=max_iter, **probe)),
+        ]
+    )
+    return GridSearchCV(pipe, {"shifter__lam": list(lams)}, cv=cv, scoring="roc_auc")
+
+
+def test_implicit_features_are_the_shifter_output(data):
+    """The per-row scalars reproduce ModalityGapShifter.transform exactly."""
+    X, _ = data
+    X = X.astype(np.float64) * np.linspace(1, 3, len(X))[:, None]  # raw, not unit
+    slices = (slice(0, 16), slice(16, 32))
+    shifter = ModalityGapShifter(lam=0.7).fit(X[:400])
+    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
+    alpha, gamma = _row_scalars(X, slices, stats, 0.7)
+    S = stats[2]
+    Z = np.hstack(
+        [alpha[:, [m]] * X[:, sl] + gamma[:, [m]] * S[m, sl] for m, sl in enumerate(slices)]
+    )
+    np.testing.assert_allclose(Z, shifter.transform(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_probe_solver_is_logistic_regression(data, n_classes):
+    """The implicit-feature solver reaches LogisticRegression's optimum."""
+    X, _ = data
+    _, y = make_paired_embeddings(600, 16, n_classes, noise=3.0, random_state=0)
+    X = X.astype(np.float64)
+    slices = (slice(0, 16), slice(16, 32))
+    shifter = ModalityGapShifter(lam=0.4).fit(X)
+    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
+    alpha, gamma = _row_scalars(X, slices, stats, 0.4)
+    sw = np.where(y == 0, 2.0, 1.0)
+    coef, _ = fit_shifted_logistic(
+        X, slices, stats[2], alpha, gamma, y, n_classes, sw, C=0.5, tol=1e-10, max_iter=5000
+    )
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(
+        shifter.transform(X), y, sample_weight=sw
+    )
+    np.testing.assert_allclose(coef[:, :-1], ref.coef_, atol=1e-5)
+    np.testing.assert_allclose(coef[:, -1], ref.intercept_, atol=1e-5)
+
+
+def test_scores_agree_with_gridsearch_at_tight_tolerance(data):
+    """Same folds, converged probes: the same CV scores and the same lambda."""
+    X, y = data
+    X = X.astype(np.float64)  # float32 rounding could swap near-tied ranks
+    lams = np.linspace(0, 1, 5)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    grid = _grid(lams, cv, tol=1e-10, max_iter=5000).fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000).fit(X, y)
+    np.testing.assert_allclose(
+        fast.cv_results_["mean_test_score"], grid.cv_results_["mean_test_score"], atol=1e-6
+    )
+    assert fast.lam_ == grid.best_params_["shifter__lam"]
+    assert fast.best_score_ == pytest.approx(grid.best_score_, abs=1e-6)
+
+
+def test_scores_agree_with_gridsearch_at_default_tolerance(data):
+    X, y = data
+    lams = np.linspace(0, 1, 5)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    grid = _grid(lams, cv).fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc").fit(X, y)
+    np.testing.assert_allclose(
+        fast.cv_results_["mean_test_score"], grid.cv_results_["mean_test_score"], atol=2e-3
+    )
+    i = int(np.argmin(np.abs(lams - grid.best_params_["shifter__lam"])))
+    assert grid.cv_results_["mean_test_score"][i] - grid.cv_results_["mean_test_score"][
+        fast.best_index_
+    ] <= 2e-3
+
+
+def test_warm_start_needs_fewer_iterations_after_the_first_lambda(data):
+    X, y = data
+    fast = ModalityGapShifterCV(np.linspace(0, 1, 6), cv=3).fit(X, y)
+    iters = fast.cv_results_["mean_n_iter"]
+    assert iters[1:].mean() < iters[0]
+
+
+def test_refit_pipeline_is_the_best_lambda_refitted(data):
+    X, y = data
+    fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, C=0.3, class_weight="balanced").fit(X, y)
+    shifter = ModalityGapShifter(lam=fast.lam_).fit(X)
+    probe = LogisticRegression(C=0.3, class_weight="balanced").fit(shifter.transform(X), y)
+    fitted = fast.best_estimator_.named_steps
+    np.testing.assert_allclose(fitted["shifter"].gap_vector_, shifter.gap_vector_)
+    np.testing.assert_allclose(fitted["probe"].coef_, probe.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(fast.predict(X), probe.predict(shifter.transform(X)))
+    np.testing.assert_allclose(fast.predict_proba(X), probe.predict_proba(shifter.transform(X)))
+    np.testing.assert_allclose(
+        fast.decision_function(X), probe.decision_function(shifter.transform(X))
+    )
+    np.testing.assert_allclose(
+        fast.predict_log_proba(X), probe.predict_log_proba(shifter.transform(X))
+    )
+    assert fast.score(X, y) == pytest.approx(probe.score(shifter.transform(X), y))
+
+
+def test_cv_results_layout_and_ranking(data):
+    X, y = data
+    lams = [1.0, 0.0, 0.5]  # unsorted on purpose: results stay in grid order
+    fast = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc").fit(X, y)
+    res = fast.cv_results_
+    np.testing.assert_array_equal(res["param_lam"], lams)
+    assert [p["lam"] for p in res["params"]] == lams
+    split = np.vstack([res[f"split{k}_test_score"] for k in range(3)])
+    np.testing.assert_allclose(res["mean_test_score"], split.mean(0))
+    np.testing.assert_allclose(res["std_test_score"], split.std(0))
+    assert res["rank_test_score"][fast.best_index_] == 1
+    assert fast.lam_ == lams[fast.best_index_]
+    assert fast.best_score_ == res["mean_test_score"].max()
+    assert fast.n_iter_.shape == (3, 3)
+    assert np.all(res["mean_fit_time"] > 0)
+
+
+def test_int_lams_is_an_even_grid(data):
+    X, y = data
+    fast = ModalityGapShifterCV(lams=3, cv=2).fit(X, y)
+    np.testing.assert_allclose(fast.cv_results_["param_lam"], [0.0, 0.5, 1.0])
+
+
+def test_scoring_default_is_accuracy(data):
+    X, y = data
+    fast = ModalityGapShifterCV([0.0, 1.0], cv=2).fit(X, y)
+    assert fast.score(X, y) == pytest.approx(np.mean(fast.predict(X) == y))
+    assert 0.5 <= fast.best_score_ <= 1.0
+
+
+def test_multiclass_and_string_labels():
+    X, y = make_paired_embeddings(450, 16, 3, noise=2.0, random_state=1)
+    labels = np.array(["cardiomegaly", "edema", "normal"])[y]
+    fast = ModalityGapShifterCV([0.0, 1.0], cv=3, scoring="accuracy").fit(X, labels)
+    assert list(fast.classes_) == list(labels[np.sort(np.unique(y, return_index=True)[1])])
+    assert fast.predict_proba(X[:5]).shape == (5, 3)
+    assert set(fast.predict(X)) <= set(labels)
+    assert fast.best_score_ > 0.5
+
+
+def test_groups_are_passed_to_the_splitter(data):
+    X, y = data
+    groups = np.arange(len(y)) // 10  # ten studies per patient
+    fast = ModalityGapShifterCV([0.0, 1.0], cv=GroupKFold(3), scoring="roc_auc").fit(
+        X, y, groups=groups
+    )
+    grid = _grid([0.0, 1.0], GroupKFold(3)).fit(X, y, groups=groups)
+    for k in range(3):
+        np.testing.assert_allclose(
+            fast.cv_results_[f"split{k}_test_score"],
+            grid.cv_results_[f"split{k}_test_score"],
+            atol=2e-3,
+        )
+    with pytest.raises(ValueError, match="groups"):
+        ModalityGapShifterCV([0.0, 1.0], cv=GroupKFold(3)).fit(X, y)
+
+
+def test_parallel_folds_give_the_same_results(data):
+    X, y = data
+    a = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, n_jobs=1).fit(X, y)
+    b = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
+    )
+
+
+def test_float32_and_float64_give_the_same_choice(data):
+    X, y = data
+    a = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, tol=1e-8, max_iter=2000).fit(X, y)
+    b = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, tol=1e-8, max_iter=2000).fit(
+        X.astype(np.float64), y
+    )
+    np.testing.assert_allclose(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"], atol=1e-4
+    )
+
+
+def test_input_errors(data):
+    X, y = data
+    with pytest.raises(ValueError, match="lams must lie in"):
+        ModalityGapShifterCV([0.0, 1.5]).fit(X, y)
+    with pytest.raises(ValueError, match="lams"):
+        ModalityGapShifterCV(lams=0).fit(X, y)
+    with pytest.raises(ValueError, match="multi-label"):
+        ModalityGapShifterCV().fit(X, np.c_[y, 1 - y])
+    with pytest.raises(ValueError, match="one class"):
+        ModalityGapShifterCV().fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        ModalityGapShifterCV().fit(X, np.linspace(0, 1, len(y)))
+    with pytest.raises(ValueError, match="modality_dims"):
+        ModalityGapShifterCV().fit(X[:, :31], y)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ModalityGapShifterCV(cv=2).fit(bad, y)
+    with pytest.raises(NotFittedError):
+        ModalityGapShifterCV().predict(X)
+    fitted = ModalityGapShifterCV([0.0], cv=2).fit(X, y)
+    with pytest.raises(ValueError, match="32 features"):
+        fitted.predict(X[:, :30])
+
+
+def test_pickle_clone_and_feature_names(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"img{i}" for i in range(16)] + [f"txt{i}" for i in range(16)])
+    fast = ModalityGapShifterCV([0.0, 1.0], cv=2).fit(df, y)
+    assert list(fast.feature_names_in_) == list(df.columns)
+    again = pickle.loads(pickle.dumps(fast))
+    np.testing.assert_array_equal(again.predict_proba(df), fast.predict_proba(df))
+    assert clone(fast).get_params() == fast.get_params()
+    assert not hasattr(clone(fast), "lam_")
