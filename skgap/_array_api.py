@@ -16,7 +16,7 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils.validation import validate_data
 
-from ._layout import block_slices, resolve_modality_dims
+from ._base import record_layout
 
 try:  # scikit-learn >= 1.8
     from sklearn.utils._array_api import check_same_namespace
@@ -92,13 +92,4 @@ def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples
         dtype=[xp.float64, xp.float32],
         ensure_min_samples=ensure_min_samples,
     )
-    if reset:
-        dims = resolve_modality_dims(X.shape[1], estimator.modality_dims)
-        if equal_dims and len(set(dims)) != 1:
-            raise ValueError(
-                f"{type(estimator).__name__} compares modalities in one shared space, so "
-                f"all blocks need the same width; got modality_dims={dims}. Map the "
-                "spaces onto each other first (e.g. with AnchorAffineAligner)."
-            )
-        estimator.modality_dims_ = dims
-    return X, block_slices(estimator.modality_dims_)
+    return X, record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)

@@ -13,6 +13,21 @@ def modality_dims_constraint():
     return [None, "array-like"]
 
 
+def record_layout(estimator, n_features, *, reset, equal_dims=False):
+    """Resolve ``estimator.modality_dims`` at fit (``reset``) and return the block slices.
+
+    On reset the widths are stored as ``modality_dims_``; later calls reuse them
+    (the width of ``X`` itself is checked by ``validate_data``).
+    """
+    if reset:
+        estimator.modality_dims_ = resolve_modality_dims(
+            n_features,
+            estimator.modality_dims,
+            shared_space=type(estimator).__name__ if equal_dims else None,
+        )
+    return block_slices(estimator.modality_dims_)
+
+
 class PairedMixin:
     """Input validation for estimators over ``X = [B_1 | ... | B_m]``.
 
@@ -30,13 +45,4 @@ class PairedMixin:
             dtype=list(FLOAT_DTYPES),
             ensure_min_samples=ensure_min_samples,
         )
-        if reset:
-            dims = resolve_modality_dims(X.shape[1], self.modality_dims)
-            if equal_dims and len(set(dims)) != 1:
-                raise ValueError(
-                    f"{type(self).__name__} compares modalities in one shared space, so "
-                    f"all blocks need the same width; got modality_dims={dims}. Map the "
-                    "spaces onto each other first (e.g. with AnchorAffineAligner)."
-                )
-            self.modality_dims_ = dims
-        return X, block_slices(self.modality_dims_)
+        return X, record_layout(self, X.shape[1], reset=reset, equal_dims=equal_dims)

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._geometry import InvalidRowsError, replay_row_errors, shift_rows
-from ._layout import block_slices, resolve_modality_dims
+from ._base import record_layout
 from ._streaming import PairedStats, RowReservoir
 
 __all__ = ["is_dask_array", "validate_dask", "reduce_paired_stats", "shift_dask"]
@@ -61,18 +61,10 @@ def validate_dask(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1
         )
     # Records n_features_in_ on reset and checks it otherwise (no conversion).
     validate_data(estimator, X, reset=reset, skip_check_array=True)
-    if reset:
-        dims = resolve_modality_dims(X.shape[1], estimator.modality_dims)
-        if equal_dims and len(set(dims)) != 1:
-            raise ValueError(
-                f"{type(estimator).__name__} compares modalities in one shared space, so "
-                f"all blocks need the same width; got modality_dims={dims}. Map the "
-                "spaces onto each other first (e.g. with AnchorAffineAligner)."
-            )
-        estimator.modality_dims_ = dims
+    slices = record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
-    return X, block_slices(estimator.modality_dims_)
+    return X, slices
 
 
 def _block_stats(block, offset, row0, slices, names, estimator_name, pairs, capacity, key):

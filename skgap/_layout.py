@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["pair", "unpair"]
 
 
-def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2):
+def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2, *, shared_space=None):
     """Return the width of each modality block as a tuple of ints.
 
     Parameters
@@ -26,6 +26,9 @@ def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2):
         of equal width.
     n_modalities : int, default=2
         Number of blocks when ``modality_dims`` is None.
+    shared_space : str or None, default=None
+        When given, every block must have the same width (the caller compares
+        the modalities in one space); the string names the caller in the error.
 
     Returns
     -------
@@ -36,6 +39,17 @@ def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2):
     ValueError
         If the widths cannot describe an array of ``n_features`` columns.
     """
+    dims = _resolve(n_features, modality_dims, n_modalities)
+    if shared_space is not None and len(set(dims)) != 1:
+        raise ValueError(
+            f"{shared_space} compares modalities in one shared space, so all blocks need "
+            f"the same width; got modality_dims={dims}. Map the spaces onto each other "
+            "first (e.g. with AnchorAffineAligner)."
+        )
+    return dims
+
+
+def _resolve(n_features, modality_dims, n_modalities):
     if modality_dims is None:
         if n_modalities < 1:
             raise ValueError(f"n_modalities must be >= 1, got {n_modalities}.")

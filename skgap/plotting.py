@@ -189,12 +189,7 @@ def plot_cones(
     """
     plt = _pyplot()
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=3)
-    dims = resolve_modality_dims(X.shape[1], modality_dims)
-    if len(set(dims)) != 1:
-        raise ValueError(
-            f"plot_cones projects both modalities on shared axes, so all blocks need the "
-            f"same width; got modality_dims={dims}."
-        )
+    dims = resolve_modality_dims(X.shape[1], modality_dims, shared_space="plot_cones")
     if n_components not in (2, 3):
         raise ValueError(f"n_components must be 2 or 3, got {n_components!r}.")
     if lam is not None and shifted is not None:

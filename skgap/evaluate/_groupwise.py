@@ -178,12 +178,9 @@ def groupwise_scores(
     """
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=2)
     y = _check_labels(y, X.shape[0])
-    dims = resolve_modality_dims(X.shape[1], modality_dims)
-    if len(set(dims)) != 1:
-        raise ValueError(
-            f"group-wise evaluation stacks the modalities in one space, so all blocks need "
-            f"the same width; got modality_dims={dims}."
-        )
+    dims = resolve_modality_dims(
+        X.shape[1], modality_dims, shared_space="group-wise evaluation"
+    )
     n_classes = np.unique(y).size
     if n_classes < 2:
         raise ValueError("group-wise evaluation needs at least two classes in y.")

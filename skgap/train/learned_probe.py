@@ -188,13 +188,7 @@ class LearnedGapProbe(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_layout(self, n_features):
-        dims = resolve_modality_dims(n_features, self.modality_dims)
-        if len(set(dims)) != 1:
-            raise ValueError(
-                "LearnedGapProbe shifts every modality in one shared space, so all "
-                f"blocks need the same width; got modality_dims={dims}."
-            )
-        return dims
+        return resolve_modality_dims(n_features, self.modality_dims, shared_space="LearnedGapProbe")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
