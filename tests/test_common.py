@@ -32,3 +32,22 @@ def test_import_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("module", ["skgap.encode", "skgap.train"])
+def test_torch_stages_say_which_extra_is_missing(module):
+    # Simulate an install without torch: the import must fail with a message that
+    # names the extra, and keep the missing module's name for callers to test.
+    code = (
+        "import sys\n"
+        "import skgap\n"
+        "sys.modules['torch'] = None\n"
+        "sys.modules['open_clip'] = None\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ImportError as exc:\n"
+        "    print(exc.name, 'skgap[torch]' in str(exc))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["torch", "True"]

@@ -13,12 +13,14 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
 """
 
 try:
-    import open_clip  # noqa: F401
     import torch  # noqa: F401
+    import open_clip  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised without the extra
+    # Keep the missing module's name, so callers can tell an absent extra apart.
     raise ImportError(
         "skgap.encode needs the optional torch extra: pip install 'skgap[torch]' "
-        f"(torch, torchvision, open_clip_torch, pillow, tqdm). Missing: {exc.name}."
+        f"(torch, torchvision, open_clip_torch, pillow, tqdm). Missing: {exc.name}.",
+        name=exc.name,
     ) from exc
 
 from ._encoder import OpenCLIPEncoder
