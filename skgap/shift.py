@@ -56,11 +56,19 @@ def shift_block(B, shift, out=None, name="block"):
     written once, tile by tile (see :func:`skgap._geometry.shift_rows`).
     """
     B = np.asarray(B)
-    sl = (slice(0, B.shape[1]),)
+    return shift_paired(B, (slice(0, B.shape[1]),), [shift], (name,), out=out)
+
+
+def shift_paired(X, slices, shifts, names, *, estimator=None, out=None):
+    """:func:`shift_block` of every block of ``X`` at once, in one fused pass.
+
+    On an invalid row (NaN, zero norm before or after the shift) the reference
+    checks are replayed so the error names the row and its block (``names``).
+    """
     try:
-        return shift_rows(B, sl, [shift], out=out)
+        return shift_rows(X, slices, shifts, out=out)
     except InvalidRowsError:
-        replay_row_errors(B, sl, (name,), shifts=[shift])
+        replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
 
 
 def _shift_xp(X, slices, shifts, names, xp):
@@ -321,10 +329,7 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
             shifts = [self.lam * S[m, ...] for m in range(S.shape[0])]
             return _shift_xp(X, slices, shifts, names, xp)
         shifts = self.lam * np.asarray(self.shift_vectors_)
-        try:
-            return shift_rows(X, slices, shifts)
-        except InvalidRowsError:
-            replay_row_errors(X, slices, names, estimator=self, shifts=shifts)
+        return shift_paired(X, slices, shifts, names, estimator=self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -185,3 +185,11 @@ def test_sklearn_compatible(estimator, check):
 
 def test_only_layout_failures():
     assert check_only_layout_failures(CHECKED, allowed=PROBE_FAILURES) == []
+
+
+def test_predict_names_the_block_of_a_zero_row(binary, fitted):
+    X = binary[1].copy()
+    d = X.shape[1] // 2
+    X[3, d:] = 0
+    with pytest.raises(ValueError, match=r"text block has 1 row\(s\) with zero norm \(rows 3\)"):
+        fitted.predict(X)

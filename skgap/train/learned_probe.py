@@ -15,8 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._base import FLOAT_DTYPES, modality_dims_constraint
 from .._geometry import unit_mean
 from .._layout import block_slices, resolve_modality_dims
-from ..shift import gap_shift_directions, shift_block
-from ..stats import modality_names
+from ..shift import gap_shift_directions, shift_paired
+from ..stats import block_names, modality_names
 from ._data import unit_blocks
 from ._device import resolve_device, to_numpy, to_tensor
 
@@ -284,11 +284,9 @@ class LearnedGapProbe(ClassifierMixin, BaseEstimator):
         """Shifted, L2-normalised blocks side by side, in NumPy (dtype of ``X``)."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=list(FLOAT_DTYPES))
-        out = np.empty(X.shape, dtype=X.dtype)
-        names = modality_names(len(self.modality_dims_))
-        for s, shift, name in zip(block_slices(self.modality_dims_), self.shift_vectors_, names):
-            shift_block(X[:, s], self.lam_ * shift, out=out[:, s], name=f"the {name} block")
-        return out
+        slices = block_slices(self.modality_dims_)
+        shifts = self.lam_ * np.asarray(self.shift_vectors_)
+        return shift_paired(X, slices, shifts, block_names(len(slices)), estimator=self)
 
     def decision_function(self, X):
         """Logits of the linear classifier on the shifted, fused embeddings.
