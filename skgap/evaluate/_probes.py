@@ -7,7 +7,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import check_array, check_consistent_length, get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._base import PairedMixin, modality_dims_constraint
 from ._auc import TASKS, continuous_scores, infer_task
@@ -174,7 +174,9 @@ class LateFusionClassifier(ClassifierMixin, PairedMixin, BaseEstimator):
         X, slices = self._validate_paired(X, reset=True)
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            # A column vector is one label per row, not a one-label indicator
+            # matrix: flatten it and say so, as scikit-learn's classifiers do.
+            y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
         weights = self._check_weights(len(slices))
