@@ -10,10 +10,10 @@ from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import check_array_api_input, parametrize_with_checks
+from sklearn.utils.estimator_checks import check_array_api_input
 
 from skgap._layout import pair
-from skgap._testing import check_only_layout_failures, expected_failed_checks
+from skgap._testing import parametrize_with_paired_checks
 from skgap.align import AnchorAffineAligner, IllPosedAlignmentWarning
 from skgap.metrics import cka
 from skgap.stats import ConeStats
@@ -344,7 +344,11 @@ def test_clone_and_pickle(rng):
 
 ESTIMATORS = [
     AnchorAffineAligner(),
-    AnchorAffineAligner(kind="affine", standardize=None, n_anchors=15, random_state=0),
+    # n_anchors below the 10 rows that check_estimators_nan_inf and
+    # check_fit2d_1feature fit on: n_anchors=15 made both checks fail on the
+    # refusal to draw more anchors than rows (by design, tested above), so
+    # they never reached the NaN or one-feature inputs they are about.
+    AnchorAffineAligner(kind="affine", standardize=None, n_anchors=8, random_state=0),
     AnchorAffineAligner(kind="lortho", standardize="isotropic", alpha=0.1),
     AnchorAffineAligner(kind="linear", standardize="center"),
 ]
@@ -358,7 +362,9 @@ def _cuda_missing():
     return not torch.cuda.is_available()
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+# Every check passes on paired inputs, check_estimators_dtypes included: the
+# aligner does not project rows onto the sphere, so integer rows of zeros are data.
+@parametrize_with_paired_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         # scikit-learn's checks fit on few rows; the warning is the point there.
@@ -371,13 +377,6 @@ def test_sklearn_compatible(estimator, check):
             if "CUDA" in str(exc) and _cuda_missing():
                 pytest.skip("torch is built with CUDA but no GPU is usable here")
             raise
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS[:2], ids=["ortho", "affine"])
-def test_no_other_check_fails(estimator):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", IllPosedAlignmentWarning)
-        assert check_only_layout_failures(estimator) == []
 
 
 # -- array API ---------------------------------------------------------------

@@ -3,13 +3,13 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import GaussianNB
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-from skgap._testing import LAYOUT_REASON, check_only_layout_failures, expected_failed_checks
+from skgap._testing import parametrize_with_paired_checks
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import LateFusionClassifier, make_linear_probe
 
@@ -21,30 +21,23 @@ def _one_blas_thread():
         yield
 
 
-#: Classifier checks that also feed odd widths (3 columns), beyond the transformer list.
-CLASSIFIER_ODD_WIDTH = {
-    "check_classifiers_one_label": LAYOUT_REASON,
-    "check_supervised_y_2d": LAYOUT_REASON,
-}
-
-
-def _expected(estimator):
-    return expected_failed_checks(estimator, extra=CLASSIFIER_ODD_WIDTH)
-
-
 ESTIMATORS = [LateFusionClassifier(), LateFusionClassifier(GaussianNB(), weights=[2, 1])]
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected)
+# Every check passes on paired inputs; check_supervised_y_2d needs the
+# DataConversionWarning of a flattened column-vector y (test below).
+@parametrize_with_paired_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-def test_no_check_fails_but_for_the_layout():
-    # check_classifiers_one_label hides the layout error behind its own message;
-    # test_one_label_is_refused_clearly below runs it on an even width.
-    allowed = {"check_classifiers_one_label": LAYOUT_REASON}
-    assert check_only_layout_failures(LateFusionClassifier(), allowed=allowed) == []
+def test_column_vector_y_is_flattened_with_a_warning():
+    X, y = make_paired_embeddings(120, 8, random_state=0)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        as_column = LateFusionClassifier().fit(X, y[:, None])
+    np.testing.assert_array_equal(
+        as_column.predict_proba(X), LateFusionClassifier().fit(X, y).predict_proba(X)
+    )
 
 
 def test_one_label_is_refused_clearly():

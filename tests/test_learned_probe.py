@@ -8,14 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from skgap import ModalityGapShifter  # noqa: E402
-from skgap._testing import (  # noqa: E402
-    LAYOUT_REASON,
-    check_only_layout_failures,
-    expected_failed_checks,
-)
+from skgap._testing import INTEGER_ZERO_ROW, parametrize_with_paired_checks  # noqa: E402
 from skgap.datasets import make_paired_embeddings  # noqa: E402
 from skgap.train.learned_probe import LearnedGapProbe, shifted_features  # noqa: E402
 
@@ -163,28 +158,14 @@ def test_unequal_blocks_are_refused(binary):
         LearnedGapProbe(modality_dims=(12, 20), max_iter=2).fit(X_train, y_train)
 
 
-ZERO_NORM_REASON = (
-    "feeds X = [[3, 0], [0, 1], ...]: its 1-column blocks hold zeros, rows with no "
-    "direction on the unit sphere; skgap refuses them with a ValueError, by design"
-)
-PROBE_FAILURES = {
-    "check_classifier_data_not_an_array": ZERO_NORM_REASON,
-    "check_supervised_y_2d": LAYOUT_REASON,
-}
 CHECKED = LearnedGapProbe(max_iter=20, random_state=0)
 
 
-def _expected(estimator):
-    return expected_failed_checks(estimator, extra=PROBE_FAILURES)
-
-
-@parametrize_with_checks([CHECKED], expected_failed_checks=_expected)
+@parametrize_with_paired_checks(
+    [CHECKED], expected_failed_checks={"check_estimators_dtypes": INTEGER_ZERO_ROW}
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
-
-
-def test_only_layout_failures():
-    assert check_only_layout_failures(CHECKED, allowed=PROBE_FAILURES) == []
 
 
 def test_predict_names_the_block_of_a_zero_row(binary, fitted):

@@ -10,44 +10,21 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgap._probe import fit_shifted_logistic
-from skgap._testing import check_only_layout_failures, expected_failed_checks
+from skgap._testing import INTEGER_ZERO_ROW, parametrize_with_paired_checks
 from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
 from skgap.shift_cv import ModalityGapShifterCV, _fold_statistics, _row_scalars
 
-ZERO_ROWS = (
-    "feeds 2-feature rows of zeros, which have no direction on the unit sphere: "
-    "skgap raises a ValueError naming the zero-norm rows, by design"
-)
-CV_EXTRA = {
-    "check_supervised_y_2d": "feeds an X of 3 columns (odd width), refused by design",
-    "check_classifier_data_not_an_array": ZERO_ROWS,
-}
-
-
-def _expected(estimator):
-    return expected_failed_checks(estimator, extra=CV_EXTRA)
-
-
-@parametrize_with_checks(
-    [ModalityGapShifterCV(lams=[0.0, 0.5, 1.0], cv=3)], expected_failed_checks=_expected
+@parametrize_with_paired_checks(
+    [ModalityGapShifterCV(lams=[0.0, 0.5, 1.0], cv=3)],
+    expected_failed_checks={"check_estimators_dtypes": INTEGER_ZERO_ROW},
 )
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
-
-
-def test_no_other_check_fails():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        failures = check_only_layout_failures(
-            ModalityGapShifterCV(lams=[0.0, 1.0], cv=3), allowed=CV_EXTRA
-        )
-    assert failures == []
 
 
 @pytest.fixture(scope="module")
