@@ -35,6 +35,76 @@ def test_attributes_match_the_metric_functions(paired):
     assert s.centroids_.shape == (2, 16)
 
 
+def _unit(A):
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+def _tight_pairs(seed, n=60, d=8, spread=0.08, pair_noise=0.05):
+    """Narrow cones (R near 0.99) whose matched pairs nearly coincide."""
+    rng = np.random.default_rng(seed)
+    axis = np.zeros(d)
+    axis[0] = 1.0
+    V = axis + spread * rng.standard_normal((n, d))
+    T = V + pair_noise * rng.standard_normal((n, d))
+    return V, T
+
+
+def _off_diagonal_mean_cosine(A):
+    U = _unit(A)
+    G = U @ U.T
+    n = len(U)
+    return (G.sum() - np.trace(G)) / (n * (n - 1))
+
+
+def test_statistics_of_a_narrow_cone_match_independent_computation():
+    # R near 1 and pairs near each other: the regime of real CLIP embeddings,
+    # where a clip of R below 1 or a clamp of the relative gap above the
+    # actual pair distance would change the answer.
+    V, T = _tight_pairs(0)
+    s = ConeStats(max_uniformity_samples=None).fit(np.hstack([V, T]))
+    R = [np.linalg.norm(_unit(V).mean(0)), np.linalg.norm(_unit(T).mean(0))]
+    assert min(R) > 0.95
+    np.testing.assert_allclose(s.mean_resultant_length_, R, rtol=1e-12)
+    within = [_off_diagonal_mean_cosine(V), _off_diagonal_mean_cosine(T)]
+    np.testing.assert_allclose(s.mean_within_cosine_, within, rtol=1e-10)
+    pair_cos = np.einsum("ij,ij->i", _unit(V), _unit(T)).mean()
+    m = (1 - pair_cos) / 2
+    assert 1e-3 < m < 1e-2  # between the clamp and ten times the clamp
+    spread = ((1 - within[0]) / 2 + (1 - within[1]) / 2) / 2
+    assert s.relative_gap_ == pytest.approx(m / (m + spread), rel=1e-9)
+
+
+def test_identical_rows_have_R_exactly_one_and_clamped_relative_gap():
+    # R <= 1 by the triangle inequality; rounding may not push it above 1.
+    X = np.tile([0.1, 0.7, 0.3, 0.2, 0.1, 0.7, 0.3, 0.2], (7, 1))
+    s = ConeStats().fit(X)
+    assert np.all(s.mean_resultant_length_ == 1.0)
+    # Identical pairs and no spread: m is clamped to 1e-3 and s_V = s_T = 0.
+    assert s.relative_gap_ == pytest.approx(1.0)
+    V, _ = _tight_pairs(1)
+    s = ConeStats().fit(np.hstack([V, V]))
+    spread = (1 - _off_diagonal_mean_cosine(V)) / 2
+    assert s.relative_gap_ == pytest.approx(1e-3 / (1e-3 + spread), rel=1e-9)
+
+
+@pytest.mark.parametrize("d", [16, 96])  # the dense LAPACK and the Lanczos paths
+def test_gap_principal_cosine_uses_the_top_principal_axis(d):
+    rng = np.random.default_rng(d)
+    scales = np.linspace(1.0, 0.2, d)  # distinct variances: a well-defined top axis
+    gap_direction = np.eye(d)[0]
+    V = 2 * gap_direction + 0.6 * rng.standard_normal((300, d)) * scales
+    T = -2 * gap_direction + 0.6 * rng.standard_normal((300, d)) * scales
+    P = np.vstack([_unit(V), _unit(T)])
+    _, _, Vt = np.linalg.svd(P - P.mean(0), full_matrices=False)
+    delta = _unit(V).mean(0) - _unit(T).mean(0)
+    top = abs(Vt[0] @ delta) / np.linalg.norm(delta)
+    bottom = abs(Vt[-1] @ delta) / np.linalg.norm(delta)
+    assert top > 0.9 and bottom < 0.1
+    s = ConeStats(max_uniformity_samples=None).fit(np.hstack([V, T]))
+    assert s.gap_principal_cosine_ == pytest.approx(top, abs=1e-8)
+    assert M.gap_principal_cosine(V, T) == pytest.approx(top, abs=1e-8)
+
+
 def test_transform_is_a_validated_passthrough(paired):
     X, _ = paired
     s = ConeStats().fit(X)
