@@ -236,6 +236,47 @@ def test_enough_anchors_do_not_warn(rng):
             AnchorAffineAligner(kind=kind).fit(X)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("standardize", ["feature", None])
+def test_anchors_one_rank_short_warn(rng, kind, standardize):
+    # Plenty of anchors, but one source feature is the sum of two others: the
+    # anchors have rank d_s - 1 exactly, the smallest deficiency there is.
+    S = rng.standard_normal((40, 6))
+    S[:, 5] = S[:, 0] + S[:, 1]
+    T = rng.standard_normal((40, 6))
+    assert np.linalg.matrix_rank(S - S.mean(0)) == 5
+    with pytest.warns(IllPosedAlignmentWarning, match="rank 5 <"):
+        AnchorAffineAligner(kind=kind, standardize=standardize).fit(pair(S, T))
+    # One rank more and every kind is well posed.
+    S[:, 5] = rng.standard_normal(40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnchorAffineAligner(kind=kind, standardize=standardize).fit(pair(S, T))
+
+
+def test_a_constant_feature_leaves_the_map_of_the_others_unchanged(rng):
+    # A constant column whose computed std is rounding noise, not zero: scaling
+    # by that noise would turn the column into O(1) garbage the fit then uses.
+    S = rng.standard_normal((30, 5))
+    T = S @ rng.standard_normal((5, 6)) + 0.1 * rng.standard_normal((30, 6))
+    constant = np.full((30, 1), 0.1)
+    assert 0 < np.std(constant) < 1e-15
+    with_constant = np.hstack([S, constant])
+    kw = dict(kind="affine", standardize="feature")
+    with warnings.catch_warnings():
+        # The centred constant column is (nearly) zero: the anchors are rank 5 < 6.
+        warnings.simplefilter("ignore", IllPosedAlignmentWarning)
+        wide = AnchorAffineAligner(modality_dims=(6, 6), **kw).fit(pair(with_constant, T))
+    narrow = AnchorAffineAligner(modality_dims=(5, 6), **kw).fit(pair(S, T))
+    assert wide.source_scale_[5] == 1.0
+    S_new = rng.standard_normal((10, 5))
+    np.testing.assert_allclose(
+        wide.translate(np.hstack([S_new, np.full((10, 1), 0.1)])),
+        narrow.translate(S_new),
+        atol=1e-9,
+    )
+
+
 def test_underdetermined_linear_gives_minimum_norm_solution(rng):
     S, T = rng.standard_normal((3, 8)), rng.standard_normal((3, 8))
     aligner = AnchorAffineAligner(kind="linear", standardize=None)
