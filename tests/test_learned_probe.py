@@ -114,10 +114,16 @@ def test_multiclass_and_string_labels():
     assert np.mean(probe.predict(X) == labels) > 0.8
 
 
-def test_mini_batches(binary):
+def test_mini_batches(binary, fitted):
     X_train, X_test, y_train, y_test = binary
+    # A batch at least as large as the data is the full batch, step for step.
+    whole = LearnedGapProbe(batch_size=len(X_train), random_state=0).fit(X_train, y_train)
+    assert whole.lam_path_ == fitted.lam_path_
+    np.testing.assert_array_equal(whole.coef_, fitted.coef_)
+    # Real mini-batches take other steps and still learn to close the gap.
     probe = LearnedGapProbe(batch_size=64, max_iter=30, random_state=0).fit(X_train, y_train)
-    assert 0 <= probe.lam_ <= 1
+    assert probe.lam_path_[: 5] != fitted.lam_path_[: 5]
+    assert probe.lam_ > 0.5
     assert probe.score(X_test, y_test) > 0.7
 
 

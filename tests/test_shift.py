@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from skgap import ConeStats, ModalityGapShifter
@@ -79,11 +80,23 @@ def test_gridsearch_over_lambda_in_a_pipeline():
     from skgap.datasets import make_paired_embeddings
 
     X, y = make_paired_embeddings(300, 16, random_state=1)
-    pipe = Pipeline([("gap", ModalityGapShifter()), ("clf", LogisticRegression(max_iter=500))])
-    search = GridSearchCV(pipe, {"gap__lam": [0.0, 0.5, 1.0]}, cv=3, scoring="roc_auc").fit(X, y)
-    assert search.best_params_["gap__lam"] in (0.0, 0.5, 1.0)
-    assert search.best_score_ > 0.8
-    assert len(search.cv_results_["mean_test_score"]) == 3
+    X = X.astype(np.float64)
+    pipe = Pipeline([("gap", ModalityGapShifter()), ("clf", LogisticRegression(tol=1e-10))])
+    lams = [0.0, 0.5, 1.0]
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    search = GridSearchCV(pipe, {"gap__lam": lams}, cv=cv, scoring="neg_log_loss").fit(X, y)
+    # Independently: per fold, the gap is estimated on the training rows only
+    # (equation 5 with fit_rows), the probe fitted on them, scored on the rest.
+    d = X.shape[1] // 2
+    expected = np.zeros((len(lams), 3))
+    for f, (train, test) in enumerate(cv.split(X, y)):
+        for i, lam in enumerate(lams):
+            Z = equation_5(X, lam, d, fit_rows=train)
+            clf = LogisticRegression(tol=1e-10).fit(Z[train], y[train])
+            expected[i, f] = -log_loss(y[test], clf.predict_proba(Z[test]))
+    np.testing.assert_allclose(search.cv_results_["split0_test_score"], expected[:, 0], rtol=1e-7)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected.mean(1), rtol=1e-7)
+    assert search.best_params_["gap__lam"] == lams[int(np.argmax(expected.mean(1)))]
 
 
 @pytest.mark.parametrize("lam", [-0.1, 1.5, "a"])
