@@ -87,18 +87,42 @@ def test_mean_within_cosine_matches_off_diagonal_mean(VT):
     assert mean_within_cosine(V) == pytest.approx(expected)
 
 
-def test_relative_modality_gap_formula(VT):
+def test_relative_modality_gap_from_raw_cosines(VT):
+    # Schrodi et al.'s definition computed from the raw arrays, sharing no code
+    # with skgap: matched-pair cosines and off-diagonal within-modality cosines.
     V, T = VT
-    m = max(1 - (mean_pair_cosine(V, T) + 1) / 2, 1e-3)
-    sv = 1 - (mean_within_cosine(V) + 1) / 2
-    st = 1 - (mean_within_cosine(T) + 1) / 2
-    assert relative_modality_gap(V, T) == pytest.approx(m / (m + (sv + st) / 2))
+    U, W = _unit(V), _unit(T)
+    n = len(U)
+    pair = np.einsum("ij,ij->i", U, W).mean()
+    within = [(G.sum() - np.trace(G)) / (n * (n - 1)) for G in (U @ U.T, W @ W.T)]
+    m = (1 - pair) / 2
+    assert m > 1e-3  # the clamp plays no part here
+    s = ((1 - within[0]) / 2 + (1 - within[1]) / 2) / 2
+    assert relative_modality_gap(V, T) == pytest.approx(m / (m + s), rel=1e-12)
 
 
-def test_relative_modality_gap_clamps_identical_pairs(VT):
-    V, _ = VT
-    sv = 1 - (mean_within_cosine(V) + 1) / 2
-    assert relative_modality_gap(V, V) == pytest.approx(1e-3 / (1e-3 + sv))
+@pytest.mark.parametrize("d", [2, 3, 7])
+def test_relative_modality_gap_of_orthonormal_frames(d):
+    # V = the standard basis: within cosines all 0, so s_V = s_T = 1/2.
+    V = np.eye(d) * np.arange(1, d + 1)[:, None]  # row scale does not matter
+    shifted = np.roll(np.eye(d), 1, axis=0)  # no row matched with itself: cosines 0
+    assert relative_modality_gap(V, shifted) == pytest.approx(1 / 2)  # m = 1/2
+    assert relative_modality_gap(V, -V) == pytest.approx(2 / 3)  # m = 1
+    assert relative_modality_gap(V, 3 * V) == pytest.approx(1e-3 / (1e-3 + 1 / 2))  # clamped
+
+
+def test_relative_modality_gap_clamp_acts_only_below_1e_3():
+    # Pairs at angle theta: m = (1 - cos theta) / 2, clamped at 1e-3 from below.
+    d = 4
+    V = np.eye(d)
+    for m in (5e-4, 2e-3, 5e-3, 2e-2):
+        theta = np.arccos(1 - 2 * m)
+        # Rotate each basis vector towards the next by theta (a matched pair at angle theta).
+        T = np.cos(theta) * V + np.sin(theta) * np.roll(V, 1, axis=0)
+        within_t = (T @ T.T - np.eye(d)).sum() / (d * (d - 1))
+        s = (1 / 2 + (1 - within_t) / 2) / 2
+        m_eff = max(m, 1e-3)
+        assert relative_modality_gap(V, T) == pytest.approx(m_eff / (m_eff + s), rel=1e-9)
 
 
 def test_gap_principal_cosine_matches_pca(VT):
