@@ -42,7 +42,7 @@ class _Runtime:
     preprocess: object
     tokenizer: object
     device: torch.device
-    amp_dtype: torch.dtype | None
+    amp_dtype: "torch.dtype | None"
     pin: bool
 
 
