@@ -88,7 +88,8 @@ def fixed_width_columns(width):
 def _widen(X, columns):
     if X is None or getattr(X, "ndim", 0) != 2:
         return X
-    return X[:, columns(X.shape[1])]
+    idx = columns(X.shape[1])
+    return X.iloc[:, idx] if hasattr(X, "iloc") else X[:, idx]
 
 
 @contextmanager

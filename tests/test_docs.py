@@ -4,6 +4,12 @@ One Sphinx build (of a copy of ``docs/`` in a temporary folder, so nothing is
 written into the checkout) runs the gallery at its smallest size
 (``SKGAP_EXAMPLE_SMALL=1``) and is shared by the tests below. Set
 ``SKGAP_DOCS_FAST=1`` to build without running the examples.
+
+A second build hides torch, torchvision and open_clip (``sphinx_without_torch.py``),
+as on an install of the ``docs`` extra alone: conf.py mocks them for autodoc and
+shows the examples that import them without running them. That build skips the
+gallery (``SKGAP_DOCS_FAST=1``) to keep the suite fast; what it tests is that
+the API pages of the torch stages import under the mock.
 """
 
 import importlib
@@ -33,10 +39,8 @@ FAST = os.environ.get("SKGAP_DOCS_FAST", "0") not in ("", "0")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    """Build the HTML docs once; return (html folder, sphinx's output)."""
-    base = tmp_path_factory.mktemp("docs")
+def _sphinx(base, runner, **env_vars):
+    """Build a copy of docs/ under ``base``; return (html folder, sphinx's output)."""
     src = base / "src"
     shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns(*GENERATED, "__pycache__"))
     env = dict(
@@ -45,13 +49,29 @@ def build(tmp_path_factory):
         SKGAP_EXAMPLE_SMALL="1",
         HF_HUB_OFFLINE="1",
         MPLBACKEND="Agg",
+        **env_vars,
     )
     cmd = [
-        sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
+        *runner, "-W", "--keep-going", "-b", "html",
         "-d", str(base / "doctrees"), str(src), str(base / "html"),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     return base / "html", proc
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """Build the HTML docs once; return (html folder, sphinx's output)."""
+    return _sphinx(tmp_path_factory.mktemp("docs"), [sys.executable, "-m", "sphinx"])
+
+
+@pytest.fixture(scope="module")
+def build_without_torch(tmp_path_factory):
+    """The docs as built where torch is not installed (gallery not run)."""
+    base = tmp_path_factory.mktemp("docs-without-torch")
+    helper = Path(__file__).resolve().parent / "sphinx_without_torch.py"
+    runner = [sys.executable, str(helper), str(base / "site-packages")]
+    return _sphinx(base, runner, SKGAP_DOCS_FAST="1")
 
 
 def _tail(proc, n=60):
@@ -187,3 +207,17 @@ def test_unplaced_public_name_is_reported(monkeypatch):
     assert any("skgap.ConeStats" in w for w in warnings)
     other = text.split("\nOther\n=====\n", 1)
     assert len(other) == 2 and "   ConeStats" in other[1].split("\n\n:mod:")[0]
+
+
+def test_build_without_torch_mocks_it_and_documents_the_torch_stages(build_without_torch):
+    html, proc = build_without_torch
+    assert proc.returncode == 0, f"sphinx-build without torch failed:\n{proc.stderr[-12000:]}"
+    # conf.py found torch missing, mocked it and keeps its examples from running.
+    assert "torch, torchvision, open_clip mocked" in proc.stdout
+    not_run = re.search(r"not running (.*)", proc.stdout).group(1)
+    assert {"compare_methods.py", "encode_offline.py"} <= set(not_run.split(", "))
+    assert "plot_coco_real.py" not in not_run
+    for name in ("OpenCLIPEncoder", "GapClosingAdapter", "LearnedGapProbe"):
+        page = html / "generated" / f"skgap.{name}.html"
+        assert page.is_file(), f"no API page for {name} without torch"
+        assert f'id="skgap.{name}"' in page.read_text(encoding="utf-8")
