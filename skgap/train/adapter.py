@@ -11,7 +11,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import modality_dims_constraint
@@ -202,6 +202,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "modality_dims": modality_dims_constraint(),
         "out_dim": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"centered", "identity"})],
         "w_atp": [Interval(Real, 0, None, closed="left")],
         "w_cu": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -226,6 +227,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         modality_dims=None,
         out_dim=None,
         hidden_dim=None,
+        init="centered",
         w_atp=1.0,
         w_cu=1.0,
         temperature=0.1,
@@ -247,6 +249,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.modality_dims = modality_dims
         self.out_dim = out_dim
         self.hidden_dim = hidden_dim
+        self.init = init
         self.w_atp = w_atp
         self.w_cu = w_cu
         self.temperature = temperature
@@ -312,7 +315,10 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         expert = None
         if X_expert is not None:
             expert = [to_tensor(B, device) for B in unit_blocks(X_expert, slices)]
-        params = init_head_params(self.modality_dims_, out_dim, self.hidden_dim, rng)
+        centroids = None
+        if self.init == "centered":
+            centroids = [B[train_idx].mean(axis=0) for B in unit_blocks(X, slices)]
+        params = init_head_params(self.modality_dims_, out_dim, self.hidden_dim, rng, centroids)
         trainer = Trainer(self, Heads(params, device), blocks, expert, rng)
         history, params, temperature, best_epoch = trainer.run(train_idx, val_idx)
 
