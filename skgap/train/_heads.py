@@ -34,9 +34,9 @@ def _semi_orthogonal(rng, n_out, n_in):
 
 
 def init_head_params(in_dims, out_dim, hidden_dim, rng, centroids=None):
-    """Initial parameters of one head per modality, as float32 NumPy dicts.
+    r"""Initial parameters of one head per modality, as float32 NumPy dicts.
 
-    With ``centroids`` (one mean unit row per modality) the bias starts at
+    With ``centroids`` (one mean unit row, or None, per modality) the bias starts at
     :math:`b_m = -W_m \mu_m`, so the untrained head is the modality centring
     :math:`z \mapsto (z - \mu_m)/\lVert\cdot\rVert` of
     :class:`skgap.ModalityCentering`; without, :math:`b_m = 0`.

@@ -26,6 +26,18 @@ __all__ = ["GapClosingAdapter"]
 _TRANSFORM_ROWS = 8192
 
 
+def _centroid_or_none(U):
+    """Mean of the unit rows ``U``, or None when centring would leave no direction.
+
+    If every row equals the mean (all rows point one way, R = 1), ``u - mu`` is
+    zero for all of them; that block's head then starts at the identity.
+    """
+    mu = U.mean(axis=0)
+    if np.max(np.linalg.norm(U - mu, axis=1)) < 1e-6:
+        return None
+    return mu
+
+
 class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     r"""Close the modality gap of frozen embeddings with light trained heads.
 
@@ -53,6 +65,15 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     hidden_dim : int, default=None
         Width of a residual MLP added to each linear head; ``None`` trains
         the linear heads only.
+    init : {'centered', 'identity'}, default='centered'
+        Starting point of each head :math:`h_m(z) = W_m z + b_m`.
+        ``'identity'``: :math:`W_m = I`, :math:`b_m = 0`, the frozen
+        embeddings. ``'centered'``: :math:`W_m = I` and
+        :math:`b_m = -\mu_m`, the mean unit embedding of modality :math:`m`
+        on the training pairs, so the untrained adapter is the post-hoc
+        mean-centring of :class:`skgap.ModalityCentering` (see Notes). A
+        block whose training rows all point the same way (nothing to centre)
+        starts at the identity.
     w_atp : float >= 0, default=1.0
         Weight :math:`w_{\mathrm{ATP}}` of the align-true-pairs loss.
     w_cu : float >= 0, default=1.0
@@ -157,6 +178,27 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     shrink the cones, and with them the gap, because removing the shared
     offset of each cone sharpens the logits like a lower temperature would.
 
+    **Why these defaults.** Training from the frozen embeddings
+    (``init='identity'``) must remove each cone's offset by gradient steps
+    while the contrastive term pulls the other way; at CLIP's own temperature
+    it barely moves, and at :math:`\tau = 0.1` it closes the gap only part
+    of the way on real data (on the COCO pairs of Liang et al., fit on 400
+    and held out 100: 0.869 to 0.363, image-to-text R@1 0.77 to 0.67). The
+    gap is mostly the offset :math:`\mu_m` of each cone, and a head's bias
+    can remove it exactly, so ``init='centered'`` starts every head at
+    :math:`h_m(z) = z - \mu_m` with :math:`\mu_m` from the training pairs
+    (the validation pairs are left out): a near-identity map that already
+    has no gap. Training then refines it: the contrastive term at
+    :math:`\tau = 0.1` keeps matched pairs first, ATP (weight 1) keeps them
+    close, CU (weight 1) keeps the pair centroids spread so the centred cones
+    do not collapse, and early stopping on the validation loss (10% of the
+    pairs, patience 5) returns the best epoch before the small heads overfit
+    a few hundred pairs. Measured with the defaults (``random_state`` 0-3,
+    held-out rows, see the user guide): two synthetic cones (n = 1,200,
+    d = 32, fit on 900) lose 92-93% of their gap with R@1 rising from 0.87 to
+    at least 0.99; COCO loses 83-84% of its gap (0.869 to 0.137-0.148) with
+    R@1 0.73-0.79 against 0.77 frozen.
+
     **Curriculum of expert pairs** (eCLIP). ``fit(X, X_expert=E)`` takes a
     second set of pairs, for instance image-report pairs whose image
     embeddings come from expert-annotated (e.g. radiologist-gaze-masked)
@@ -190,8 +232,9 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     >>> from skgap.metrics import modality_gap
     >>> from skgap.train import GapClosingAdapter
     >>> X, y = make_paired_embeddings(600, 16, gap=0.8, random_state=0)
-    >>> Z = GapClosingAdapter(epochs=20, random_state=0).fit_transform(X)
-    >>> before = modality_gap(X[:, :16], X[:, 16:])[1]
+    >>> adapter = GapClosingAdapter(random_state=0).fit(X[:450])
+    >>> Z = adapter.transform(X[450:])                 # held-out pairs
+    >>> before = modality_gap(X[450:, :16], X[450:, 16:])[1]
     >>> after = modality_gap(Z[:, :16], Z[:, 16:])[1]
     >>> bool(after < 0.3 * before)
     True
@@ -317,7 +360,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             expert = [to_tensor(B, device) for B in unit_blocks(X_expert, slices)]
         centroids = None
         if self.init == "centered":
-            centroids = [B[train_idx].mean(axis=0) for B in unit_blocks(X, slices)]
+            centroids = [_centroid_or_none(B[train_idx]) for B in unit_blocks(X, slices)]
         params = init_head_params(self.modality_dims_, out_dim, self.hidden_dim, rng, centroids)
         trainer = Trainer(self, Heads(params, device), blocks, expert, rng)
         history, params, temperature, best_epoch = trainer.run(train_idx, val_idx)
