@@ -173,7 +173,7 @@ class _CentroidTransformer(OneToOneFeatureMixin, TransformerMixin, PairedMixin, 
 class ModalityCentering(_CentroidTransformer):
     r"""Subtract (a fraction of) each modality's training centroid, then renormalise.
 
-    The post-hoc mean-centring of I0T (An et al., 2024): with :math:`\mu_m`
+    The mean-centring of I0T's post-hoc standardisation (An et al., 2024): with :math:`\mu_m`
     the mean unit embedding of modality :math:`m` on the rows it is fit on,
     every unit row :math:`u` of block :math:`m` becomes
 
@@ -231,9 +231,9 @@ class ModalityCentering(_CentroidTransformer):
 
     References
     ----------
-    An, Kim, Hwang, Yoon (2024), "I0T: Embedding Standardization Method
-    Towards Zero Modality Gap", arXiv:2412.14384 (the post-hoc variant
-    I0T\ :sub:`post`).
+    An, Kim, Thorne, Shim (2024), "I0T: Embedding Standardization Method
+    Towards Zero Modality Gap", arXiv:2412.14384 (ACL 2025); the mean-centring
+    step of its post-hoc standardisation, I0T\ :sub:`post`.
 
     Examples
     --------
