@@ -167,6 +167,24 @@ def test_feature_names_and_pandas_output(data):
         assert list(est.get_feature_names_out()) == cols
 
 
+def test_three_modalities(data):
+    X_train, X_test, _ = data
+    rng = np.random.default_rng(0)
+    extra = unit(rng.standard_normal((len(X_train) + len(X_test), D)) + 2.0)
+    X3_train = np.hstack([X_train, extra[: len(X_train)]])
+    X3_test = np.hstack([X_test, extra[len(X_train):]])
+    est = ModalityCentering(alpha=0.8, modality_dims=(D, D, D)).fit(X3_train)
+    Z = est.transform(X3_test)
+    mu = unit(X3_train[:, 2 * D:]).mean(axis=0)
+    np.testing.assert_allclose(Z[:, 2 * D:], unit(unit(X3_test[:, 2 * D:]) - 0.8 * mu), atol=2e-6)
+    np.testing.assert_allclose(Z[:, :2 * D], reference_centring(X_train, X_test, 0.8), atol=2e-6)
+    c3 = CollapseCorrupt(corrupt=2, modality_dims=(D, D, D), random_state=0)
+    Zc = c3.fit_transform(X3_train)
+    clean = c3.transform(X3_train)
+    np.testing.assert_array_equal(Zc[:, :2 * D], clean[:, :2 * D])
+    assert not np.allclose(Zc[:, 2 * D:], clean[:, 2 * D:])
+
+
 def test_pickle_and_clone(data):
     X_train, X_test, _ = data
     est = ModalityCentering(alpha=0.4).fit(X_train)
