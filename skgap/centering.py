@@ -42,7 +42,7 @@ def _centre_xp(X, slices, shifts, names, xp):
     """The same map in any array namespace (whole-block operations)."""
     out = xp.empty_like(X)
     tiny = float(xp.finfo(X.dtype).smallest_normal)
-    for sl, s, name in zip(slices, shifts, names):
+    for sl, s in zip(slices, shifts):
         B = X[:, sl]
         norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
         U = B / xp.where(norms > tiny, norms, 1.0) + xp.astype(s, X.dtype)

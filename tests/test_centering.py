@@ -100,6 +100,10 @@ def test_dask_matches_numpy(data):
     np.testing.assert_allclose(est.centroids_, ref.centroids_, atol=1e-6)
     out = est.transform(da.from_array(X_test, chunks=(30, 2 * D)))
     np.testing.assert_allclose(out.compute(), ref.transform(X_test), atol=1e-6)
+    # C3's noisy fit_transform of a dask array gives the NumPy result.
+    c3 = CollapseCorrupt(noise_scale=0.3, random_state=0)
+    noisy = c3.fit_transform(da.from_array(X_train, chunks=(70, 2 * D)))
+    np.testing.assert_allclose(np.asarray(noisy), clone(c3).fit_transform(X_train), atol=1e-6)
 
 
 def _namespaces():
