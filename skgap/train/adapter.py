@@ -69,9 +69,11 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Starting point of each head :math:`h_m(z) = W_m z + b_m`.
         ``'identity'``: :math:`W_m = I`, :math:`b_m = 0`, the frozen
         embeddings. ``'centered'``: :math:`W_m = I` and
-        :math:`b_m = -\mu_m`, the mean unit embedding of modality :math:`m`
-        on the training pairs, so the untrained adapter is the post-hoc
-        mean-centring of :class:`skgap.ModalityCentering` (see Notes). A
+        :math:`b_m = -\mu_m`, with :math:`\mu_m` the mean unit embedding of
+        modality :math:`m` on the training pairs, so the untrained adapter is
+        the post-hoc mean-centring of :class:`skgap.ModalityCentering` (see
+        Notes). With ``out_dim`` different from a block's width, :math:`W_m`
+        is the shared semi-orthogonal start and :math:`b_m = -W_m \mu_m`. A
         block whose training rows all point the same way (nothing to centre)
         starts at the identity.
     w_atp : float >= 0, default=1.0
