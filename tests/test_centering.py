@@ -119,6 +119,8 @@ def _namespaces():
         import torch
 
         out.append(pytest.param((torch, "cpu"), id="torch-cpu"))
+        if torch.cuda.is_available():  # pragma: no cover - GPU machines only
+            out.append(pytest.param((torch, "cuda"), id="torch-cuda"))
     except ImportError:
         pass
     return out
