@@ -26,7 +26,7 @@ TOP_LEVEL = [
     (
         "Close the gap after the fact",
         "See :doc:`/user_guide/posthoc_shift`.",
-        ["ModalityGapShifter", "ModalityGapShifterCV"],
+        ["ModalityGapShifter", "ModalityGapShifterCV", "ModalityCentering", "CollapseCorrupt"],
     ),
     (
         "Align two spaces, classify zero-shot",

@@ -97,7 +97,9 @@ def compare(X_train, X_test, y_train=None, y_test=None, adapter_params=None):
         row("anchor alignment (ortho)", aligner.transform(X_train), aligner.transform(X_test),
             y_train, y_test)
     )
-    params = dict(random_state=0, **(adapter_params or {}))
+    # Identity start and the earlier step size, so the CLIP-only control shows
+    # what training alone does (the default start is already centred).
+    params = dict(random_state=0, init="identity", lr=1e-3, **(adapter_params or {}))
     for name, weights in (("adapter CLIP only", dict(w_atp=0, w_cu=0)),
                           ("adapter CLIP+ATP+CU", {})):
         adapter = GapClosingAdapter(**params, **weights).fit(X_train)

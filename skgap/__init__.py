@@ -7,7 +7,8 @@ cross-validation. The flow of the package:
 - encode (optional, torch): :class:`OpenCLIPEncoder` turns images and texts
   into ``X``;
 - measure: :mod:`skgap.metrics` and :class:`ConeStats`;
-- transform: :class:`ModalityGapShifter` (post-hoc gap shift);
+- transform: :class:`ModalityGapShifter` (post-hoc gap shift),
+  :class:`ModalityCentering` and :class:`CollapseCorrupt` (post-hoc centring);
 - evaluate and command line: ``skgap`` / ``python -m skgap``.
 
 Names that need torch are imported lazily, so ``import skgap`` works without it.
@@ -18,6 +19,7 @@ from importlib import import_module
 from . import datasets, evaluate, metrics, plotting
 from ._layout import pair, unpair
 from .align import AnchorAffineAligner
+from .centering import CollapseCorrupt, ModalityCentering
 from .evaluate import LateFusionClassifier, gap_sweep, summarize_sweep
 from .shift import ModalityGapShifter
 from .shift_cv import ModalityGapShifterCV
@@ -35,8 +37,10 @@ _LAZY = {
 
 __all__ = [
     "AnchorAffineAligner",
+    "CollapseCorrupt",
     "ConeStats",
     "LateFusionClassifier",
+    "ModalityCentering",
     "ModalityGapShifter",
     "ModalityGapShifterCV",
     "ZeroShotClassifier",

@@ -33,11 +33,19 @@ def _semi_orthogonal(rng, n_out, n_in):
     return Q if n_out >= n_in else Q.T
 
 
-def init_head_params(in_dims, out_dim, hidden_dim, rng):
-    """Initial parameters of one head per modality, as float32 NumPy dicts."""
+def init_head_params(in_dims, out_dim, hidden_dim, rng, centroids=None):
+    r"""Initial parameters of one head per modality, as float32 NumPy dicts.
+
+    With ``centroids`` (one mean unit row, or None, per modality) the bias starts at
+    :math:`b_m = -W_m \mu_m`, so the untrained head is the modality centring
+    :math:`z \mapsto (z - \mu_m)/\lVert\cdot\rVert` of
+    :class:`skgap.ModalityCentering`; without, :math:`b_m = 0`.
+    """
     shared = {}
     params = []
-    for d in in_dims:
+    if centroids is None:
+        centroids = [None] * len(in_dims)
+    for d, mu in zip(in_dims, centroids):
         if d == out_dim:
             W = np.eye(out_dim)
         else:
@@ -45,7 +53,8 @@ def init_head_params(in_dims, out_dim, hidden_dim, rng):
             if d not in shared:
                 shared[d] = _semi_orthogonal(rng, out_dim, d)
             W = shared[d]
-        p = {"weight": W, "bias": np.zeros(out_dim)}
+        bias = np.zeros(out_dim) if mu is None else -(W @ np.asarray(mu, dtype=np.float64))
+        p = {"weight": W, "bias": bias}
         if hidden_dim is not None:
             p["hidden_weight"] = rng.standard_normal((hidden_dim, d)) / np.sqrt(d)
             p["hidden_bias"] = np.zeros(hidden_dim)

@@ -11,7 +11,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import modality_dims_constraint
@@ -24,6 +24,18 @@ __all__ = ["GapClosingAdapter"]
 
 # Rows per forward pass at transform time.
 _TRANSFORM_ROWS = 8192
+
+
+def _centroid_or_none(U):
+    """Mean of the unit rows ``U``, or None when centring would leave no direction.
+
+    If every row equals the mean (all rows point one way, R = 1), ``u - mu`` is
+    zero for all of them; that block's head then starts at the identity.
+    """
+    mu = U.mean(axis=0)
+    if np.max(np.linalg.norm(U - mu, axis=1)) < 1e-6:
+        return None
+    return mu
 
 
 class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -53,6 +65,17 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     hidden_dim : int, default=None
         Width of a residual MLP added to each linear head; ``None`` trains
         the linear heads only.
+    init : {'centered', 'identity'}, default='centered'
+        Starting point of each head :math:`h_m(z) = W_m z + b_m`.
+        ``'identity'``: :math:`W_m = I`, :math:`b_m = 0`, the frozen
+        embeddings. ``'centered'``: :math:`W_m = I` and
+        :math:`b_m = -\mu_m`, with :math:`\mu_m` the mean unit embedding of
+        modality :math:`m` on the training pairs, so the untrained adapter is
+        the post-hoc mean-centring of :class:`skgap.ModalityCentering` (see
+        Notes). With ``out_dim`` different from a block's width, :math:`W_m`
+        is the shared semi-orthogonal start and :math:`b_m = -W_m \mu_m`. A
+        block whose training rows all point the same way (nothing to centre)
+        starts at the identity.
     w_atp : float >= 0, default=1.0
         Weight :math:`w_{\mathrm{ATP}}` of the align-true-pairs loss.
     w_cu : float >= 0, default=1.0
@@ -68,7 +91,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Maximum number of passes over the training pairs.
     batch_size : int, default=256
         Pairs per step (the contrastive negatives of each pair).
-    lr : float, default=1e-3
+    lr : float, default=1e-4
         AdamW learning rate.
     weight_decay : float, default=0.0
         AdamW decoupled weight decay (it shrinks the heads toward zero, not
@@ -157,6 +180,33 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     shrink the cones, and with them the gap, because removing the shared
     offset of each cone sharpens the logits like a lower temperature would.
 
+    **Why these defaults.** Training from the frozen embeddings
+    (``init='identity'``) must remove each cone's offset by gradient steps
+    while the contrastive term pulls the other way; at CLIP's own temperature
+    it barely moves, and at :math:`\tau = 0.1` it closes the gap only part
+    of the way on real data (the COCO pairs of Liang et al., fit on 400, 100
+    held out: 0.869 to 0.363, image-to-text R@1 0.77 to 0.67 with the former
+    defaults ``init='identity', lr=1e-3``). The gap is mostly the offset
+    :math:`\mu_m` of each cone, and a head's bias can remove it exactly, so
+    ``init='centered'`` starts every head at :math:`h_m(z) = z - \mu_m`,
+    :math:`\mu_m` from the training pairs only (not the validation pairs): a
+    near-identity map with almost no gap, which is the centring of
+    :class:`skgap.ModalityCentering`. Training then refines it with small
+    steps: on a few hundred pairs the 512 x 512 heads overfit within a few
+    epochs at ``lr=1e-3`` (held-out R@1 fell to 0.73-0.79 over eight seeds),
+    so ``lr=1e-4`` keeps them near their start; the contrastive term at
+    :math:`\tau = 0.1` keeps matched pairs first, ATP (weight 1) keeps them
+    close, CU (weight 1) keeps the pair centroids spread so the centred cones
+    do not collapse, and early stopping on the validation loss (10% of the
+    pairs, patience 5) keeps the best epoch. A learned temperature, lower
+    temperatures (0.01-0.05), half weights for ATP or CU, smaller batches and
+    a larger validation split were measured too and did no better. Measured
+    with the defaults on held-out rows over ``random_state`` 0-7 (user
+    guide, :doc:`/user_guide/training`): two synthetic cones (n = 1,200,
+    d = 32, fit on 900) go from a gap of 0.809 to 0.041-0.055 with R@1 from
+    0.867 to at least 0.997; COCO goes from 0.869 to 0.145-0.152 (83% closed)
+    with R@1 0.77-0.79 against 0.77 frozen.
+
     **Curriculum of expert pairs** (eCLIP). ``fit(X, X_expert=E)`` takes a
     second set of pairs, for instance image-report pairs whose image
     embeddings come from expert-annotated (e.g. radiologist-gaze-masked)
@@ -190,8 +240,9 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     >>> from skgap.metrics import modality_gap
     >>> from skgap.train import GapClosingAdapter
     >>> X, y = make_paired_embeddings(600, 16, gap=0.8, random_state=0)
-    >>> Z = GapClosingAdapter(epochs=20, random_state=0).fit_transform(X)
-    >>> before = modality_gap(X[:, :16], X[:, 16:])[1]
+    >>> adapter = GapClosingAdapter(random_state=0).fit(X[:450])
+    >>> Z = adapter.transform(X[450:])                 # held-out pairs
+    >>> before = modality_gap(X[450:, :16], X[450:, 16:])[1]
     >>> after = modality_gap(Z[:, :16], Z[:, 16:])[1]
     >>> bool(after < 0.3 * before)
     True
@@ -202,6 +253,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "modality_dims": modality_dims_constraint(),
         "out_dim": [Interval(Integral, 1, None, closed="left"), None],
         "hidden_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "init": [StrOptions({"centered", "identity"})],
         "w_atp": [Interval(Real, 0, None, closed="left")],
         "w_cu": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -226,13 +278,14 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         modality_dims=None,
         out_dim=None,
         hidden_dim=None,
+        init="centered",
         w_atp=1.0,
         w_cu=1.0,
         temperature=0.1,
         learn_temperature=False,
         epochs=30,
         batch_size=256,
-        lr=1e-3,
+        lr=1e-4,
         weight_decay=0.0,
         mixup_alpha=0.0,
         validation_fraction=0.1,
@@ -247,6 +300,7 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.modality_dims = modality_dims
         self.out_dim = out_dim
         self.hidden_dim = hidden_dim
+        self.init = init
         self.w_atp = w_atp
         self.w_cu = w_cu
         self.temperature = temperature
@@ -312,7 +366,10 @@ class GapClosingAdapter(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         expert = None
         if X_expert is not None:
             expert = [to_tensor(B, device) for B in unit_blocks(X_expert, slices)]
-        params = init_head_params(self.modality_dims_, out_dim, self.hidden_dim, rng)
+        centroids = None
+        if self.init == "centered":
+            centroids = [_centroid_or_none(B[train_idx]) for B in unit_blocks(X, slices)]
+        params = init_head_params(self.modality_dims_, out_dim, self.hidden_dim, rng, centroids)
         trainer = Trainer(self, Heads(params, device), blocks, expert, rng)
         history, params, temperature, best_epoch = trainer.run(train_idx, val_idx)
 
