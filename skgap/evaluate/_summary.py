@@ -1,5 +1,7 @@
 """Noise-aware summary of a multi-task sweep: paired differences, intervals, verdicts, selection."""
 
+import warnings
+
 import numpy as np
 
 from .._selection import SELECTION_RULES, _check_confidence, paired_t_interval, select_setting
@@ -133,8 +135,8 @@ def summarize_sweep(table, select="one_se", confidence=0.95, *, as_frame="auto")
         S = _score_matrix(cols["seed"][mask], lam, cols["score"][mask].astype(float), grid)
         higher = metric not in LOWER_IS_BETTER
         n = np.isfinite(S).sum(axis=0)
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN, said in n
             mean = np.nanmean(S, axis=0)
             std = np.nanstd(S, axis=0, ddof=1)
         std = np.where(n > 1, std, np.nan)
