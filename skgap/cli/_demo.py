@@ -115,8 +115,9 @@ def run(args):
     print(_wrap(
         "The gap is estimated on each training split only, and every lambda is compared "
         "with lambda 0 on the same split: the interval of that paired change decides the "
-        "verdict. A lambda is called best only when it helps beyond noise; otherwise the "
-        "one-standard-error rule keeps lambda 0 (no intervention)."
+        "verdict. A lambda is called best only when it helps beyond noise. The selection "
+        "rule (one standard error) prefers the lambda closest to 0 among those within one "
+        "standard error of the top mean, so a flat curve keeps lambda 0 (no intervention)."
     ))
 
     print(_heading("3. Other tasks on the same splits: retrieval, zero-shot, clustering"))
@@ -144,10 +145,9 @@ def run(args):
     print(_wrap(
         "Closing the gap changes each task differently: k-means on the pooled image and "
         "text embeddings stops splitting them by modality once the gap closes (modality "
-        "ARI falls, Grassucci et al. 2026), while on these synthetic sets retrieval and "
-        "zero-shot accuracy barely move; on real CLIP embeddings the shift costs retrieval "
-        "(examples/plot_coco_real.py). Choose lambda per task, and only where the interval "
-        "says it helps."
+        "ARI falls, Grassucci et al. 2026), while retrieval can lose (on real CLIP "
+        "embeddings too: examples/plot_coco_real.py). The verdicts above say where a "
+        "change is beyond noise; choose lambda per task, and only where it helps."
     ))
 
     combined = _with_dataset(tables)

@@ -124,16 +124,27 @@ def selection(summary, task, metric):
 
 
 def format_best(summary, task, metric):
-    """One line: the best lambda when its verdict is 'helps', else that none beats 0."""
+    """One line per task and metric: a best lambda only when it helps; where lambda hurts."""
     label = _label(task, metric)
     sel = selection(summary, task, metric)
     if sel is None:
         return f"{label}: no score to compare (every value is NaN)."
     if sel["helps"]:
-        return (f"{label}: best lambda: {sel['lambda']:g}, change from lambda 0 "
+        text = (f"{label}: best lambda: {sel['lambda']:g}, change from lambda 0 "
                 f"{sel['change']:+.4f} (CI [{sel['ci_low']:+.4f}, {sel['ci_high']:+.4f}])")
-    return (f"{label}: no lambda beats lambda 0 beyond noise "
-            f"(the selection rule keeps lambda = {sel['lambda']:g}).")
+    else:
+        text = f"{label}: no lambda beats lambda 0 beyond noise"
+        if sel["lambda"] != 0:
+            text += f" (the selection rule, within noise of the top, picks {sel['lambda']:g})"
+    rows = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
+    hurts = [i for i in rows if summary["verdict"][i] == "hurts"]
+    if hurts:
+        worst = max(hurts, key=lambda i: abs(summary["diff"][i]))
+        where = ", ".join(f"{summary['lam'][i]:g}" for i in hurts)
+        text += (f"; hurts at lambda {where} "
+                 f"(at {summary['lam'][worst]:g}: {summary['diff'][worst]:+.4f}, "
+                 f"CI [{summary['ci_low'][worst]:+.4f}, {summary['ci_high'][worst]:+.4f}])")
+    return text + "."
 
 
 def to_jsonable(obj):
