@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
-from skgap.evaluate import LabelLeakageWarning, PaperProbe, gap_sweep, zero_shot_scores
+from skgap.evaluate import LabelLeakageWarning, gap_sweep, zero_shot_scores
 from skgap.evaluate import TASK_FAMILIES
 from skgap.metrics import retrieval_recall_at_k
 from skgap.shift import ModalityGapShifter
@@ -206,30 +206,6 @@ def test_no_leakage_warning_on_ordinary_data_or_without_fusion(classes3):
         warnings.simplefilter("error", LabelLeakageWarning)
         gap_sweep(X, y, lams=[0.0], n_seeds=1)
         gap_sweep(leaky, y, lams=[0.0], n_seeds=1, tasks=("image", "clustering"))
-
-
-# -- the paper's probe ------------------------------------------------------------
-
-
-def test_paper_probe_is_the_stated_protocol():
-    X, y = make_paired_embeddings(300, 16, random_state=0)
-    y = (np.arange(300) % 5 == 0).astype(int)  # imbalanced: class weights matter
-    probe = PaperProbe().fit(X, y)
-    net = probe.model_
-    assert net.hidden_layer_sizes == () and len(net.coefs_) == 1  # linear, no hidden layer
-    assert (net.solver, net.momentum, net.learning_rate_init) == ("sgd", 0.9, 3e-4)
-    assert net.early_stopping and net.n_iter_ < net.max_iter
-    np.testing.assert_allclose(probe.predict_proba(X), net.predict_proba(X))
-    # The balanced weights: a copy fitted with those weights by hand is the same network.
-    from sklearn.neural_network import MLPClassifier
-
-    w = np.where(y == 1, 300 / (2 * 60), 300 / (2 * 240))
-    twin = MLPClassifier(hidden_layer_sizes=(), solver="sgd", momentum=0.9,
-                         learning_rate_init=3e-4, early_stopping=True, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        twin.fit(X, y, sample_weight=w)
-    np.testing.assert_allclose(probe.predict_proba(X), twin.predict_proba(X))
 
 
 def test_sweep_with_the_paper_probe(classes3):

@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -40,7 +41,10 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
     momentum : float in [0, 1), default=0.9
         Momentum of SGD.
     validation_fraction : float in (0, 1), default=0.1
-        Share of the training rows held out for early stopping.
+        Share of the training rows held out (stratified) for early stopping.
+        When the training rows are too few for such a split (fewer held-out
+        rows than classes, or a class of one row), the probe trains on all of
+        them without early stopping.
     max_iter : int, default=200
         Largest number of epochs.
     n_iter_no_change : int, default=10
@@ -54,6 +58,8 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
         The fitted network.
     classes_ : ndarray
         Class labels.
+    n_iter_ : int
+        Epochs run before early stopping (or ``max_iter``).
     n_features_in_ : int
         Width of ``X``.
 
@@ -123,12 +129,22 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
         self : PaperProbe
         """
         X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        classes, counts = np.unique(y, return_counts=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"PaperProbe needs at least two classes in y, got one class ({classes[0]!r})."
+            )
+        # Early stopping holds out a stratified validation split; with too few rows for one
+        # (fewer held-out rows than classes, or a class of one row) train on all the rows.
+        n_val = int(np.ceil(self.validation_fraction * y.shape[0]))
+        early = n_val >= classes.size and counts.min() >= 2 and y.shape[0] - n_val >= classes.size
         model = MLPClassifier(
             hidden_layer_sizes=(),
             solver="sgd",
             momentum=self.momentum,
             learning_rate_init=self.learning_rate,
-            early_stopping=True,
+            early_stopping=early,
             validation_fraction=self.validation_fraction,
             max_iter=self.max_iter,
             n_iter_no_change=self.n_iter_no_change,
@@ -140,6 +156,7 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
             model.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
         self.model_ = model
         self.classes_ = model.classes_
+        self.n_iter_ = model.n_iter_
         return self
 
     def predict_proba(self, X):
@@ -150,7 +167,8 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class of each row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 def make_paper_probe(task="binary", *, random_state=0):
