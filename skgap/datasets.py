@@ -64,7 +64,9 @@ def _check_unit_interval(name, value, *, low_open=True, high_open=True):
 
 
 def _solve_axis_weight(R, g, C, name):
-    """Axis weight ``a`` with ``||E[(a g_i u + c_i) / n_i]|| = R``; also E[a g_i / n_i], E[c_i / n_i].
+    """Axis weight ``a`` with ``||E[(a g_i u + c_i) / n_i]|| = R``, and the two mean parts.
+
+    Returns ``a``, ``E[a g_i / n_i]`` and ``E[c_i / n_i]``.
 
     ``R(a)^2 = E[a g / n]^2 + ||E[c / n]||^2`` grows from ``||E[c]||^2`` (a = 0) to 1; it is
     solved to float precision by Brent's method (in closed form when every ``g_i = 1``).

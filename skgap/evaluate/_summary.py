@@ -11,7 +11,7 @@ from ._tasks import LOWER_IS_BETTER
 
 __all__ = ["summarize_sweep"]
 
-_NEEDED = ("task", "metric", "lam", "seed", "score")
+#: The columns of gap_sweep's long table that are not geometry.
 _KEYS = ("task", "metric", "lam", "seed", "score")
 
 
@@ -117,7 +117,7 @@ def summarize_sweep(table, select="one_se", confidence=0.95, *, as_frame="auto")
         raise ValueError(f"select must be one of {SELECTION_RULES}, got {select!r}.")
     confidence = _check_confidence(confidence)
     cols = as_columns(table)
-    missing = [c for c in _NEEDED if c not in cols]
+    missing = [c for c in _KEYS if c not in cols]
     if missing:
         raise ValueError(
             f"the table has no column(s) {missing} (columns: {sorted(cols)}); expected the long "
