@@ -115,6 +115,12 @@ def test_without_lambda_zero_or_with_nan_scores():
     assert s["diff"][1] == pytest.approx(0.1)
 
 
+def test_two_sweeps_in_one_table_are_refused():
+    a = _long([[0.5, 0.6], [0.55, 0.7]], [0, 1])
+    with pytest.raises(ValueError, match="several rows of fusion/auc for seed 0 and lambda 0"):
+        summarize_sweep(_concat(a, a))
+
+
 @pytest.mark.parametrize(
     "table, kwargs, match",
     [

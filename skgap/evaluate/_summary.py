@@ -24,11 +24,20 @@ def _groups(cols):
     return out
 
 
-def _score_matrix(seed, lam, score, grid):
+def _score_matrix(seed, lam, score, grid, key):
     """Scores as (n_seeds, n_values), NaN where a (seed, value) pair is missing."""
     seeds = np.unique(seed)
+    rows, cols = np.searchsorted(seeds, seed), np.searchsorted(grid, lam)
+    flat = rows * grid.size + cols
+    if np.unique(flat).size != flat.size:
+        i = int(np.flatnonzero(np.bincount(flat) > 1)[0])
+        raise ValueError(
+            f"the table holds several rows of {key[0]}/{key[1]} for seed {seeds[i // grid.size]} "
+            f"and lambda {grid[i % grid.size]:g}; summarise one sweep at a time (e.g. split a "
+            "table of several datasets by its dataset column)."
+        )
     S = np.full((seeds.size, grid.size), np.nan)
-    S[np.searchsorted(seeds, seed), np.searchsorted(grid, lam)] = score
+    S[rows, cols] = score
     return S
 
 
@@ -132,7 +141,8 @@ def summarize_sweep(table, select="one_se", confidence=0.95, *, as_frame="auto")
     for (task, metric), mask in _groups(cols).items():
         lam = cols["lam"][mask].astype(float)
         grid = np.unique(lam)
-        S = _score_matrix(cols["seed"][mask], lam, cols["score"][mask].astype(float), grid)
+        S = _score_matrix(cols["seed"][mask], lam, cols["score"][mask].astype(float), grid,
+                          (task, metric))
         higher = metric not in LOWER_IS_BETTER
         n = np.isfinite(S).sum(axis=0)
         with warnings.catch_warnings():
