@@ -305,7 +305,19 @@ _TASK_LABELS = {
 
 
 def metric_label(task, metric):
-    """A readable name of a sweep metric, e.g. ``'image→text R@1'``."""
+    """A readable name of a sweep metric, e.g. ``'image→text R@1'``.
+
+    Parameters
+    ----------
+    task : str
+        A task family of :func:`~skgap.evaluate.gap_sweep`.
+    metric : str
+        One of its metrics.
+
+    Returns
+    -------
+    str
+    """
     if metric.startswith(("i2t_", "t2i_")):
         direction = "image→text" if metric.startswith("i2t") else "text→image"
         return f"{direction} {metric[4:]}"
