@@ -191,7 +191,7 @@ def test_sweep_writes_its_files(npz, tmp_path, capsys):
 
 
 def test_sweep_several_tasks_negative_lambdas_and_the_paper_probe(npz, tmp_path, capsys):
-    code, out, err = run(["sweep", npz, "--lams", "-0.5", "0", "1", "--seeds", "2",
+    code, out, err = run(["sweep", npz, "--lams", "-0.5:0:2", "1", "--seeds", "2",
                           "--tasks", "fusion,retrieval,text_to_image", "--probe", "paper",
                           "--no-plots", "--json", "--out", tmp_path / "o"], capsys)
     assert code == 0, err

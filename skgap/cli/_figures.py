@@ -68,6 +68,12 @@ TASK_CURVES = (
 )
 
 
+#: Longer names where the metric alone does not say what was measured.
+_CURVE_LABELS = {
+    ("zeroshot", "accuracy"): "zero-shot accuracy (image → nearest class text prototype)",
+}
+
+
 def tasks_figure(summaries, curves=TASK_CURVES):
     """Several tasks against lambda (mean +/- std over splits), one panel per dataset.
 
@@ -91,7 +97,8 @@ def tasks_figure(summaries, curves=TASK_CURVES):
             if not mask.any():
                 continue
             lams = s["lam"][mask]
-            lines[metric_label(task, metric)] = (s["mean"][mask], np.nan_to_num(s["std"][mask]))
+            label = _CURVE_LABELS.get((task, metric)) or metric_label(task, metric)
+            lines[label] = (s["mean"][mask], np.nan_to_num(s["std"][mask]))
         n = int(s["n"].max())
         plot_lambda_curves(lams, lines, ax=ax, ylabel=f"score (mean ± std over {n} splits)",
                            ylim=(-0.05, 1.0), title=f"synthetic {name}: every task, same splits")

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
@@ -90,7 +91,14 @@ class _LambdaAction(argparse.Action):
             parser.error(f"argument {option_string}: {exc}")
 
 
+#: A token that starts with '-' but is a lambda or a lambda range (e.g. -1:1:9), not an option.
+_NEGATIVE_LAMBDAS = re.compile(r"^-\d*\.?\d+([:,][-\d.:,]*)?$")
+
+
 def add_lams(parser, default=DEFAULT_LAMS):
+    # argparse reads "-1:1:9" as an option unless it looks like a negative number;
+    # widen its test (the parser has no option of that shape).
+    parser._negative_number_matcher = _NEGATIVE_LAMBDAS
     start, stop, num = default.split(":")
     step = (float(stop) - float(start)) / (int(num) - 1)
     parser.add_argument(
