@@ -71,21 +71,31 @@ fig.tight_layout()
 # The paper's protocol with gap_sweep
 # -----------------------------------
 # Random stratified splits (80/20), the gap fit on each training split, the AUC
-# on its test split. The table is tidy: one row per split and :math:`\lambda`.
+# on its test split. The table is long and tidy: one row per split,
+# :math:`\lambda`, task and metric.
 
 table = gap_sweep(X, y, lams=lams, n_seeds=n_seeds, random_state=0)
 print(table.head() if hasattr(table, "head") else {k: v[:5] for k, v in table.items()})
-summary = summarize_sweep(table)
-print(f"gap_sweep best lambda: {summary['best_lam']:.1f}, change from lambda 0 on the same "
-      f"splits: {summary['delta_mean'][-1]:+.4f} +/- {summary['delta_std'][-1]:.4f}")
 
 # %%
-# Splits differ from each other more than :math:`\lambda` moves the AUC, so the
-# error bars of the left panel overlap; on the right, the change from
-# :math:`\lambda = 0` on the same split shows the effect of the shift alone.
+# :func:`~skgap.evaluate.summarize_sweep` compares every :math:`\lambda` with
+# :math:`\lambda = 0` on the same splits: the mean paired change, its
+# t-interval and a verdict. The one-standard-error rule selects the
+# :math:`\lambda` closest to 0 that is within one standard error of the best.
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-plot_gap_sweep(table, ax=left, show_gap=True)
+summary = summarize_sweep(table, as_frame=False)
+chosen = int(summary["selected"].argmax())
+print(f"selected lambda: {summary['lam'][chosen]:.1f} ({summary['verdict'][chosen]}); "
+      f"change from lambda 0: {summary['diff'][chosen]:+.4f} "
+      f"[{summary['ci_low'][chosen]:+.4f}, {summary['ci_high'][chosen]:+.4f}]")
+
+# %%
+# Splits differ from each other more than :math:`\lambda` moves the AUC; the
+# error bars are therefore the interval of the *paired* change, and the right
+# panel shows that change itself.
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2))
+plot_gap_sweep(table, ax=left)
 plot_gap_sweep(table, ax=right, paired=True)
 fig.tight_layout()
 plt.show()

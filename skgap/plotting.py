@@ -17,7 +17,7 @@ from .evaluate._table import as_columns
 from .shift import ModalityGapShifter
 from .stats import modality_names
 
-__all__ = ["plot_cones", "plot_gap_sweep", "plot_lambda_curves"]
+__all__ = ["metric_label", "plot_cones", "plot_gap_sweep", "plot_lambda_curves"]
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 
@@ -43,15 +43,17 @@ def _draw_cones(ax, blocks, pca, idx, names, n_components, title, point_size):
     """Scatter the projected blocks, their centroids and the gap arrow on ``ax``."""
     centroids = []
     extra = {"depthshade": False} if n_components == 3 else {}
+    Rs = [float(np.linalg.norm(B.mean(axis=0))) for B in blocks]
     for m, (B, name) in enumerate(zip(blocks, names)):
         P = pca.transform(B[idx])
         color = _COLORS[m % len(_COLORS)]
         mu = B.mean(axis=0)
-        R = float(np.linalg.norm(mu))
         coords = [P[:, j] for j in range(n_components)]
-        # The tighter cone goes on top, else a narrow cone hides under a wide one.
-        ax.scatter(*coords, s=point_size, alpha=0.45, color=color, label=f"{name} embeddings",
-                   linewidths=0, zorder=2 + R, **extra)
+        # The tighter cone (larger R) goes on top and more opaque, the wider one below and
+        # fainter, so that a narrow cone stays visible where the two clouds overlap.
+        tight = Rs[m] >= max(Rs)
+        ax.scatter(*coords, s=point_size, alpha=0.75 if tight else 0.3, color=color,
+                   label=f"{name} embeddings", linewidths=0, zorder=2 + Rs[m], **extra)
         c = pca.transform(mu[None, :])[0]
         centroids.append((mu, c))
         # Hollow marks keep a narrow cone visible under its own centroid.
@@ -62,6 +64,7 @@ def _draw_cones(ax, blocks, pca, idx, names, n_components, title, point_size):
     if len(blocks) > 1:
         start, end = centroids[1][1], centroids[0][1]
         if n_components == 2:
+            # The arrow alone on the data; its value goes in the title, where it covers nothing.
             ax.annotate(
                 "",
                 xy=end[:2],
@@ -69,25 +72,15 @@ def _draw_cones(ax, blocks, pca, idx, names, n_components, title, point_size):
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 2, "mutation_scale": 18},
                 zorder=6,
             )
-            mid = (start[:2] + end[:2]) / 2
-            ax.annotate(
-                rf"$\Delta$ = {gap:.3f}",
-                xy=mid,
-                xytext=(6, 6),
-                textcoords="offset points",
-                fontsize=11,
-                fontweight="bold",
-                bbox={"boxstyle": "round", "fc": "white", "ec": "0.6", "alpha": 0.85},
-                zorder=7,
-            )
         else:
             d = end - start
             ax.quiver(*start[:3], *d[:3], color="black", linewidth=2, arrow_length_ratio=0.15)
-            ax.text(*((start[:3] + end[:3]) / 2), rf"$\Delta$ = {gap:.3f}", fontsize=11)
     R = ", ".join(
         f"$R_{{\\mathrm{{{name}}}}}$ = {np.linalg.norm(mu):.2f}"
         for (mu, _), name in zip(centroids, names)
     )
+    if len(blocks) > 1:
+        R += rf", gap $\Vert\Delta\Vert$ = {gap:.3f}"
     ax.set_title(f"{title}\n{R}" if title else R, fontsize=11)
     ratio = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC 1 ({100 * ratio[0]:.0f}% of variance)")
@@ -254,7 +247,9 @@ def plot_cones(
         for a in axes:
             a.set_xlim(min(x[0] for x in xs), max(x[1] for x in xs))
             a.set_ylim(min(y[0] for y in ys), max(y[1] for y in ys))
-    legend = axes[0].legend(loc="best", fontsize=9, framealpha=0.9)
+    # Below the panel: a legend inside the axes would cover part of a cloud.
+    legend = axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+                            fontsize=9, frameon=False)
     for handle, text in zip(legend.legend_handles, legend.get_texts()):
         # Legend dots of the point clouds big and opaque enough to read.
         if text.get_text().endswith("embeddings"):
@@ -289,53 +284,107 @@ def _named_tables(table, hue):
     return out
 
 
+#: Readable names of the sweep's metrics, for axis labels and legends.
+METRIC_LABELS = {
+    "auc": "ROC AUC",
+    "accuracy": "accuracy",
+    "ARI": "k-means ARI (pooled image+text vs labels)",
+    "NMI": "k-means NMI (pooled image+text vs labels)",
+    "modality_ARI": "k-means ARI vs modality (lower is better)",
+}
+_TASK_LABELS = {
+    "fusion": "early-fusion probe",
+    "image": "image-only probe",
+    "text": "text-only probe",
+    "zeroshot": "zero-shot",
+    "retrieval": "retrieval",
+    "clustering": "clustering",
+    "text_to_image": "text→image transfer",
+    "image_to_text": "image→text transfer",
+}
+
+
+def metric_label(task, metric):
+    """A readable name of a sweep metric, e.g. ``'image→text R@1'``.
+
+    Parameters
+    ----------
+    task : str
+        A task family of :func:`~skgap.evaluate.gap_sweep`.
+    metric : str
+        One of its metrics.
+
+    Returns
+    -------
+    str
+    """
+    if metric.startswith(("i2t_", "t2i_")):
+        direction = "image→text" if metric.startswith("i2t") else "text→image"
+        return f"{direction} {metric[4:]}"
+    if metric.startswith("auc_"):
+        return f"{_TASK_LABELS.get(task, task)} AUC, label {metric[4:]}"
+    if task in ("clustering", "retrieval"):
+        return METRIC_LABELS.get(metric, metric)
+    return f"{_TASK_LABELS.get(task, task)} {METRIC_LABELS.get(metric, metric)}"
+
+
+def _lam_label(lams):
+    if np.min(lams) < 0:
+        return "λ (fraction of the gap closed; < 0 widens it)"
+    return "λ (fraction of the gap closed)"
+
+
 def plot_gap_sweep(
     table,
     *,
+    task="fusion",
     metric="auc",
     hue=None,
     ax=None,
     paired=False,
-    show_gap=False,
-    mark_best=True,
+    select="one_se",
+    confidence=0.95,
+    mark_selected=True,
+    xlabel=None,
     ylabel=None,
     title=None,
 ):
-    r"""Plot a probe's score against :math:`\lambda` with :math:`\pm` std error bars.
+    r"""Plot one task's score against :math:`\lambda` with the paired interval as error bars.
 
-    The cone-effect paper's Figure 3: mean test AUC over seeds for each
-    :math:`\lambda`, one line per dataset or backbone.
+    The cone-effect paper's Figure 3, with honest error bars: the bar at each
+    :math:`\lambda` is the confidence interval of the *paired* change from
+    :math:`\lambda = 0` on the same splits (the quantity the verdicts of
+    :func:`~skgap.evaluate.summarize_sweep` use), not the spread of the splits,
+    which is larger than the effect of :math:`\lambda` and hides it.
 
     Parameters
     ----------
     table : DataFrame, dict of arrays, or mapping of name to such a table
-        A table from :func:`~skgap.evaluate.gap_sweep`. Several sweeps: a
-        dict ``{name: table}`` (one line each), or one table with a column
+        A long table from :func:`~skgap.evaluate.gap_sweep`. Several sweeps:
+        a dict ``{name: table}`` (one line each), or one table with a column
         named by ``hue``.
-    metric : str, default='auc'
-        The column to plot.
+    task, metric : str, default='fusion', 'auc'
+        The rows to plot.
     hue : str, default=None
         Column whose values split one table into lines (e.g. ``'dataset'``).
     ax : matplotlib Axes, default=None
         Draw here; ``None`` makes a new figure.
     paired : bool, default=False
-        Plot the change of the score from :math:`\lambda = 0` on the same
-        split, :math:`\mathrm{AUC}_s(\lambda) - \mathrm{AUC}_s(0)` (mean
-        :math:`\pm` std over seeds), instead of the score itself. Splits
-        often differ more than :math:`\lambda` moves the score; the paired
-        change shows the effect of :math:`\lambda` alone.
-    show_gap : bool, default=False
-        Also draw the mean gap :math:`\lVert\Delta\rVert` after the shift on
-        a second y-axis (dashed).
-    mark_best : bool, default=True
-        Mark the best :math:`\lambda` of each line with a star.
-    ylabel, title : str, default=None
-        Axis label and title; ``None`` writes defaults.
+        Plot the paired change :math:`m_s(\lambda) - m_s(0)` (its mean, with
+        the interval) instead of the mean score (with the half-width of that
+        interval as a symmetric bar).
+    select : {'one_se', 'best'}, default='one_se'
+    confidence : float, default=0.95
+        Passed to :func:`~skgap.evaluate.summarize_sweep`.
+    mark_selected : bool, default=True
+        Star the selected :math:`\lambda` of a line, only when its verdict is
+        ``'helps'`` (an interval above 0): noise is never crowned.
+    xlabel, ylabel, title : str, default=None
+        ``None`` writes defaults.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes of the score curves (``ax.figure`` is the figure).
 
     See Also
     --------
@@ -347,7 +396,8 @@ def plot_gap_sweep(
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from skgap.plotting import plot_gap_sweep
-    >>> table = {"lam": [0, 0, 1, 1], "seed": [0, 1, 0, 1], "auc": [0.7, 0.8, 0.9, 0.9]}
+    >>> table = {"task": ["fusion"] * 4, "metric": ["auc"] * 4, "lam": [0, 1, 0, 1],
+    ...          "seed": [0, 0, 1, 1], "score": [0.7, 0.9, 0.8, 0.9]}
     >>> ax = plot_gap_sweep(table)
     >>> ax.get_xlabel()
     'λ (fraction of the gap closed)'
@@ -356,65 +406,71 @@ def plot_gap_sweep(
     lines = _named_tables(table, hue)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.4, 5.2))
-    gap_ax = ax.twinx() if show_gap else None
-    n_seeds = set()
-    summaries = [summarize_sweep(cols, metric=metric) for _, cols in lines]
+    summaries = []
+    for name, cols in lines:
+        for needed in ("task", "metric", "score"):
+            if needed not in cols:
+                raise ValueError(
+                    f"the table has no column {needed!r} (columns: {sorted(cols)}); expected "
+                    "the long table of gap_sweep."
+                )
+        mask = (cols["task"] == task) & (cols["metric"] == metric)
+        if not mask.any():
+            found = sorted({f"{t}/{m}" for t, m in zip(cols["task"], cols["metric"])})
+            raise ValueError(
+                f"no rows of task={task!r}, metric={metric!r}"
+                + (f" in {name!r}" if name else "") + f"; the table holds {found}."
+            )
+        summaries.append(summarize_sweep({k: v[mask] for k, v in cols.items()}, select=select,
+                                         confidence=confidence, as_frame=False))
+    if paired and any(not (s["lam"] == 0).any() for s in summaries):
+        raise ValueError("paired=True needs lambda = 0 in every sweep.")
     all_lams = np.concatenate([s["lam"] for s in summaries])
     span = float(all_lams.max() - all_lams.min()) or 1.0
+    n_seeds = set()
     for k, ((name, _), s) in enumerate(zip(lines, summaries)):
         n_seeds.update(s["n"].tolist())
         color = _COLORS[k % len(_COLORS)] if len(lines) <= len(_COLORS) else None
-        label = name if name is not None else metric
-        if mark_best:
-            label = f"{label} (best λ = {s['best_lam']:g})"
+        label = name if name is not None else metric_label(task, metric)
+        low = np.nan_to_num(s["ci_low"] - s["diff"])
+        high = np.nan_to_num(s["ci_high"] - s["diff"])
         if paired:
-            if np.isnan(s["delta_mean"]).all():
-                raise ValueError(
-                    "paired=True needs lambda = 0 in the sweep and a seed column."
-                )
-            mean, std = s["delta_mean"], s["delta_std"]
+            y, yerr = s["diff"], np.vstack([-low, high])
         else:
-            mean, std = s["mean"], s["std"]
-        best = int(np.flatnonzero(s["lam"] == s["best_lam"])[0])
-        # Dodge the lines a little so that their error bars do not hide each other.
-        dodge = (k - (len(lines) - 1) / 2) * 0.008 * span
-        bars = ax.errorbar(
-            s["lam"] + dodge, mean, yerr=std, marker="o", capsize=4, lw=1.8,
-            color=color, label=label,
-        )
-        color = bars[0].get_color()
-        if mark_best:
-            ax.plot([s["best_lam"] + dodge], [mean[best]], marker="*", ms=16, color=color,
-                    markeredgecolor="black", zorder=5, linestyle="none")
-        if gap_ax is not None:
-            if "gap_norm_mean" not in s:
-                raise ValueError("show_gap=True needs a gap_norm column in the table.")
-            gap_ax.plot(s["lam"], s["gap_norm_mean"], linestyle="--", color=color, alpha=0.7,
-                        label=f"{name or 'gap'}: gap after shift")
-    ax.set_xlabel("λ (fraction of the gap closed)")
+            half = (high - low) / 2
+            y, yerr = s["mean"], np.vstack([half, half])
+        chosen = np.flatnonzero(s["selected"] & (s["verdict"] == "helps"))
+        if mark_selected and chosen.size:
+            label = f"{label} (λ = {s['lam'][chosen[0]]:g} helps)"
+        # Dodge the lines apart so that their error bars do not hide each other.
+        dodge = (k - (len(lines) - 1) / 2) * 0.018 * span
+        bars = ax.errorbar(s["lam"] + dodge, y, yerr=yerr, marker="o", capsize=4, lw=1.8,
+                           color=color, label=label)
+        if mark_selected and chosen.size:
+            ax.plot(s["lam"][chosen] + dodge, y[chosen], marker="*", ms=16,
+                    color=bars[0].get_color(), markeredgecolor="black", zorder=5,
+                    linestyle="none")
+    ax.set_xlabel(xlabel or _lam_label(all_lams))
     seeds = "/".join(str(n) for n in sorted(n_seeds))
+    pretty = metric_label(task, metric)
+    bars_are = f"bars: {100 * confidence:g}% CI of the paired change from λ = 0, {seeds} splits"
     if paired:
         ax.axhline(0.0, color="0.3", lw=1, zorder=1)
-        default_ylabel = (
-            f"change in test {metric.upper()} from λ = 0\n(same split; mean ± std, {seeds} seeds)"
-        )
-        default_title = f"Paired change of the probe {metric.upper()} with λ"
+        default_ylabel = f"change in {pretty} from λ = 0\n({bars_are})"
+        default_title = f"Paired change of the {pretty} with λ"
     else:
-        default_ylabel = f"test {metric.upper()} (mean ± std, {seeds} seeds)"
-        default_title = f"Probe {metric.upper()} against the gap shift λ"
+        default_ylabel = f"{pretty}, mean over splits\n({bars_are})"
+        default_title = f"{pretty} against λ"
+        lo, hi = ax.get_ylim()
+        if hi > 1 >= np.nanmax([np.nanmax(s["mean"]) for s in summaries]):
+            ax.set_ylim(lo, 1.0)  # scores of at most 1: the axis stops there
     ax.set_ylabel(ylabel or default_ylabel)
     ax.set_title(title or default_title)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    if gap_ax is not None:
-        gap_ax.set_ylabel(r"gap $\Vert\Delta\Vert$ after the shift (dashed lines)")
-        gap_ax.set_ylim(bottom=0)
-        h2, l2 = gap_ax.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
     # Below the axes: the curves and error bars fill the plot area.
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16),
               ncol=min(2, len(handles)), fontsize=9, frameon=False)
-    ax.figure.tight_layout()
     return ax
 
 
@@ -487,5 +543,7 @@ def plot_lambda_curves(lams, curves, *, ax=None, ylabel="score", title=None, yli
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    # Below the axes, so that the legend never covers a curve.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(2, len(curves)),
+              fontsize=9, frameon=False)
     return ax

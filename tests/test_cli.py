@@ -1,5 +1,6 @@
 import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -165,23 +166,53 @@ def test_report_data_errors(tmp_path, emb, capsys):
 
 def test_sweep_writes_its_files(npz, tmp_path, capsys):
     out_dir = tmp_path / "results" / "run1"
-    code, out, _ = run(["sweep", npz, "--lams", "0", "0.5", "1", "--seeds", "2",
+    code, out, _ = run(["sweep", npz, "--lams", "0", "0.5", "1", "--seeds", "3",
                         "--out", out_dir], capsys)
     assert code == 0
     for name in ("sweep.csv", "summary.json", "cones.png", "sweep.png"):
         assert (out_dir / name).is_file(), name
-    assert "best lambda:" in out
-    assert "<- best" in out
+    for header in ("change vs lambda 0", "95% CI of change", "verdict", "choice"):
+        assert header in out
+    assert "<- selected" in out
     summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["task"] == "binary"
-    assert [r["lambda"] for r in summary["per_lambda"]] == [0.0, 0.5, 1.0]
-    assert summary["best_lambda"] in (0.0, 0.5, 1.0)
+    assert summary["task"] == "binary" and summary["tasks"] == ["fusion"]
+    assert [r["lam"] for r in summary["summary"]] == [0.0, 0.5, 1.0]
+    (chosen,) = summary["selected"]
+    assert chosen["lambda"] in (0.0, 0.5, 1.0)
+    # "best" is said only of a lambda that helps beyond noise.
+    if chosen["helps"]:
+        assert "best lambda:" in out
+    else:
+        assert "no lambda beats lambda 0 beyond noise" in out and "best lambda" not in out
     assert summary["cone_statistics"]["n_samples"] == 200
     lines = (out_dir / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "lam,seed,auc,gap_norm,R_image,R_text"
-    assert len(lines) == 1 + 2 * 3
-    best = max(summary["per_lambda"], key=lambda r: r["auc_mean"])
-    assert best["lambda"] == summary["best_lambda"]
+    assert lines[0] == "task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    assert len(lines) == 1 + 3 * 3
+
+
+def test_sweep_several_tasks_negative_lambdas_and_the_paper_probe(npz, tmp_path, capsys):
+    code, out, err = run(["sweep", npz, "--lams", "-0.5:0:2", "1", "--seeds", "2",
+                          "--tasks", "fusion,retrieval,text_to_image", "--probe", "paper",
+                          "--no-plots", "--json", "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["probe"] == "paper"
+    got = {(r["task"], r["metric"]) for r in doc["selected"]}
+    assert ("fusion", "auc") in got and ("retrieval", "i2t_R@1") in got
+    assert ("text_to_image", "accuracy") in got
+    assert sorted({r["lam"] for r in doc["summary"]}) == [-0.5, 0.0, 1.0]
+
+
+def test_sweep_warns_of_label_leakage(tmp_path, emb, capsys):
+    V, T, y = emb
+    T = np.where(y[:, None] == 1, 1.0, -1.0) * np.ones_like(T)  # one "caption" per class
+    data = tmp_path / "leak.npz"
+    np.savez(data, image=V, text=T, labels=y)
+    code, out, err = run(["sweep", data, "--lams", "0", "1", "--seeds", "2", "--no-plots",
+                          "--out", tmp_path / "o"], capsys)
+    assert code == 0
+    assert "label leakage" in err and "--tasks image,zeroshot,clustering" in err
+    assert "try --tasks image,zeroshot,clustering" in out
 
 
 def test_sweep_json_and_no_plots(npz, tmp_path, capsys):
@@ -189,7 +220,7 @@ def test_sweep_json_and_no_plots(npz, tmp_path, capsys):
                         "--json", "--out", tmp_path / "o"], capsys)
     assert code == 0
     doc = json.loads(out)
-    assert [r["lambda"] for r in doc["per_lambda"]] == [0.0, 0.5, 1.0]
+    assert [r["lam"] for r in doc["summary"]] == [0.0, 0.5, 1.0]
     assert not (tmp_path / "o" / "cones.png").exists()
     assert (tmp_path / "o" / "summary.json").is_file()
 
@@ -226,7 +257,7 @@ def test_sweep_label_sources(tmp_path, emb, capsys):
                               "--seeds", "1", "--no-plots", "--json",
                               "--out", tmp_path / "o"], capsys)
         assert code == 0, err
-        results.append(json.loads(out)["per_lambda"][0]["auc_mean"])
+        results.append(json.loads(out)["summary"][0]["mean"])
     assert results == pytest.approx([results[0]] * 4)
     # Several CSV columns make a multi-label target; other gives a multi-class one.
     (tmp_path / "ml.csv").write_text(
@@ -300,7 +331,11 @@ def test_sweep_split_and_output_errors(npz, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--lams", "0", "2"], "every lambda must lie in [0, 1]"),
+        (["--lams", "0", "2"], "every lambda must lie in [-1, 1]"),
+        (["--lams", "-1.5"], "every lambda must lie in [-1, 1]"),
+        (["--tasks", "fusion,speed"], "bad --tasks"),
+        (["--probe", "deep"], "invalid choice"),
+        (["--select", "max"], "invalid choice"),
         (["--lams", "zero"], "bad lambda 'zero'"),
         (["--lams", "0:1"], "bad lambda range '0:1'"),
         (["--seeds", "0"], "positive integer"),
@@ -319,7 +354,8 @@ def test_lambda_grid():
     np.testing.assert_allclose(lambda_grid(["0:1:5"]), [0, 0.25, 0.5, 0.75, 1])
     np.testing.assert_allclose(lambda_grid(["1", "0.5,0.25", "0.5"]), [0.25, 0.5, 1])
     np.testing.assert_allclose(lambda_grid("0:0.2:3 1"), [0, 0.1, 0.2, 1])
-    for bad in (["0:1:x"], ["0:1:0"], ["a"], ["-0.1"], [""], ["0:1:2:3"]):
+    np.testing.assert_allclose(lambda_grid(["-1:1:5"]), [-1, -0.5, 0, 0.5, 1])
+    for bad in (["0:1:x"], ["0:1:0"], ["a"], ["-1.1"], [""], ["0:1:2:3"]):
         with pytest.raises(argparse.ArgumentTypeError):
             lambda_grid(bad)
 
@@ -334,12 +370,22 @@ def test_demo_tells_the_story_and_writes_figures(tmp_path, capsys):
     assert code == 0
     for heading in ("1. Measure", "2. Choose lambda", "3. Other tasks"):
         assert heading in out
-    assert out.count("best lambda:") == 2
-    assert "mimic-clip" in out and "coco-clip" in out
-    for name in ("cones.png", "sweep.png", "tasks.png", "sweep.csv"):
+    # One verdict line per dataset for the probe, and one per task metric.
+    assert out.count("early-fusion probe ROC AUC: ") == 2
+    assert "k-means ARI" in out and "zero-shot accuracy" in out
+    assert "synthetic mimic-clip" in out and "synthetic coco-clip" in out
+    for name in ("cones.png", "sweep.png", "tasks.png", "sweep.csv", "tasks.csv"):
         assert (out_dir / name).is_file(), name
     header = (out_dir / "sweep.csv").read_text().splitlines()[0]
-    assert header == "dataset,lam,seed,auc,gap_norm,R_image,R_text"
+    assert header == "dataset,task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    # Every printed table column has a header: no blank header cell.
+    for block in out.split("\n\n"):
+        lines = block.splitlines()
+        rules = [i for i, ln in enumerate(lines) if ln and set(ln) <= {"-", " "}]
+        for i in rules:
+            for dashes in re.finditer("-+", lines[i]):
+                header = lines[i - 1][dashes.start():dashes.end()]
+                assert header.strip(), (lines[i - 1], lines[i])
 
 
 def test_demo_defaults_to_skgap_demo_folder(tmp_path, capsys, monkeypatch):

@@ -70,42 +70,81 @@ def format_report(reports, title="Cone statistics"):
         [k] + [_fmt(reports[n].get(k)) for n in names] + [_DESCRIPTIONS.get(k, "")]
         for k in keys
     ]
-    return format_table(["statistic", *names, ""], rows, title, align="l" + "r" * len(names) + "l")
+    return format_table(["statistic", *names, "meaning"], rows, title,
+                        align="l" + "r" * len(names) + "l")
 
 
-def format_sweep(summary, title=None, metric_label="AUC"):
-    """The per-lambda summary of a sweep, best row marked."""
+def summary_groups(summary):
+    """``[(task, metric, row indices), ...]`` of a summarize_sweep dict, in table order."""
+    pairs = list(zip(summary["task"].tolist(), summary["metric"].tolist()))
+    return [(t, m, np.array([i for i, p in enumerate(pairs) if p == (t, m)]))
+            for t, m in dict.fromkeys(pairs)]
+
+
+def _label(task, metric):
+    from ..plotting import metric_label
+
+    return metric_label(task, metric)
+
+
+def format_sweep(summary, task, metric, title=None, confidence=0.95):
+    """The per-lambda rows of one task and metric: mean, paired change, interval, verdict."""
     rows = []
-    extra = [k for k in ("gap_norm_mean", "R_image_mean", "R_text_mean") if k in summary]
-    paired = "delta_mean" in summary and not np.isnan(summary["delta_mean"]).all()
-    for i, lam in enumerate(summary["lam"]):
-        mark = "<- best" if lam == summary["best_lam"] else ""
-        row = [f"{lam:.2f}", f"{summary['mean'][i]:.4f} +/- {summary['std'][i]:.4f}"]
-        if paired:
-            row.append(f"{summary['delta_mean'][i]:+.4f} +/- {summary['delta_std'][i]:.4f}")
-        rows.append(row + [_fmt(summary[k][i], 3) for k in extra] + [mark])
-    headers = ["lambda", f"{metric_label} mean +/- std"]
-    if paired:
-        headers.append("vs lambda 0, paired")
-    headers += [{"gap_norm_mean": "gap", "R_image_mean": "R_image", "R_text_mean": "R_text"}[k]
-                for k in extra]
-    return format_table(headers + [""], rows, title, align="l" + "r" * (len(headers) - 1) + "l")
+    rows_of = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
+    extra = [k for k in ("gap_norm", "R_image", "R_text") if k in summary]
+    for i in rows_of:
+        mark = "<- selected" if summary["selected"][i] else ""
+        ci = (f"[{summary['ci_low'][i]:+.4f}, {summary['ci_high'][i]:+.4f}]"
+              if not math.isnan(summary["ci_low"][i]) else "-")
+        diff = summary["diff"][i]
+        rows.append(
+            [f"{summary['lam'][i]:.2f}", f"{summary['mean'][i]:.4f} +/- {summary['std'][i]:.4f}",
+             "-" if math.isnan(diff) else f"{diff:+.4f}", ci, summary["verdict"][i]]
+            + [_fmt(summary[k][i], 3) for k in extra] + [mark]
+        )
+    headers = ["lambda", "mean +/- std", "change vs lambda 0",
+               f"{100 * confidence:g}% CI of change", "verdict",
+               *extra, "choice"]
+    return format_table(headers, rows, title or _label(task, metric),
+                        align="l" + "r" * (len(headers) - 3) + "ll")
 
 
-def format_best(summary, metric_label="AUC"):
-    base = summary["baseline_mean"]
-    text = (
-        f"best lambda: {summary['best_lam']:g} "
-        f"({metric_label} {summary['best_mean']:.4f} +/- {summary['best_std']:.4f})"
-    )
-    if not math.isnan(base) and summary["best_lam"] != 0:
-        best = np.flatnonzero(summary["lam"] == summary["best_lam"])[0]
-        delta = summary.get("delta_mean", np.full(best + 1, np.nan))[best]
-        text += f"\n  lambda 0 gives {base:.4f}"
-        if not math.isnan(delta):
-            text += (f"; on the same splits the change is {delta:+.4f} "
-                     f"+/- {summary['delta_std'][best]:.4f}")
-    return text
+def selection(summary, task, metric):
+    """The selected row of one task and metric, as a dict (None when nothing is selected)."""
+    rows_of = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
+    chosen = [i for i in rows_of if summary["selected"][i]]
+    if not chosen:
+        return None
+    i = chosen[0]
+    return {"task": task, "metric": metric, "lambda": float(summary["lam"][i]),
+            "verdict": str(summary["verdict"][i]), "mean": float(summary["mean"][i]),
+            "change": float(summary["diff"][i]), "ci_low": float(summary["ci_low"][i]),
+            "ci_high": float(summary["ci_high"][i]),
+            "helps": bool(summary["verdict"][i] == "helps")}
+
+
+def format_best(summary, task, metric):
+    """One line per task and metric: a best lambda only when it helps; where lambda hurts."""
+    label = _label(task, metric)
+    sel = selection(summary, task, metric)
+    if sel is None:
+        return f"{label}: no score to compare (every value is NaN)."
+    if sel["helps"]:
+        text = (f"{label}: best lambda: {sel['lambda']:g}, change from lambda 0 "
+                f"{sel['change']:+.4f} (CI [{sel['ci_low']:+.4f}, {sel['ci_high']:+.4f}])")
+    else:
+        text = f"{label}: no lambda beats lambda 0 beyond noise"
+        if sel["lambda"] != 0:
+            text += f" (the selection rule, within noise of the top, picks {sel['lambda']:g})"
+    rows = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
+    hurts = [i for i in rows if summary["verdict"][i] == "hurts"]
+    if hurts:
+        worst = max(hurts, key=lambda i: abs(summary["diff"][i]))
+        where = ", ".join(f"{summary['lam'][i]:g}" for i in hurts)
+        text += (f"; hurts at lambda {where} "
+                 f"(at {summary['lam'][worst]:g}: {summary['diff'][worst]:+.4f}, "
+                 f"CI [{summary['ci_low'][worst]:+.4f}, {summary['ci_high'][worst]:+.4f}])")
+    return text + "."
 
 
 def to_jsonable(obj):
@@ -116,6 +155,8 @@ def to_jsonable(obj):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
@@ -44,14 +45,14 @@ def lambda_grid(values):
                     out.append(float(part))
                 except ValueError:
                     raise argparse.ArgumentTypeError(
-                        f"bad lambda {part!r}: expected a number in [0, 1] or START:STOP:NUM."
+                        f"bad lambda {part!r}: expected a number in [-1, 1] or START:STOP:NUM."
                     ) from None
     lams = np.unique(np.round(out, 12))
     if lams.size == 0:
         raise argparse.ArgumentTypeError("give at least one lambda.")
-    if not np.all(np.isfinite(lams)) or lams.min() < 0 or lams.max() > 1:
+    if not np.all(np.isfinite(lams)) or lams.min() < -1 or lams.max() > 1:
         raise argparse.ArgumentTypeError(
-            f"every lambda must lie in [0, 1]; got {', '.join(f'{v:g}' for v in lams)}."
+            f"every lambda must lie in [-1, 1]; got {', '.join(f'{v:g}' for v in lams)}."
         )
     return lams
 
@@ -90,7 +91,14 @@ class _LambdaAction(argparse.Action):
             parser.error(f"argument {option_string}: {exc}")
 
 
+#: A token that starts with '-' but is a lambda or a lambda range (e.g. -1:1:9), not an option.
+_NEGATIVE_LAMBDAS = re.compile(r"^-\d*\.?\d+([:,][-\d.:,]*)?$")
+
+
 def add_lams(parser, default=DEFAULT_LAMS):
+    # argparse reads "-1:1:9" as an option unless it looks like a negative number;
+    # widen its test (the parser has no option of that shape).
+    parser._negative_number_matcher = _NEGATIVE_LAMBDAS
     start, stop, num = default.split(":")
     step = (float(stop) - float(start)) / (int(num) - 1)
     parser.add_argument(
@@ -100,9 +108,10 @@ def add_lams(parser, default=DEFAULT_LAMS):
         default=lambda_grid(default),
         metavar="LAM",
         help=(
-            "gap-shift lambdas to compare: numbers in [0, 1] and/or START:STOP:NUM ranges, "
-            f"e.g. --lams 0 0.5 1 or --lams 0:1:6 (default: {default}, i.e. "
-            f"{float(start):g}, {float(start) + step:g}, ..., {float(stop):g})"
+            "gap-shift lambdas to compare: numbers in [-1, 1] and/or START:STOP:NUM ranges, "
+            f"e.g. --lams 0 0.5 1 or --lams -1:1:9 (default: {default}, i.e. "
+            f"{float(start):g}, {float(start) + step:g}, ..., {float(stop):g}); 0 is no "
+            "shift, 1 closes the gap, negative values widen it"
         ),
     )
 
@@ -120,3 +129,32 @@ def want_progress(flag):
     if flag is not None:
         return flag
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def task_list(text):
+    """Parse ``--tasks``: comma-separated task family names."""
+    from ..evaluate._tasks import TASK_FAMILIES
+
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    unknown = [t for t in names if t not in TASK_FAMILIES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"bad --tasks {text!r}: give comma-separated names from {', '.join(TASK_FAMILIES)}."
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"bad --tasks {text!r}: a task is named twice.")
+    return tuple(names)
+
+
+def add_sweep_statistics(parser):
+    """``--select`` and ``--confidence``: how a sweep is summarised."""
+    parser.add_argument(
+        "--select", choices=("one_se", "best"), default="one_se",
+        help="how to choose lambda per task: 'one_se' takes the lambda closest to 0 within one "
+             "standard error (of the paired difference) of the best mean; 'best' the highest "
+             "mean (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--confidence", type=test_fraction, default=0.95, metavar="C",
+        help="coverage of the paired t-interval behind each verdict (default: %(default)s)",
+    )

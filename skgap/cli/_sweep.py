@@ -1,44 +1,54 @@
-"""``skgap sweep``: choose the gap-shift lambda for your task, with files to show for it."""
+"""``skgap sweep``: what the gap-shift lambda does to each task, with files to show for it."""
 
+import sys
+import warnings
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
+import numpy as np
 
 from ..evaluate._auc import TASKS, check_task
-from ..evaluate._sweep import gap_sweep, summarize_sweep
+from ..evaluate._sweep import LEAKAGE_FREE_TASKS, LabelLeakageWarning, gap_sweep, summarize_sweep
 from ..stats import ConeStats
 from ._figures import cones_figure, sweep_figure
-from ._format import dumps, format_best, format_report, format_sweep
+from ._format import dumps, format_best, format_report, format_sweep, selection, summary_groups
 from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings, load_labels
 from ._options import (
     HelpFormatter,
     add_lams,
     add_progress,
+    add_sweep_statistics,
     positive_int,
+    task_list,
     test_fraction,
     want_progress,
 )
 from ._outputs import prepare_out_dir, save_figures, write_csv, write_json
 
+#: The command line's name of the suggestion after a label-leakage warning.
+LEAKAGE_HINT = "--tasks " + ",".join(LEAKAGE_FREE_TASKS)
+
 
 def register(sub):
     p = sub.add_parser(
         "sweep",
-        help="choose the gap-shift lambda for your labels (writes CSV, JSON and PNGs)",
+        help="what the gap-shift lambda does to each task (writes CSV, JSON and PNGs)",
         description=(
             "For each random train/test split and each lambda: estimate the modality gap "
-            "on the training rows, shift both splits by lambda times the gap, fit a "
-            "class-weighted logistic-regression probe on the concatenated [image | text] "
-            "embeddings and score its ROC AUC on the test rows (Restrepo et al. 2026). "
-            "Prints the table and the best lambda, and writes sweep.csv (one row per split "
-            "and lambda), summary.json (mean +/- std per lambda, best lambda, cone "
-            f"statistics), cones.png and sweep.png to --out. DATA is {DATA_FORMS}."
+            "on the training rows, shift both splits by lambda times the gap, and score every "
+            "task family on the shifted rows (Restrepo et al. 2026): by default the "
+            "class-weighted early-fusion probe on the concatenated [image | text] embeddings "
+            "(ROC AUC on the test rows). Prints, per task and metric, the mean score, its "
+            "paired change from lambda 0 with a t-interval, and a verdict (helps, hurts, no "
+            "evidence); a lambda is called best only when it helps beyond noise. Writes "
+            "sweep.csv (one row per split, lambda, task and metric), summary.json, cones.png "
+            f"and sweep.png to --out. DATA is {DATA_FORMS}."
         ),
         epilog=(
             "examples:\n"
             "  skgap sweep embeddings.npz                       (labels inside the npz)\n"
             "  skgap sweep images.npy texts.npy --labels meta.csv:finding --task binary\n"
-            "  skgap sweep emb.npz --labels y.npy --lams 0:1:6 --seeds 10 --out results/"
+            "  skgap sweep emb.npz --labels y.npy --lams -1:1:9 --seeds 10 --out results/\n"
+            "  skgap sweep emb.npz --tasks fusion,zeroshot,retrieval,clustering --probe paper"
         ),
         formatter_class=HelpFormatter,
     )
@@ -53,7 +63,19 @@ def register(sub):
         "--task",
         choices=("auto", *TASKS),
         default="auto",
-        help="probe task; 'auto' reads it from the labels (default: %(default)s)",
+        help="kind of labels; 'auto' reads it from the labels (default: %(default)s)",
+    )
+    p.add_argument(
+        "--tasks", type=task_list, default=("fusion",), metavar="NAMES",
+        help="task families to score, comma-separated: fusion, image, text, zeroshot (text "
+             "prototypes of the training split as class embeddings), retrieval, clustering, "
+             "text_to_image, image_to_text (default: fusion)",
+    )
+    p.add_argument(
+        "--probe", choices=("converged", "paper"), default="converged",
+        help="'converged': class-weighted logistic regression (L-BFGS to convergence); "
+             "'paper': the cone-effect paper's linear probe (SGD with momentum 0.9, learning "
+             "rate 3e-4, early stopping) (default: %(default)s)",
     )
     add_lams(p)
     p.add_argument("--seeds", type=positive_int, default=5, metavar="N",
@@ -62,6 +84,7 @@ def register(sub):
                    help="fraction of rows held out in each split (default: %(default)s)")
     p.add_argument("--direction", choices=("raw", "unit"), default="raw",
                    help="shift along the gap itself or its unit vector (default: %(default)s)")
+    add_sweep_statistics(p)
     p.add_argument("--out", default="skgap-sweep", metavar="DIR",
                    help="folder for the output files, created if needed (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="do not draw cones.png and sweep.png")
@@ -91,61 +114,76 @@ def run(args):
     out = prepare_out_dir(args.out)
 
     report = ConeStats(random_state=args.seed).fit(X).report()
-    # Many small fits: one BLAS thread each avoids oversubscribed cores.
-    with threadpool_limits(limits=1):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LabelLeakageWarning)
         try:
+            # gap_sweep runs each fit with one BLAS thread (skgap._threads.run_fits).
             table = gap_sweep(
                 X, y, lams=args.lams, n_seeds=args.seeds, test_size=args.test_size, task=task,
+                tasks=args.tasks, probe="paper" if args.probe == "paper" else None,
                 direction=args.direction, random_state=args.seed,
                 progress=want_progress(args.progress), n_jobs=args.n_jobs, as_frame=False,
             )
         except ValueError as exc:
             raise DataError(f"{data_name}: {exc}") from None
-    summary = summarize_sweep(table)
+    leakage = [str(w.message) for w in caught if issubclass(w.category, LabelLeakageWarning)]
+    for w in caught:
+        if not issubclass(w.category, LabelLeakageWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    summary = summarize_sweep(table, select=args.select, confidence=args.confidence,
+                              as_frame=False)
+    groups = summary_groups(summary)
 
     files = [write_csv(out / "sweep.csv", table)]
     result = {
         "data": [str(p) for p in args.data],
         "labels": args.labels,
         "task": task,
+        "tasks": list(args.tasks),
+        "probe": args.probe,
         "n_samples": X.shape[0],
         "n_seeds": args.seeds,
         "test_size": args.test_size,
         "direction": args.direction,
-        "per_lambda": [
-            {out_key: summary[key][i] for key, out_key in _PER_LAMBDA.items() if key in summary}
-            for i in range(summary["lam"].size)
-        ],
-        "best_lambda": summary["best_lam"],
-        "best_auc_mean": summary["best_mean"],
-        "best_auc_std": summary["best_std"],
-        "baseline_auc_mean": summary["baseline_mean"],
-        "gain": summary["gain"],
+        "select": args.select,
+        "confidence": args.confidence,
+        "label_leakage": leakage,
+        "summary": [{k: summary[k][i] for k in summary} for i in range(summary["lam"].size)],
+        "selected": [selection(summary, t, m) for t, m, _ in groups],
         "cone_statistics": report,
     }
     files.append(write_json(out / "summary.json", result))
     note = None
     if not args.no_plots:
-        shown = _shown_lambda(summary)
+        first = groups[0]
+        shown = _shown_lambda(summary, first[0], first[1])
+        name = Path(args.data[0]).name
         written, note = save_figures(out, [
-            ("cones.png", lambda: cones_figure({Path(args.data[0]).name: (X, shown)}, args.seed)),
-            ("sweep.png", lambda: sweep_figure({Path(args.data[0]).name: table},
-                                               f"{task.capitalize()} probe AUC against λ")),
+            ("cones.png", lambda: cones_figure({name: (X, shown)}, args.seed, synthetic=False)),
+            ("sweep.png", lambda: sweep_figure({name: table}, first[0], first[1],
+                                               select=args.select, confidence=args.confidence)),
         ])
         files += written
 
+    for message in leakage:
+        print(f"warning: {message}\n  try: skgap sweep ... {LEAKAGE_HINT}", file=sys.stderr)
     if args.json:
         print(dumps(result))
         return 0
     d = X.shape[1] // 2
     print(f"{data_name}: {X.shape[0]} pairs of {d}-d embeddings; {task} labels\n")
     print(format_report(report))
+    probe = "the paper's SGD probe" if args.probe == "paper" else "a converged probe"
+    print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}), {probe}; "
+          "the change from lambda 0 is paired (same splits).")
+    for t, m, _ in groups:
+        print()
+        print(format_sweep(summary, t, m, confidence=args.confidence))
     print()
-    title = (f"{task.capitalize()} probe AUC over {args.seeds} splits "
-             f"(test fraction {args.test_size:g})")
-    print(format_sweep(summary, title))
-    print()
-    print(format_best(summary))
+    for t, m, _ in groups:
+        print(format_best(summary, t, m))
+    if leakage:
+        print(f"\nlabel leakage: the fusion probe is trivial here; try {LEAKAGE_HINT}")
     print()
     if note:
         print(note)
@@ -153,21 +191,11 @@ def run(args):
     return 0
 
 
-#: summary key -> key in summary.json's per_lambda records.
-_PER_LAMBDA = {
-    "lam": "lambda",
-    "mean": "auc_mean",
-    "std": "auc_std",
-    "n": "n_seeds",
-    "delta_mean": "auc_change_from_lambda_0_mean",
-    "delta_std": "auc_change_from_lambda_0_std",
-    "gap_norm_mean": "gap_norm_mean",
-    "R_image_mean": "R_image_mean",
-    "R_text_mean": "R_text_mean",
-}
-
-
-def _shown_lambda(summary):
-    """The lambda of the 'after' panel: the best one, or the largest when the best is 0."""
-    best = summary["best_lam"]
-    return best if best > 0 else float(summary["lam"].max())
+def _shown_lambda(summary, task, metric):
+    """The lambda of the 'after' panel: the selected one when it helps and closes the gap,
+    else the largest swept one (1 when none is positive)."""
+    sel = selection(summary, task, metric)
+    if sel is not None and sel["helps"] and sel["lambda"] > 0:
+        return sel["lambda"]
+    top = float(np.max(summary["lam"]))
+    return top if top > 0 else 1.0

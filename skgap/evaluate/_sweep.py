@@ -1,4 +1,9 @@
-"""The paper's protocol: probe AUC against the gap-shift lambda over random splits."""
+"""Multi-task sweeps of a gap-closing path parameter over paired random splits.
+
+:func:`gap_sweep` scores every task family on the same splits and the same
+transformed rows; :func:`summarize_sweep` (in :mod:`._summary`) turns the long
+table into paired differences, intervals, verdicts and a selection.
+"""
 
 import warnings
 from numbers import Integral, Real
@@ -9,24 +14,510 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
+from .._geometry import normalize_rows
 from .._layout import block_slices, resolve_modality_dims
+from .._threads import run_fits
 from ..metrics._cone import mean_resultant_length, modality_gap
-from ..shift import ModalityGapShifter
-from ..stats import modality_names
-from ._auc import check_task, continuous_scores, multiclass_auc, multilabel_auc, binary_auc
+from ..shift import ModalityGapShifter, shift_paired
+from ..stats import block_names, modality_names
+from ._auc import check_task
+from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
-from ._table import as_columns, make_table
+from ._summary import summarize_sweep
+from ._table import make_table
+from ._tasks import check_tasks, score_split
 
-__all__ = ["gap_sweep", "summarize_sweep"]
+__all__ = ["LabelLeakageWarning", "gap_sweep", "summarize_sweep"]
+
+#: The tasks to score instead of a fusion probe that the text labels give away.
+LEAKAGE_FREE_TASKS = ("image", "zeroshot", "clustering")
 
 
-def _check_lams(lams):
+class LabelLeakageWarning(UserWarning):
+    """The text block gives the label away, so a probe that sees it is trivial.
+
+    Raised (as a warning) by :func:`gap_sweep` when the text rows of the
+    training split hold at most one distinct row per class (class-name
+    captions, as in CIFAR-style zero-shot sets) or when a text-only probe
+    scores an AUC of at least 0.999. The early-fusion probe then reads the
+    label off the text block whatever :math:`\\lambda` does; score
+    ``tasks=("image", "zeroshot", "clustering")`` instead.
+    """
+
+
+class _LambdaShift:
+    """The gap shift of eq. 5 at any ``lam`` in [-1, 1], fitted on the training rows.
+
+    :class:`~skgap.ModalityGapShifter` estimates the shift directions
+    :math:`s_m` (at ``lam=1``); the rows are then moved by ``lam * s_m`` with
+    the module-level :func:`~skgap.shift.shift_paired`, so negative values
+    (which widen the gap) take the same code path as positive ones.
+    """
+
+    def __init__(self, lam, dims, direction):
+        self.lam = lam
+        self.dims = dims
+        self.direction = direction
+
+    def fit(self, X):
+        shifter = ModalityGapShifter(lam=1.0, modality_dims=self.dims, direction=self.direction)
+        self.shifts_ = self.lam * np.asarray(shifter.fit(X).shift_vectors_)
+        return self
+
+    def transform(self, X):
+        slices = block_slices(self.dims)
+        return shift_paired(X, slices, self.shifts_, block_names(len(slices)))
+
+    def fit_transform(self, X):
+        return self.fit(X).transform(X)
+
+
+def _check_values(lams, default_path):
     lams = np.asarray(lams, dtype=float).ravel()
     if lams.size == 0:
         raise ValueError("lams must hold at least one value.")
-    if not np.all(np.isfinite(lams)) or (lams < 0).any() or (lams > 1).any():
-        raise ValueError(f"every lambda must lie in [0, 1], got {lams.tolist()}.")
+    if not np.all(np.isfinite(lams)):
+        raise ValueError(f"every lambda must be finite, got {lams.tolist()}.")
+    if default_path and ((lams < -1).any() or (lams > 1).any()):
+        raise ValueError(
+            f"every lambda must lie in [-1, 1] (negative values widen the gap), got "
+            f"{lams.tolist()}."
+        )
+    if np.unique(lams).size != lams.size:
+        raise ValueError(f"lams holds a value twice: {lams.tolist()}.")
     return lams
+
+
+def _check_transformer(transformer, path):
+    if transformer is None:
+        if path != "lam":
+            raise ValueError(
+                f"path={path!r} needs a transformer; the default gap shift's path is 'lam'."
+            )
+        return None
+    if not (hasattr(transformer, "fit") and hasattr(transformer, "transform")
+            and hasattr(transformer, "get_params")):
+        raise TypeError(
+            "transformer must be a scikit-learn transformer (fit, transform, get_params) in "
+            f"the paired layout, got {type(transformer).__name__}."
+        )
+    if not isinstance(path, str) or path not in transformer.get_params():
+        raise ValueError(
+            f"path={path!r} is not a parameter of {type(transformer).__name__} "
+            f"(parameters: {sorted(transformer.get_params())})."
+        )
+    return transformer
+
+
+def _resolve_probe(probe, task):
+    if probe is None:
+        return make_linear_probe(task)
+    if isinstance(probe, str):
+        if probe != "paper":
+            raise ValueError(f"probe must be None, 'paper' or a classifier, got {probe!r}.")
+        return make_paper_probe(task)
+    if not (
+        hasattr(probe, "fit")
+        and (hasattr(probe, "predict_proba") or hasattr(probe, "decision_function"))
+    ):
+        raise TypeError(
+            "probe must be a scikit-learn classifier with predict_proba or "
+            f"decision_function, got {type(probe).__name__}."
+        )
+    return probe
+
+
+def _class_embeddings(class_embeddings, classes, d):
+    """Pooled unit class embeddings in the order of ``classes`` (None: text prototypes)."""
+    from ..zeroshot import pool_prompt_embeddings
+
+    if class_embeddings is None:
+        return None
+    if isinstance(class_embeddings, dict):
+        missing = [c for c in classes.tolist() if c not in class_embeddings]
+        if missing:
+            raise ValueError(
+                f"class_embeddings has no entry for class(es) {missing[:10]} "
+                f"(keys: {list(class_embeddings)[:10]})."
+            )
+        C = pool_prompt_embeddings([class_embeddings[c] for c in classes.tolist()])
+    else:
+        C = pool_prompt_embeddings(class_embeddings)
+        if C.shape[0] != classes.size:
+            raise ValueError(
+                f"class_embeddings has {C.shape[0]} rows for {classes.size} classes; give one "
+                "row per class in the order of np.unique(y), or a dict class -> embeddings."
+            )
+    if C.shape[1] != d:
+        raise ValueError(
+            f"class_embeddings are {C.shape[1]}-d but the text block is {d}-d."
+        )
+    return C
+
+
+def _text_prototypes(T_train, y_train, classes):
+    """Mean unit text row of each class (a class absent from the split: NaN row)."""
+    U = normalize_rows(T_train, "the text block")
+    C = np.full((classes.size, U.shape[1]), np.nan)
+    for k, c in enumerate(classes):
+        rows = U[y_train == c]
+        if rows.shape[0]:
+            m = rows.mean(axis=0)
+            C[k] = m / np.linalg.norm(m)
+    return C
+
+
+def _as_text_rows(fitted, C, slices, n_features):
+    """Transform class embeddings as text rows: [C | C] through the fitted map, text block."""
+    rows = np.zeros((C.shape[0], n_features), dtype=np.float64)
+    for sl in slices:
+        rows[:, sl] = C
+    return np.asarray(fitted.transform(rows))[:, slices[1]]
+
+
+def _run_one(X, y, train, test, value, config):
+    """Fit the map on the training rows, transform both splits, score every task."""
+    transformer, path, dims, direction = config["map"]
+    if transformer is None:
+        fitted = _LambdaShift(value, dims, direction)
+    else:
+        fitted = clone(transformer).set_params(**{path: value})
+    # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
+    Z_train = np.asarray(fitted.fit_transform(X[train]))
+    Z_test = np.asarray(fitted.transform(X[test]))
+    slices = block_slices(dims)
+    C = None
+    if "zeroshot" in config["tasks"]:
+        C0 = config["class_embeddings"]
+        if C0 is None:
+            C0 = _text_prototypes(X[train][:, slices[1]], y[train], config["classes"])
+        # A class with no text row in the training split gets a NaN row: it is never predicted.
+        present = np.isfinite(C0).all(axis=1)
+        C = np.full(C0.shape, np.nan)
+        C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
+                                    "the class embeddings")
+    rows = score_split(
+        config["tasks"], Z_train, Z_test, y[train], y[test], slices,
+        label_task=config["label_task"], probe=config["probe"], classes=config["classes"],
+        class_embeddings=C, seed=config["seed"],
+    )
+    blocks = [Z_test[:, s] for s in slices]
+    geometry = [mean_resultant_length(B) for B in blocks]
+    gaps = [modality_gap(blocks[0], B)[1] for B in blocks[1:]]
+    return rows, geometry, gaps
+
+
+def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values):
+    """Warn when the fusion probe can read the label off the text block."""
+    if "fusion" not in tasks:
+        return
+    T_train = X[splits[0][0]][:, block_slices(dims)[1]]
+    y_train = y[splits[0][0]]
+    reason = None
+    if label_task != "multilabel":
+        classes = np.unique(y_train)
+        distinct = max(np.unique(T_train[y_train == c], axis=0).shape[0] for c in classes)
+        if distinct <= 1:
+            reason = "the text block holds one distinct row per class (class-name captions)"
+    if reason is None:
+        text_auc = _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values)
+        if text_auc >= 0.999:
+            reason = f"a text-only probe scores AUC {text_auc:.4f}"
+    if reason is not None:
+        warnings.warn(
+            f"label leakage: {reason}, so the early-fusion probe reads the label off the text "
+            "and is trivial at every lambda. Score tasks that do not see the text labels: "
+            f"tasks={LEAKAGE_FREE_TASKS}.",
+            LabelLeakageWarning,
+            stacklevel=3,
+        )
+
+
+def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values):
+    """Mean text-only probe AUC at the value closest to 0 (one extra fit when not swept)."""
+    j = int(np.argmin(np.abs(values)))
+    if "text" in tasks:
+        scores = [score for rows, _, _ in results[j::len(values)]
+                  for task, metric, score in rows if task == "text" and metric == "auc"]
+        return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
+    train, test = splits[0]
+    config = {"map": (None, "lam", dims, "raw"), "tasks": ("text",), "class_embeddings": None,
+              "label_task": label_task, "probe": probe, "classes": None, "seed": 0}
+    rows, _, _ = _run_one(X, y, train, test, 0.0, config)
+    return rows[0][2]
+
+
+def _report_missing_labels(results, jobs):
+    """Warn, naming each split, when a label has no positive or no negative in a test split."""
+    missing = sorted({
+        (metric, seed) for (seed, _), (rows, _, _) in zip(jobs, results)
+        for task, metric, score in rows if metric.startswith("auc_") and np.isnan(score)
+    })
+    if missing:
+        listed = ", ".join(f"{m} (seed {s})" for m, s in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        warnings.warn(
+            f"{len(missing)} label/split pair(s) have no positive or no negative in the test "
+            f"split: {listed}{more}. Their AUC is NaN in the table and left out of the macro "
+            "'auc'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def gap_sweep(
+    X,
+    y,
+    lams=np.linspace(0, 1, 11),
+    n_seeds=5,
+    test_size=0.2,
+    probe=None,
+    *,
+    tasks=("fusion",),
+    class_embeddings=None,
+    transformer=None,
+    path="lam",
+    task=None,
+    modality_dims=None,
+    direction="raw",
+    random_state=0,
+    progress=False,
+    n_jobs=None,
+    as_frame="auto",
+):
+    r"""Score several task families against a gap-closing parameter over paired splits.
+
+    The protocol of the cone-effect paper, for every task at once: for each
+    of ``n_seeds`` random train/test splits (stratified when the labels
+    allow) and each value of the path parameter (:math:`\lambda` by default),
+    fit the map on the training rows only, transform both splits, and score
+    every task family on the transformed rows. Every task sees the same
+    splits and the same rows, so differences between values -- and between
+    tasks -- are *paired*.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Paired embeddings ``[V | T]``.
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Binary or multi-class labels, or a 0/1 multi-label indicator matrix.
+    lams : array-like of float, default=np.linspace(0, 1, 11)
+        Values of the path parameter. For the default gap shift they lie in
+        :math:`[-1, 1]`: :math:`\lambda > 0` closes the gap (1 moves both
+        centroids to their midpoint), :math:`\lambda < 0` *widens* it by
+        moving each modality away from the other along :math:`\Delta` (the
+        two-directional sweep of Liang et al. 2022). Include 0 (no
+        intervention): :func:`summarize_sweep` measures every value against it.
+    n_seeds : int, default=5
+        Number of random splits.
+    test_size : float in (0, 1) or int, default=0.2
+        Fraction (or number) of rows held out for testing in each split.
+    probe : classifier, 'paper' or None, default=None
+        The linear probe of the probe tasks (``'fusion'``, ``'image'``,
+        ``'text'``, ``'text_to_image'``, ``'image_to_text'``); needs
+        ``predict_proba`` or ``decision_function``. ``None``: the converged,
+        class-weighted logistic regression of :func:`make_linear_probe`.
+        ``'paper'``: the probe the cone-effect paper states
+        (:class:`PaperProbe`: no hidden layer, SGD with momentum 0.9 at
+        learning rate 3e-4, early stopping, class-weighted loss).
+    tasks : sequence of str, default=('fusion',)
+        Task families to score, any of
+
+        - ``'fusion'``: the early-fusion probe on :math:`[v', t']`; metric ``auc``
+          (and ``auc_<j>`` per label of a multi-label task);
+        - ``'image'``, ``'text'``: the same probe on one transformed block
+          (a modality whose partner is missing at inference); metric ``auc``;
+        - ``'zeroshot'``: each image row of the test split gets the class whose
+          embedding is the most cosine-similar; metrics ``accuracy`` and ``auc``
+          (one-vs-rest on the cosines);
+        - ``'retrieval'``: recall@1, 5, 10 between the test pairs in both
+          directions; metrics ``i2t_R@1``, ``t2i_R@1``, ...;
+        - ``'clustering'``: k-means (k = number of classes, 10 restarts) on the
+          pooled image and text rows of the test split; metrics ``ARI`` and
+          ``NMI`` against the labels, and ``modality_ARI`` against the modality
+          of each row (high: the clusters follow the modality, not the meaning;
+          lower is better);
+        - ``'text_to_image'``: the probe trained on the *text* rows of the
+          training split and scored on the *image* rows of the test split (the
+          setting of text-only training); ``'image_to_text'`` the mirror;
+          metrics ``accuracy`` and ``auc``.
+
+        The last five need both blocks in one space (one width), and all but
+        ``'retrieval'`` need one class per row.
+    class_embeddings : array-like, dict or None, default=None
+        Class embeddings of ``'zeroshot'``: ``(n_classes, d)`` rows in the
+        order of ``np.unique(y)`` (or ``(n_classes, n_prompts, d)``), or a dict
+        ``{class: one or several prompt embeddings}``; the prompts of a class
+        are normalised, averaged and normalised again. They are transformed as
+        *text* rows with the map of the training split. ``None`` uses the
+        *text prototype* of each class: the normalised mean unit text row of
+        that class in the training split (no prompts needed, but not the
+        zero-shot setting of CLIP: the prototypes have seen training texts).
+    transformer : paired transformer or None, default=None
+        The gap-closing map. ``None``: the gap shift of
+        :class:`~skgap.ModalityGapShifter` (eq. 5), with ``path='lam'``.
+        Otherwise any scikit-learn transformer in the paired layout
+        (e.g. ``ModalityCentering()``); a clone with ``path`` set to each value
+        is fitted on the training rows (``fit_transform``) and applies
+        ``transform`` to the test rows. For ``'zeroshot'`` it must act on each
+        block separately, as skgap's post-hoc transformers do.
+    path : str, default='lam'
+        The parameter of ``transformer`` that ``lams`` sets (e.g. ``'alpha'``).
+    task : {'binary', 'multiclass', 'multilabel'} or None, default=None
+        ``None`` infers it from ``y``; otherwise it must match ``y``.
+    modality_dims : sequence of int, default=None
+        Width of each block; ``None`` means two blocks of equal width.
+    direction : {'raw', 'unit'}, default='raw'
+        Shift direction of the default gap shift (see
+        :class:`~skgap.ModalityGapShifter`).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the splits; split ``s`` is the same for every value and task.
+    progress : bool, default=False
+        Show a tqdm progress bar (one step per split and value).
+    n_jobs : int or None, default=None
+        Fits run in parallel across (split, value) pairs, each with one BLAS
+        thread (:func:`skgap._threads.run_fits`). The table does not depend
+        on ``n_jobs``.
+    as_frame : {'auto', True, False}, default='auto'
+        Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
+        installed) or a dict of 1-D arrays.
+
+    Returns
+    -------
+    table : pandas.DataFrame or dict of ndarray
+        Long format: one row per (seed, value, task, metric) with columns
+        ``task``, ``metric``, ``lam`` (the value of the path parameter),
+        ``seed``, ``score``, and the geometry of the transformed test rows:
+        ``gap_norm`` (centroid gap; ``gap_norm_<m>`` per further modality when
+        there are more than two) and ``R_image``, ``R_text`` (mean resultant
+        length of each block). For the wide layout of one task (one column
+        per metric), pivot it:
+        ``table.pivot_table(index=["seed", "lam"], columns="metric", values="score")``.
+
+    Warns
+    -----
+    LabelLeakageWarning
+        When ``'fusion'`` is scored and the text block gives the label away.
+    UserWarning
+        When a label of a multi-label task has no positive or no negative in
+        a test split (its AUC is NaN in the table, named in the warning).
+
+    See Also
+    --------
+    summarize_sweep : Paired differences from :math:`\lambda = 0`, intervals, verdicts.
+    skgap.plotting.plot_gap_sweep : The curves with their intervals.
+
+    Notes
+    -----
+    For split :math:`s`, value :math:`\lambda` and a task with score
+    function :math:`m`, the table records
+
+    .. math:: m_{s}(\lambda) = m\big(y_{\mathrm{test}_s},\
+        f_{\lambda,s}(\phi_{\lambda,s}(X_{\mathrm{test}_s}))\big)
+
+    where :math:`\phi_{\lambda,s}` is the map fitted on
+    :math:`X_{\mathrm{train}_s}` alone (for the gap shift: :math:`\Delta`
+    estimated on the training rows) and :math:`f_{\lambda,s}` the probe
+    fitted on :math:`\phi_{\lambda,s}(X_{\mathrm{train}_s})` (or the class
+    embeddings, or k-means). Estimating the map on the whole data would leak
+    the test rows into it.
+
+    References
+    ----------
+    Restrepo et al. (2026), "On the Cone Effect and Modality Gap in Medical
+    Vision-Language Embeddings", Section 4 and Figure 3.
+    Liang et al. (2022), "Mind the Gap", NeurIPS (shifts in both directions).
+
+    Examples
+    --------
+    >>> from skgap.datasets import make_paired_embeddings
+    >>> from skgap.evaluate import gap_sweep
+    >>> X, y = make_paired_embeddings(300, 16, preset="mimic-clip", random_state=0)
+    >>> table = gap_sweep(X, y, lams=[0.0, 1.0], n_seeds=2, tasks=("fusion", "clustering"),
+    ...                   as_frame=False)
+    >>> sorted(table)
+    ['R_image', 'R_text', 'gap_norm', 'lam', 'metric', 'score', 'seed', 'task']
+    >>> sorted(set(table["metric"].tolist()))
+    ['ARI', 'NMI', 'auc', 'modality_ARI']
+    """
+    X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
+    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    check_consistent_length(X, y)
+    label_task = check_task(task, y)
+    transformer = _check_transformer(transformer, path)
+    values = _check_values(lams, transformer is None)
+    n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
+    dims = resolve_modality_dims(X.shape[1], modality_dims)
+    tasks = check_tasks(tasks, label_task, dims)
+    if direction not in ("raw", "unit"):
+        raise ValueError(f"direction must be 'raw' or 'unit', got {direction!r}.")
+    if progress not in (True, False):
+        raise ValueError(f"progress must be True or False, got {progress!r}.")
+    probe = _resolve_probe(probe, label_task)
+    classes = np.unique(y) if label_task != "multilabel" else None
+    C = None
+    if "zeroshot" in tasks:
+        C = _class_embeddings(class_embeddings, classes, dims[1])
+    elif class_embeddings is not None:
+        raise ValueError("class_embeddings is only used by the 'zeroshot' task; add it to tasks.")
+    stratify = _stratify_labels(y, label_task, n_train, n_test)
+    rng = check_random_state(random_state)
+    split_seeds = rng.randint(np.iinfo(np.int32).max, size=n_seeds)
+    splits = []
+    indices = np.arange(X.shape[0])
+    for seed in split_seeds:
+        train, test = train_test_split(
+            indices, test_size=test_size, stratify=stratify, random_state=int(seed)
+        )
+        splits.append((np.sort(train), np.sort(test)))
+
+    config = {"map": (transformer, path, dims, direction), "tasks": tasks,
+              "class_embeddings": C, "label_task": label_task, "probe": probe,
+              "classes": classes, "seed": 0}
+    jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
+    bar = _progress_bar(len(jobs), progress)
+    results = []
+    # One split's values per batch: parallel across values, progress after each split.
+    for s in range(n_seeds):
+        batch = [(X, y, *splits[s], v, config) for ss, v in jobs if ss == s]
+        results += run_fits(_run_one, batch, n_jobs=n_jobs)
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values)
+    if label_task == "multilabel":
+        _report_missing_labels(results, jobs)
+    return make_table(_long_columns(results, jobs, dims), as_frame)
+
+
+def _long_columns(results, jobs, dims):
+    names = modality_names(len(dims))
+    columns = {k: [] for k in ("task", "metric", "lam", "seed", "score")}
+    geometry_names = (["gap_norm"] if len(dims) == 2
+                      else [f"gap_norm_{names[m]}" for m in range(1, len(dims))])
+    geometry_names += [f"R_{name}" for name in names]
+    geometry = {k: [] for k in geometry_names}
+    for (seed, value), (rows, R, gaps) in zip(jobs, results):
+        for task, metric, score in rows:
+            columns["task"].append(task)
+            columns["metric"].append(metric)
+            columns["lam"].append(value)
+            columns["seed"].append(seed)
+            columns["score"].append(score)
+            for name, g in zip(geometry_names, list(gaps) + list(R)):
+                geometry[name].append(g)
+    out = {
+        "task": np.array(columns["task"], dtype=object),
+        "metric": np.array(columns["metric"], dtype=object),
+        "lam": np.array(columns["lam"], dtype=float),
+        "seed": np.array(columns["seed"], dtype=int),
+        "score": np.array(columns["score"], dtype=float),
+    }
+    out.update({k: np.array(v, dtype=float) for k, v in geometry.items()})
+    return out
 
 
 def _check_split_sizes(n_seeds, test_size, n_samples):
@@ -69,31 +560,6 @@ def _stratify_labels(y, task, n_train, n_test):
     return None
 
 
-def _score(model, Z_test, y_test, task):
-    scores = continuous_scores(model, Z_test)
-    if task == "binary":
-        return binary_auc(y_test, scores), None
-    if task == "multiclass":
-        return multiclass_auc(y_test, scores, labels=model.classes_), None
-    with warnings.catch_warnings():
-        # A label missing from one test split is reported as nan in its column.
-        warnings.simplefilter("ignore")
-        per_label, macro = multilabel_auc(y_test, scores)
-    return macro, per_label
-
-
-def _one_run(X, y, train, test, lam, probe, dims, direction, task):
-    shifter = ModalityGapShifter(lam=lam, modality_dims=dims, direction=direction)
-    Z_train = shifter.fit_transform(X[train])
-    Z_test = shifter.transform(X[test])
-    model = clone(probe).fit(Z_train, y[train])
-    auc, per_label = _score(model, Z_test, y[test], task)
-    blocks = [Z_test[:, s] for s in block_slices(dims)]
-    geometry = [mean_resultant_length(B) for B in blocks]
-    gaps = [modality_gap(blocks[0], B)[1] for B in blocks[1:]]
-    return auc, per_label, geometry, gaps
-
-
 def _progress_bar(total, progress):
     if not progress:
         return None
@@ -105,299 +571,3 @@ def _progress_bar(total, progress):
     return tqdm(total=total, desc="gap sweep", unit="fit")
 
 
-def gap_sweep(
-    X,
-    y,
-    lams=np.linspace(0, 1, 11),
-    n_seeds=5,
-    test_size=0.2,
-    probe=None,
-    *,
-    task=None,
-    modality_dims=None,
-    direction="raw",
-    random_state=0,
-    progress=False,
-    n_jobs=None,
-    as_frame="auto",
-):
-    r"""Score a probe against the gap-shift :math:`\lambda` over random splits.
-
-    The protocol of the cone-effect paper: for each of ``n_seeds`` random
-    train/test splits (stratified when the task allows) and each
-    :math:`\lambda`, fit :class:`~skgap.ModalityGapShifter` on the training
-    rows only, shift both splits, fit the probe on the shifted training rows
-    and score its ROC AUC on the shifted test rows. The geometry of the
-    shifted test rows (gap and cone sizes) is recorded beside the AUC.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Paired embeddings ``[V | T]``.
-    y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        Binary or multi-class labels, or a 0/1 multi-label indicator matrix.
-    lams : array-like of float in [0, 1], default=np.linspace(0, 1, 11)
-        The :math:`\lambda` values to compare.
-    n_seeds : int, default=5
-        Number of random splits.
-    test_size : float in (0, 1) or int, default=0.2
-        Fraction (or number) of rows held out for testing in each split.
-    probe : classifier, default=None
-        Fitted on the shifted training rows; needs ``predict_proba`` or
-        ``decision_function``. ``None`` uses :func:`make_linear_probe` for the
-        task (the paper's class-weighted early-fusion logistic regression).
-    task : {'binary', 'multiclass', 'multilabel'} or None, default=None
-        ``None`` infers it from ``y``; otherwise it must match ``y``.
-    modality_dims : sequence of int, default=None
-        Width of each block; ``None`` means two blocks of equal width.
-    direction : {'raw', 'unit'}, default='raw'
-        Passed to :class:`~skgap.ModalityGapShifter`.
-    random_state : int, RandomState instance or None, default=0
-        Seeds the splits; split ``s`` is the same for every :math:`\lambda`,
-        so the comparison between :math:`\lambda` values is paired.
-    progress : bool, default=False
-        Show a tqdm progress bar (one step per fit).
-    n_jobs : int or None, default=None
-        Fits run in parallel with joblib when given; ``None`` runs them one
-        after another.
-    as_frame : {'auto', True, False}, default='auto'
-        Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
-        installed) or a dict of 1-D arrays.
-
-    Returns
-    -------
-    table : pandas.DataFrame or dict of ndarray
-        One row per (seed, :math:`\lambda`) with columns ``lam``, ``seed``,
-        ``auc`` (macro AUC on the test split), ``auc_<j>`` for each label
-        ``j`` of a multi-label task, ``gap_norm`` (centroid gap of the
-        shifted test rows; ``gap_norm_<m>`` per further modality when there
-        are more than two) and ``R_<modality>`` (mean resultant length of
-        each shifted block, e.g. ``R_image``, ``R_text``).
-
-    See Also
-    --------
-    summarize_sweep : Mean and standard deviation per :math:`\lambda`, and the best.
-    skgap.plotting.plot_gap_sweep : The AUC curve with error bars.
-
-    Notes
-    -----
-    For split :math:`s` and shift :math:`\lambda` the table records
-
-    .. math:: \mathrm{AUC}_{s}(\lambda) = \mathrm{AUC}\big(y_{\mathrm{test}_s},\
-        f_{\lambda,s}(\phi_{\lambda,s}(X_{\mathrm{test}_s}))\big)
-
-    where :math:`\phi_{\lambda,s}` is the shift with the gap
-    :math:`\Delta` estimated on :math:`X_{\mathrm{train}_s}` alone and
-    :math:`f_{\lambda,s}` the probe fitted on
-    :math:`\phi_{\lambda,s}(X_{\mathrm{train}_s})`. Estimating :math:`\Delta`
-    on the whole data would leak the test rows into the shift.
-
-    References
-    ----------
-    Restrepo et al. (2026), "On the Cone Effect and Modality Gap in Medical
-    Vision-Language Embeddings", Section 4 and Figure 3.
-
-    Examples
-    --------
-    >>> from skgap.datasets import make_paired_embeddings
-    >>> from skgap.evaluate import gap_sweep, summarize_sweep
-    >>> X, y = make_paired_embeddings(300, 16, preset="mimic-clip", random_state=0)
-    >>> table = gap_sweep(X, y, lams=[0.0, 0.5, 1.0], n_seeds=2, as_frame=False)
-    >>> sorted(table)
-    ['R_image', 'R_text', 'auc', 'gap_norm', 'lam', 'seed']
-    >>> table["lam"].tolist()
-    [0.0, 0.5, 1.0, 0.0, 0.5, 1.0]
-    >>> bool(table["gap_norm"][2] < table["gap_norm"][0])
-    True
-    """
-    X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
-    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
-    check_consistent_length(X, y)
-    task = check_task(task, y)
-    lams = _check_lams(lams)
-    n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
-    dims = resolve_modality_dims(X.shape[1], modality_dims)
-    if direction not in ("raw", "unit"):
-        raise ValueError(f"direction must be 'raw' or 'unit', got {direction!r}.")
-    if progress not in (True, False):
-        raise ValueError(f"progress must be True or False, got {progress!r}.")
-    if probe is None:
-        probe = make_linear_probe(task)
-    elif not (
-        hasattr(probe, "fit")
-        and (hasattr(probe, "predict_proba") or hasattr(probe, "decision_function"))
-    ):
-        raise TypeError(
-            "probe must be a scikit-learn classifier with predict_proba or "
-            f"decision_function, got {type(probe).__name__}."
-        )
-    stratify = _stratify_labels(y, task, n_train, n_test)
-    rng = check_random_state(random_state)
-    split_seeds = rng.randint(np.iinfo(np.int32).max, size=n_seeds)
-    splits = []
-    indices = np.arange(X.shape[0])
-    for seed in split_seeds:
-        train, test = train_test_split(
-            indices, test_size=test_size, stratify=stratify, random_state=int(seed)
-        )
-        splits.append((np.sort(train), np.sort(test)))
-
-    jobs = [(s, lam) for s in range(n_seeds) for lam in lams]
-    bar = _progress_bar(len(jobs), progress)
-    args = (probe, dims, direction, task)
-    if n_jobs is None:
-        results = []
-        for s, lam in jobs:
-            results.append(_one_run(X, y, *splits[s], float(lam), *args))
-            if bar is not None:
-                bar.update()
-    else:
-        from joblib import Parallel, delayed
-
-        gen = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_one_run)(X, y, *splits[s], float(lam), *args) for s, lam in jobs
-        )
-        results = []
-        for r in gen:
-            results.append(r)
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
-
-    names = modality_names(len(dims))
-    columns = {
-        "lam": np.array([float(lam) for _, lam in jobs]),
-        "seed": np.array([s for s, _ in jobs], dtype=int),
-        "auc": np.array([r[0] for r in results]),
-    }
-    if task == "multilabel":
-        per_label = np.stack([r[1] for r in results])
-        for j in range(per_label.shape[1]):
-            columns[f"auc_{j}"] = per_label[:, j]
-    gaps = np.array([r[3] for r in results])
-    if len(dims) == 2:
-        columns["gap_norm"] = gaps[:, 0]
-    else:
-        for m in range(1, len(dims)):
-            columns[f"gap_norm_{names[m]}"] = gaps[:, m - 1]
-    geometry = np.array([r[2] for r in results])
-    for m, name in enumerate(names):
-        columns[f"R_{name}"] = geometry[:, m]
-    return make_table(columns, as_frame)
-
-
-def summarize_sweep(table, metric="auc"):
-    r"""Mean and standard deviation over seeds for each :math:`\lambda`, and the best one.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame, dict of arrays or structured array
-        A table from :func:`gap_sweep` (columns ``lam`` and ``metric``; any
-        other numeric columns are averaged as well).
-    metric : str, default='auc'
-        The column to maximise.
-
-    Returns
-    -------
-    summary : dict
-        - ``lam``: sorted distinct :math:`\lambda` values (ndarray);
-        - ``mean``, ``std``, ``n``: mean, standard deviation (``ddof=0``, as
-          in :class:`~sklearn.model_selection.GridSearchCV`) and number of
-          seeds of ``metric`` at each :math:`\lambda` (nan values skipped);
-        - ``<column>_mean`` for every other numeric column except ``seed``
-          (e.g. ``gap_norm_mean``, ``R_image_mean``);
-        - ``metric``: the column name;
-        - ``best_lam``, ``best_mean``, ``best_std``: the :math:`\lambda` with
-          the highest mean (the smallest such :math:`\lambda` on ties, i.e.
-          the least intervention) and its score;
-        - ``baseline_mean``: the mean at :math:`\lambda = 0` (nan when
-          :math:`\lambda = 0` was not swept) and ``gain`` = ``best_mean`` -
-          ``baseline_mean``;
-        - ``delta_mean``, ``delta_std``: mean and standard deviation over
-          seeds of the *paired* difference
-          :math:`\mathrm{AUC}_s(\lambda) - \mathrm{AUC}_s(0)` on the same
-          split :math:`s` (nan without :math:`\lambda = 0` or a ``seed``
-          column). Splits vary more than :math:`\lambda` changes the score,
-          so the paired difference shows an effect that ``std`` hides.
-
-    See Also
-    --------
-    gap_sweep : Produces the table.
-
-    Notes
-    -----
-    .. math:: \hat\lambda = \arg\max_{\lambda} \frac{1}{S}\sum_{s=1}^{S}
-        \mathrm{AUC}_s(\lambda)
-
-    Examples
-    --------
-    >>> from skgap.evaluate import summarize_sweep
-    >>> table = {"lam": [0, 0, 1, 1], "seed": [0, 1, 0, 1], "auc": [0.7, 0.8, 0.9, 0.9]}
-    >>> s = summarize_sweep(table)
-    >>> s["lam"].tolist(), s["mean"].round(2).tolist(), s["best_lam"], round(s["gain"], 2)
-    ([0.0, 1.0], [0.75, 0.9], 1.0, 0.15)
-    """
-    cols = as_columns(table)
-    for needed in ("lam", metric):
-        if needed not in cols:
-            raise ValueError(
-                f"the table has no column {needed!r} (columns: {sorted(cols)}); "
-                "expected a table from gap_sweep."
-            )
-    lam = cols["lam"].astype(float)
-    if lam.size == 0:
-        raise ValueError("the table is empty.")
-    values = cols[metric].astype(float)
-    grid = np.unique(lam)
-    out = {"metric": metric, "lam": grid}
-    mean = np.empty(grid.size)
-    std = np.empty(grid.size)
-    n = np.empty(grid.size, dtype=int)
-    for i, g in enumerate(grid):
-        v = values[lam == g]
-        v = v[~np.isnan(v)]
-        n[i] = v.size
-        mean[i] = v.mean() if v.size else np.nan
-        std[i] = v.std() if v.size else np.nan
-    out.update(mean=mean, std=std, n=n)
-    for name, col in cols.items():
-        if name in ("lam", "seed", metric) or not np.issubdtype(col.dtype, np.number):
-            continue
-        col = col.astype(float)
-        out[f"{name}_mean"] = np.array(
-            [np.nanmean(col[lam == g]) if np.isfinite(col[lam == g]).any() else np.nan
-             for g in grid]
-        )
-    if np.isnan(mean).all():
-        raise ValueError(f"every {metric!r} value is nan; there is no best lambda.")
-    best = int(np.nanargmax(mean))
-    out["best_lam"] = float(grid[best])
-    out["best_mean"] = float(mean[best])
-    out["best_std"] = float(std[best])
-    baseline = float(mean[grid == 0][0]) if (grid == 0).any() else float("nan")
-    out["baseline_mean"] = baseline
-    out["gain"] = out["best_mean"] - baseline
-    out["delta_mean"], out["delta_std"] = _paired_deltas(cols, lam, values, grid)
-    return out
-
-
-def _paired_deltas(cols, lam, values, grid):
-    """Per-lambda mean and std over seeds of score(lambda) - score(0) on the same seed."""
-    delta_mean = np.full(grid.size, np.nan)
-    delta_std = np.full(grid.size, np.nan)
-    if "seed" not in cols or not (grid == 0).any():
-        return delta_mean, delta_std
-    seed = cols["seed"]
-    at_zero = {s: v for s, v, g in zip(seed.tolist(), values, lam) if g == 0}
-    for i, g in enumerate(grid):
-        diffs = np.array(
-            [v - at_zero[s] for s, v, gg in zip(seed.tolist(), values, lam)
-             if gg == g and s in at_zero]
-        )
-        diffs = diffs[~np.isnan(diffs)] if diffs.size else diffs
-        if diffs.size:
-            delta_mean[i], delta_std[i] = diffs.mean(), diffs.std()
-    return delta_mean, delta_std

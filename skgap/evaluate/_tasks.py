@@ -1,0 +1,195 @@
+"""The task families of the multi-task sweep, scored on one transformed train/test split.
+
+Every function here takes rows that are already transformed (shifted) with a
+map fitted on the training rows, so that all task families of one split and
+one setting see exactly the same rows.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from ..metrics._retrieval import retrieval_recall_at_k
+from ._auc import binary_auc, continuous_scores, multiclass_auc, multilabel_auc
+
+__all__ = ["TASK_FAMILIES", "LOWER_IS_BETTER", "check_tasks", "score_split"]
+
+#: Names of the task families, as ``gap_sweep(tasks=...)`` and ``skgap sweep --tasks`` take them.
+TASK_FAMILIES = (
+    "fusion",
+    "image",
+    "text",
+    "zeroshot",
+    "retrieval",
+    "clustering",
+    "text_to_image",
+    "image_to_text",
+)
+
+#: Metrics where a lower score is better (the clusters should not follow the modality).
+LOWER_IS_BETTER = frozenset({"modality_ARI"})
+
+#: Task families that need one class per row.
+_SINGLE_LABEL = ("zeroshot", "clustering", "text_to_image", "image_to_text")
+#: Task families that compare the image and text blocks in one space.
+_SHARED_SPACE = ("zeroshot", "retrieval", "clustering", "text_to_image", "image_to_text")
+_RECALL_KS = (1, 5, 10)
+
+
+def check_tasks(tasks, label_task, dims):
+    """Validate ``tasks`` against the labels and the layout; return a tuple of names."""
+    if isinstance(tasks, str):
+        tasks = (tasks,)
+    try:
+        tasks = tuple(tasks)
+    except TypeError:
+        raise ValueError(
+            f"tasks must be a sequence of task names from {TASK_FAMILIES}, got {tasks!r}."
+        ) from None
+    if not tasks:
+        raise ValueError(f"tasks must name at least one of {TASK_FAMILIES}.")
+    unknown = [t for t in tasks if t not in TASK_FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; choose from {TASK_FAMILIES}.")
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"tasks holds a name twice: {list(tasks)}.")
+    if label_task == "multilabel":
+        single = [t for t in tasks if t in _SINGLE_LABEL]
+        if single:
+            raise ValueError(
+                f"task(s) {single} need one class per row; the labels are multi-label. "
+                "Use 'fusion', 'image', 'text' or 'retrieval'."
+            )
+    shared = [t for t in tasks if t in _SHARED_SPACE]
+    if shared and len(set(dims)) != 1:
+        raise ValueError(
+            f"task(s) {shared} compare images and texts in one space, but the blocks have "
+            f"widths {tuple(dims)}; they need one width."
+        )
+    return tasks
+
+
+def _probe_metrics(model, Z_test, y_test, label_task, prefix="auc"):
+    """``[(metric, score), ...]``: the AUC, and per label for multi-label tasks."""
+    scores = continuous_scores(model, Z_test)
+    if label_task == "binary":
+        return [(prefix, binary_auc(y_test, scores) if _two_classes(y_test) else np.nan)]
+    if label_task == "multiclass":
+        return [(prefix, _multiclass_or_nan(y_test, scores, model.classes_))]
+    with warnings.catch_warnings():
+        # A label with no positive (or no negative) in the split is NaN; gap_sweep reports it.
+        warnings.simplefilter("ignore")
+        per_label, macro = multilabel_auc(y_test, scores)
+    return [(prefix, macro)] + [(f"{prefix}_{j}", float(a)) for j, a in enumerate(per_label)]
+
+
+def _two_classes(y):
+    return np.unique(y).size == 2
+
+
+def _multiclass_or_nan(y, scores, labels):
+    try:
+        return multiclass_auc(y, scores, labels=labels)
+    except ValueError:
+        return np.nan
+
+
+def _fit_probe(probe, Z, y):
+    return clone(probe).fit(Z, y)
+
+
+def _zeroshot_metrics(V, C, y, classes):
+    """Accuracy and AUC of nearest-class-embedding classification (unit rows, cosine)."""
+    absent = ~np.isfinite(C).all(axis=1)
+    S = V @ np.where(absent[:, None], 0.0, C).T
+    S[:, absent] = -2.0  # below every cosine: a class without an embedding is never chosen
+    pred = classes[np.argmax(S, axis=1)]
+    out = [("accuracy", float(np.mean(pred == y)))]
+    if classes.size == 2:
+        auc = binary_auc(y, S[:, 1] - S[:, 0]) if _two_classes(y) else np.nan
+    else:
+        auc = _multiclass_or_nan(y, S, classes)
+    return out + [("auc", auc)]
+
+
+def _transfer_metrics(probe, Z_from, y_from, Z_to, y_to, label_task):
+    model = _fit_probe(probe, Z_from, y_from)
+    accuracy = float(np.mean(model.predict(Z_to) == y_to))
+    return [("accuracy", accuracy)] + _probe_metrics(model, Z_to, y_to, label_task)
+
+
+def _clustering_metrics(V, T, y, n_classes, seed):
+    Z = np.concatenate([V, T], axis=0)
+    labels = np.concatenate([y, y])
+    modality = np.repeat([0, 1], V.shape[0])
+    k = min(n_classes, Z.shape[0])
+    clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
+    return [
+        ("ARI", float(adjusted_rand_score(labels, clusters))),
+        ("NMI", float(normalized_mutual_info_score(labels, clusters))),
+        ("modality_ARI", float(adjusted_rand_score(modality, clusters))),
+    ]
+
+
+def _retrieval_metrics(V, T):
+    ks = tuple(k for k in _RECALL_KS if k <= V.shape[0])
+    r = retrieval_recall_at_k(V, T, k=ks)
+    return [(f"i2t_R@{k}", r[f"image_to_text_recall@{k}"]) for k in ks] + [
+        (f"t2i_R@{k}", r[f"text_to_image_recall@{k}"]) for k in ks
+    ]
+
+
+def score_split(tasks, Z_train, Z_test, y_train, y_test, slices, *, label_task, probe,
+                classes, class_embeddings, seed):
+    """Score every task family on one transformed split.
+
+    Parameters
+    ----------
+    tasks : tuple of str
+    Z_train, Z_test : ndarray
+        Transformed training and test rows ``[V' | T']`` (unit rows per block).
+    y_train, y_test : ndarray
+    slices : list of slice
+        The column block of each modality (image first, text second).
+    label_task : {'binary', 'multiclass', 'multilabel'}
+    probe : unfitted classifier
+    classes : ndarray
+        Sorted classes of the whole ``y`` (single-label tasks only).
+    class_embeddings : ndarray of shape (n_classes, d) or None
+        Transformed unit class embeddings for ``'zeroshot'``, rows in the
+        order of ``classes``.
+    seed : int
+        Seeds k-means.
+
+    Returns
+    -------
+    list of (task, metric, score)
+    """
+    img, txt = slices[0], slices[1]
+    rows = []
+    for task in tasks:
+        if task == "fusion":
+            model = _fit_probe(probe, Z_train, y_train)
+            found = _probe_metrics(model, Z_test, y_test, label_task)
+        elif task in ("image", "text"):
+            sl = img if task == "image" else txt
+            model = _fit_probe(probe, Z_train[:, sl], y_train)
+            found = _probe_metrics(model, Z_test[:, sl], y_test, label_task)
+        elif task == "zeroshot":
+            found = _zeroshot_metrics(Z_test[:, img], class_embeddings, y_test, classes)
+        elif task == "retrieval":
+            found = _retrieval_metrics(Z_test[:, img], Z_test[:, txt])
+        elif task == "clustering":
+            found = _clustering_metrics(Z_test[:, img], Z_test[:, txt], y_test, classes.size,
+                                        seed)
+        elif task == "text_to_image":
+            found = _transfer_metrics(probe, Z_train[:, txt], y_train, Z_test[:, img], y_test,
+                                      label_task)
+        else:  # image_to_text
+            found = _transfer_metrics(probe, Z_train[:, img], y_train, Z_test[:, txt], y_test,
+                                      label_task)
+        rows += [(task, metric, float(score)) for metric, score in found]
+    return rows
