@@ -10,7 +10,7 @@ import sys
 from importlib import import_module
 
 from .. import __version__
-from ._io import DataError
+from ._io import DataError, add_data_options, command_options
 from ._options import HelpFormatter
 
 # The order of the help text: try it, measure, choose lambda. "encode"
@@ -41,6 +41,10 @@ def build_parser():
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         import_module(f"._{name}", __name__).register(sub)
+        command = sub.choices[name]
+        if any(action.dest == "data" for action in command._actions):
+            # Every command that reads embeddings takes the loader's options.
+            add_data_options(command)
     return parser
 
 
@@ -52,7 +56,8 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with command_options(args):
+            return int(args.func(args) or 0)
     except DataError as exc:
         print(f"skgap {args.command}: error: {exc}", file=sys.stderr)
         return 2
