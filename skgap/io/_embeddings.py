@@ -103,7 +103,7 @@ def _paths(path):
     if len(paths) not in (1, 2):
         raise DataFileError(
             f"expected one embeddings file or folder, or two .npy files (images, texts); "
-            f"got {len(paths)} paths."
+            f"got {len(paths)} files."
         )
     return paths
 
@@ -257,8 +257,8 @@ def load_embeddings(
     T = check_block(T, where_t)
     if V.shape[0] != T.shape[0]:
         raise DataFileError(
-            f"{where_v} has {V.shape[0]} rows but {where_t} has {T.shape[0]}; "
-            "row i of each must be the same pair."
+            f"{where_v.split('[')[0]}: {V.shape[0]} image rows but {T.shape[0]} text rows "
+            f"({where_v} and {where_t}); row i of each must be the same pair."
         )
     n = V.shape[0]
     if V.dtype != T.dtype:

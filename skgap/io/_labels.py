@@ -62,7 +62,8 @@ def _read_text_table(path):
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = list(reader)
     if not rows or not any(c.strip() for c in rows[0]):
-        raise DataFileError(f"{path}: empty table (no header row).")
+        kind = "CSV" if path.suffix.lower() == ".csv" else "table"
+        raise DataFileError(f"{path}: empty {kind} file (no header row).")
     columns = [c.strip() for c in rows[0]]
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
     if not body:
@@ -99,14 +100,23 @@ def _read_parquet_table(path, wanted):
     return columns, data
 
 
-def _parse(values, where, uncertain):
-    """One column's cells -> numbers (ints if whole) or strings, per the policy."""
+def _parse(values, where, uncertain, first_line=None):
+    """One column's cells -> numbers (ints if whole) or strings, per the policy.
+
+    ``where`` is ``(file, column)``; ``first_line`` is the line number of the
+    first cell in a text table (rows are counted from 0 otherwise).
+    """
+    where, column = where
+
+    def at(i):
+        return f"on line {i + first_line}" if first_line is not None else f"in row {i}"
+
     cells = [v.strip() if isinstance(v, str) else v for v in values]
     blank = np.array([isinstance(v, str) and v == "" for v in cells])
     if blank.any() and uncertain is None:
-        line = int(np.flatnonzero(blank)[0])
+        row = int(np.flatnonzero(blank)[0])
         raise DataFileError(
-            f"{where}: empty value in row {line} (line {line + 2} of a text table); for "
+            f"{where}: empty value in column {column!r} {at(row)}; for "
             "CheXpert-style labels (1, 0, -1, blank) choose a policy with uncertain="
             "'zero'|'one'|'ignore' (--uncertain)."
         )
@@ -115,23 +125,23 @@ def _parse(values, where, uncertain):
     except (TypeError, ValueError):
         if uncertain is not None:
             raise DataFileError(
-                f"{where}: CheXpert-style labels must be 1, 0, -1 or blank; found "
-                f"{next(v for v in cells if not _is_number(v))!r}."
+                f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
+                f"blank; found {next(v for v in cells if not _is_number(v))!r}."
             ) from None
         return np.asarray([str(v) for v in cells]), False
     if uncertain is not None:
         odd = ~np.isin(nums, (-1.0, 0.0, 1.0))
         if odd.any():
             raise DataFileError(
-                f"{where}: CheXpert-style labels must be 1, 0, -1 or blank; found "
-                f"{nums[odd][0]:g} in row {int(np.flatnonzero(odd)[0])}."
+                f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
+                f"blank; found {nums[odd][0]:g} {at(int(np.flatnonzero(odd)[0]))}."
             )
         unc = nums == -1
         nums[unc] = {"zero": 0.0, "one": 1.0, "ignore": np.nan}[uncertain]
         return nums, True
     if np.isnan(nums).any():
         row = int(np.flatnonzero(np.isnan(nums))[0])
-        raise DataFileError(f"{where}: missing (NaN) label in row {row}.")
+        raise DataFileError(f"{where}: column {column!r}: missing (NaN) label {at(row)}.")
     return nums, True
 
 
@@ -226,7 +236,7 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
     path, spec_columns = split_label_spec(source)
     columns = list(columns) if columns is not None else spec_columns
     if not path.is_file():
-        raise DataFileError(f"{path}: no such label file.")
+        raise DataFileError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     where = str(path)
     if suffix in (".npy", ".npz"):
@@ -234,8 +244,8 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
             raise DataFileError(f"{path}: an array file has no columns to join on {id_column!r}.")
         name = columns[0] if columns else "labels"
         try:
-            with np.load(path, allow_pickle=False) as f:
-                if suffix == ".npz":
+            if suffix == ".npz":
+                with np.load(path, allow_pickle=False) as f:
                     if name not in f.files:
                         raise DataFileError(
                             f"{path}: no array {name!r} (found: {sorted(f.files)}); labels "
@@ -243,8 +253,8 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
                         )
                     where = f"{path}[{name!r}]"
                     y = f[name]
-                else:
-                    y = np.asarray(f)
+            else:
+                y = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise DataFileError(f"{where}: not a readable NumPy file ({exc}).") from exc
         return _check_labels(y, n_rows, where, uncertain)
@@ -257,7 +267,7 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
         rest = [c for c in all_columns if c != id_column]
         if len(rest) != 1:
             raise DataFileError(
-                f"{path}: {len(rest)} candidate label columns; name them as {path}:COLUMN "
+                f"{path}: {len(rest)} candidate columns; name the label column as {path}:COLUMN "
                 f"(columns: {', '.join(all_columns)})."
             )
         label_columns = rest
@@ -266,7 +276,8 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
         raise DataFileError(
             f"{path}: no column(s) {', '.join(map(repr, missing))} (columns: {', '.join(all_columns)})."
         )
-    parsed = [_parse(data[c], f"{path} column {c!r}", uncertain) for c in label_columns]
+    first_line = None if suffix in (".parquet", ".pq") else 2
+    parsed = [_parse(data[c], (path, c), uncertain, first_line) for c in label_columns]
     if len(parsed) > 1 and not all(numeric for _, numeric in parsed):
         raise DataFileError(
             f"{path}: multi-label columns {', '.join(label_columns)} must hold 0/1 numbers."
@@ -338,7 +349,7 @@ def apply_labels(labels, n_rows, *, extra=None, id_key=None, id_column=None, unc
             name = str(labels)
             values = extra(name)
             if values.dtype.kind in "OUS" or uncertain is not None:
-                values, _ = _parse(list(values), f"{where}[{name!r}]", uncertain)
+                values, _ = _parse(list(values), (where, name), uncertain)
             y = _check_labels(_whole(np.asarray(values)), n_rows, f"{where}[{name!r}]", uncertain)
         else:
             raise DataFileError(

@@ -87,7 +87,7 @@ class _Npz(_Source):
         try:
             self._f = np.load(self.path, allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataFileError(f"{self.path}: not a readable .npz file ({exc}).") from exc
+            raise DataFileError(f"{self.path}: not a readable NumPy file (.npz) ({exc}).") from exc
         self.keys = tuple(self._f.files)
 
     def _read(self, key):
@@ -114,7 +114,7 @@ class _Npy(_Source):
             msg = str(exc)
             if "Object arrays" in msg:
                 msg = "an object array; pickled Python objects are never loaded"
-            raise DataFileError(f"{self.path}: not a readable .npy file ({msg}).") from exc
+            raise DataFileError(f"{self.path}: not a readable NumPy file (.npy) ({msg}).") from exc
 
 
 def _tensor_to_numpy(t):
@@ -130,15 +130,18 @@ class _Torch(_Source):
         super().__init__(path)
         torch = require("torch", f"reading {self.path}")
         try:
-            obj = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
-        except Exception as exc:  # noqa: BLE001 - torch raises many types
-            if mmap and "mmap" in str(exc):  # legacy (non-zip) format cannot be mapped
+            try:
+                obj = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
+            except RuntimeError as exc:
+                if not (mmap and "mmap" in str(exc)):
+                    raise
+                # The legacy (non-zip) format cannot be memory-mapped.
                 obj = torch.load(self.path, map_location="cpu", weights_only=True)
-            else:
-                raise DataFileError(
-                    f"{self.path}: not a readable torch file with weights_only=True "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})."
-                ) from exc
+        except Exception as exc:  # noqa: BLE001 - torch raises many types
+            raise DataFileError(
+                f"{self.path}: not a readable torch file with weights_only=True "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0]})."
+            ) from exc
         if isinstance(obj, torch.Tensor):
             self.array = _tensor_to_numpy(obj)
             return
