@@ -8,6 +8,8 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
   pairs to ``X = [V | T]``, on the GPU when present, with an on-disk cache.
 - :class:`MissingWeightsError` -- weights that are neither on this machine nor
   downloadable (the message says how to use a local copy).
+- :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
+  a PIL image, windowed for display as the DICOM standard prescribes.
 - :class:`BadItemError` -- one image or text that cannot be encoded (the
   message names its index and path).
 """
@@ -24,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from ._encoder import OpenCLIPEncoder
-from ._items import BadItemError
+from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
 
-__all__ = ["BadItemError", "MissingWeightsError", "OpenCLIPEncoder"]
+__all__ = ["BadItemError", "MissingWeightsError", "OpenCLIPEncoder", "load_image"]
