@@ -175,7 +175,7 @@ def run(args):
     try:
         with warnings.catch_warnings():
             # The skipped rows are listed below, one line each.
-            warnings.filterwarnings("ignore", message="OpenCLIPEncoder skipped")
+            warnings.filterwarnings("ignore", message=r"\w+Encoder skipped")
             X = encoder.transform({"image": paths, "text": texts})
     except (MissingWeightsError, BadItemError, ValueError, ImportError) as exc:
         raise DataError(str(exc)) from exc
