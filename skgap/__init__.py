@@ -31,6 +31,7 @@ _LAZY = {
     "GapClosingAdapter": ".train",
     "LearnedGapProbe": ".train",
     "OpenCLIPEncoder": ".encode",
+    "TransformersEncoder": ".encode",
 }
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The encode stage: images and texts to paired embeddings, with open_clip.
+"""The encode stage: images and texts to paired embeddings (open_clip, transformers).
 
 Needs the optional ``torch`` extra (``pip install 'skgap[torch]'``: torch,
 torchvision, open_clip_torch, pillow, tqdm); ``import skgap`` never imports
@@ -6,6 +6,10 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
 
 - :class:`OpenCLIPEncoder` -- a scikit-learn transformer from (image, text)
   pairs to ``X = [V | T]``, on the GPU when present, with an on-disk cache.
+- :class:`TransformersEncoder` -- the same for Hugging Face CLIP-style
+  models (CLIP, SigLIP, SigLIP 2, MedSigLIP); needs ``skgap[transformers]``.
+- :func:`save_random_model` -- a tiny random-weight checkpoint folder, for
+  dry runs before the real weights arrive.
 - :class:`MissingWeightsError` -- weights that are neither on this machine nor
   downloadable (the message says how to use a local copy).
 - :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
@@ -28,5 +32,15 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from ._encoder import OpenCLIPEncoder
 from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
+from ._replicas import save_random_model, save_word_tokenizer
+from ._transformers import TransformersEncoder
 
-__all__ = ["BadItemError", "MissingWeightsError", "OpenCLIPEncoder", "load_image"]
+__all__ = [
+    "BadItemError",
+    "MissingWeightsError",
+    "OpenCLIPEncoder",
+    "TransformersEncoder",
+    "load_image",
+    "save_random_model",
+    "save_word_tokenizer",
+]
