@@ -27,6 +27,19 @@ Run 'skgap COMMAND --help' for the options of a command.
 """
 
 
+def seed(text):
+    """A random seed: an integer in [0, 2**32 - 1], as NumPy takes it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}.") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"a seed must lie in 0 .. 4294967295 (2**32 - 1), got {value}."
+        )
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="skgap",
@@ -45,6 +58,9 @@ def build_parser():
         if any(action.dest == "data" for action in command._actions):
             # Every command that reads embeddings takes the loader's options.
             add_data_options(command)
+        for action in command._actions:
+            if action.dest == "seed" and action.type is int:
+                action.type = seed  # one seed contract for every command
     return parser
 
 

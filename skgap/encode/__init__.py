@@ -10,6 +10,7 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
   models (CLIP, SigLIP, SigLIP 2, MedSigLIP); needs ``skgap[transformers]``.
 - :func:`save_random_model` -- a tiny random-weight checkpoint folder, for
   dry runs before the real weights arrive.
+- :func:`pool_by_group` -- one row per study (report) from several images.
 - :class:`MissingWeightsError` -- weights that are neither on this machine nor
   downloadable (the message says how to use a local copy).
 - :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
@@ -33,6 +34,7 @@ from ._encoder import OpenCLIPEncoder
 from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
 from ._replicas import save_random_model, save_word_tokenizer
+from ._studies import pool_by_group
 from ._transformers import TransformersEncoder
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "OpenCLIPEncoder",
     "TransformersEncoder",
     "load_image",
+    "pool_by_group",
     "save_random_model",
     "save_word_tokenizer",
 ]
