@@ -359,3 +359,16 @@ def test_labels_from_parquet_and_npy(tmp_path):
     np.testing.assert_array_equal(load_labels(tmp_path / "y.npy", 3), [0, 1, 1])
     with pytest.raises(DataFileError, match="y.npy: 3 labels for 4 embedding rows"):
         load_labels(tmp_path / "y.npy", 4)
+
+
+def test_import_skgap_loads_no_optional_reader():
+    import subprocess
+    import sys
+
+    optional = ["torch", "open_clip", "h5py", "safetensors", "pydicom", "transformers"]
+    code = (
+        "import sys, skgap, skgap.io, skgap.cli; "
+        f"print([m for m in {optional!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
