@@ -107,6 +107,14 @@ def load_image(item, *, frame=None, output="uint8"):
     -------
     image : PIL.Image.Image
 
+    Raises
+    ------
+    FileNotFoundError, OSError
+        The path is missing or not a readable image; a multi-frame DICOM
+        without ``frame``; a compressed DICOM no installed decoder reads.
+    TypeError, ValueError
+        The item is not an image in one of the accepted forms.
+
     Notes
     -----
     A DICOM file goes through the standard's pixel pipeline: rescale slope
@@ -118,14 +126,6 @@ def load_image(item, *, frame=None, output="uint8"):
 
     Paths are opened and decoded here (not lazily later), so a truncated or
     corrupt file fails now, with its path in the message.
-
-    Raises
-    ------
-    FileNotFoundError, OSError
-        The path is missing or not a readable image; a multi-frame DICOM
-        without ``frame``; a compressed DICOM no installed decoder reads.
-    TypeError, ValueError
-        The item is not an image in one of the accepted forms.
 
     Examples
     --------

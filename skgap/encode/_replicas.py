@@ -33,6 +33,11 @@ def save_word_tokenizer(folder, words, *, max_length=16, bos=True,
     bos : bool, default=True
     model_input_names : sequence of str
         What the tokenizer hands the model (SigLIP: ``('input_ids',)``).
+
+    Returns
+    -------
+    vocab_size : int
+        Number of tokens, the four special ones included.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast

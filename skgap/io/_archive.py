@@ -129,6 +129,15 @@ class ClipRetrievalArchive:
         chunk_rows : int, default=None
             Split shards into slices of at most this many rows; ``None`` yields
             whole shards.
+
+        Yields
+        ------
+        V, T : ndarray
+            Memory-mapped rows of the image and text shards.
+        where : str
+            The folder and shard, for messages.
+        first_row : int
+            Row of ``V[0]`` within its shard.
         """
         for shard in self.shards:
             V = self._header(shard.image)
@@ -139,7 +148,17 @@ class ClipRetrievalArchive:
                 yield V[start:stop], T[start:stop], f"{self.folder} shard {shard.index}", start
 
     def metadata_column(self, column):
-        """One column of the ``metadata_N.parquet`` shards, concatenated in row order."""
+        """One column of the ``metadata_N.parquet`` shards, concatenated in row order.
+
+        Parameters
+        ----------
+        column : str
+            Column name in the metadata tables.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows,) or (n_rows, k)
+        """
         require("pyarrow", f"reading the metadata of {self.folder}")
         from ._sources import open_source
 

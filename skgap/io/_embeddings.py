@@ -284,10 +284,12 @@ def iter_embeddings(path, image_key=None, text_key=None, *, chunk_rows=65536, mm
 
     Parameters
     ----------
-    path, image_key, text_key, mmap
+    path, image_key, text_key
         As for :func:`load_embeddings`.
     chunk_rows : int, default=65536
         Rows per chunk, at most.
+    mmap : bool, default=True
+        As for :func:`load_embeddings`.
 
     Returns
     -------
