@@ -120,7 +120,6 @@ def _two_blocks(paths, image_key, text_key, mmap):
                         f"this one holds named arrays {list(src.keys)}; give it alone."
                     )
                 blocks.append(src.array)
-        where = f"{paths[0]} and {paths[1]}"
         return blocks[0], blocks[1], (str(paths[0]), str(paths[1])), None
     path = paths[0]
     if path.is_dir():
