@@ -42,7 +42,7 @@ TOP_LEVEL = [
     (
         "Encode images and texts (needs torch)",
         "See :doc:`/user_guide/encoding`.",
-        ["OpenCLIPEncoder"],
+        ["OpenCLIPEncoder", "TransformersEncoder"],
     ),
     (
         "Close the gap by training (needs torch)",
@@ -64,6 +64,9 @@ SUBMODULES = [
     ("skgap.evaluate", "Probes, the λ sweep of the cone-effect paper, scorers, "
      "zero-shot and group-wise (clustering) evaluation. See "
      ":doc:`/user_guide/evaluation`."),
+    ("skgap.io", "Read paired embeddings and labels from the files researchers keep "
+     "(npz, npy, pt, safetensors, HDF5, Parquet, clip-retrieval folders). See "
+     ":doc:`/user_guide/from_your_files`."),
     ("skgap.plotting", "Figures of the cones and of λ sweeps (needs matplotlib)."),
     ("skgap.train", "Gap-closing losses on torch tensors, and the eCLIP "
      "curriculum (needs torch). See :doc:`/user_guide/training`."),

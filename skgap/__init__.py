@@ -6,6 +6,8 @@ cross-validation. The flow of the package:
 
 - encode (optional, torch): :class:`OpenCLIPEncoder` turns images and texts
   into ``X``;
+- read: :mod:`skgap.io` loads embedding files (npz, pt, HDF5, Parquet,
+  clip-retrieval folders) into ``X``;
 - measure: :mod:`skgap.metrics` and :class:`ConeStats`;
 - transform: :class:`ModalityGapShifter` (post-hoc gap shift),
   :class:`ModalityCentering` and :class:`CollapseCorrupt` (post-hoc centring);
@@ -16,7 +18,7 @@ Names that need torch are imported lazily, so ``import skgap`` works without it.
 
 from importlib import import_module
 
-from . import datasets, evaluate, metrics, plotting
+from . import datasets, evaluate, io, metrics, plotting
 from ._layout import pair, unpair
 from .align import AnchorAffineAligner
 from .centering import CollapseCorrupt, ModalityCentering
@@ -33,6 +35,7 @@ _LAZY = {
     "GapClosingAdapter": ".train",
     "LearnedGapProbe": ".train",
     "OpenCLIPEncoder": ".encode",
+    "TransformersEncoder": ".encode",
 }
 
 __all__ = [

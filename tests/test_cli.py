@@ -129,15 +129,15 @@ def test_report_data_errors(tmp_path, emb, capsys):
     check_error(["report", missing], capsys, str(missing), "no such file")
     txt = tmp_path / "emb.txt"
     txt.write_text("1 2 3")
-    check_error(["report", txt], capsys, "expected a .npz or .npy", "'.txt'")
+    check_error(["report", txt], capsys, "unknown embeddings format", "'.txt'")
     garbage = tmp_path / "garbage.npy"
     garbage.write_bytes(b"not numpy at all")
     check_error(["report", garbage], capsys, str(garbage), "not a readable NumPy file")
     zipbad = tmp_path / "bad.npz"
     zipbad.write_bytes(b"PK\x03\x04 broken")
     check_error(["report", zipbad], capsys, "not a readable NumPy file")
-    p = _write(tmp_path, "keys.npz", image=V, txt=T)
-    check_error(["report", p], capsys, "missing array(s) 'text'", "found: ['image', 'txt']")
+    p = _write(tmp_path, "keys.npz", image=V, txts=T)
+    check_error(["report", p], capsys, "no text embeddings", "found: 'image', 'txts'")
     p = _write(tmp_path, "shape.npy", a=V)
     check_error(["report", p], capsys, "shape (2, n_items, dim)", "(200, 8)")
     nan = V.copy()

@@ -172,3 +172,76 @@ def test_missing_weights_and_missing_torch_are_clear(model_args, dataset, capsys
     monkeypatch.setitem(sys.modules, "skgap.encode", None)  # as if torch were not installed
     assert run_cli(argv) == 2
     assert "pip install 'skgap[torch]'" in capsys.readouterr().err
+
+
+def test_out_naming_a_folder_is_one_line(model_args, dataset, capsys):
+    (dataset / "res.npz").mkdir()
+    argv = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption",
+            "--out", str(dataset / "res.npz")]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "res.npz: is a folder" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def studies(dataset):
+    """Six images in three studies (frontal + lateral), one report per study."""
+    rows = ["file,study,report,finding"] + [
+        f"imgs/x{i}.png,s{i // 2},report of study {i // 2},{(i // 2) % 2}" for i in range(6)
+    ]
+    (dataset / "studies.csv").write_text("\n".join(rows) + "\n")
+    return dataset
+
+
+def test_group_by_pairs_each_image_with_its_report_or_pools(model_args, studies):
+    base = ["encode", *model_args, "--images", str(studies / "studies.csv"), "--texts", "report",
+            "--image-column", "file", "--labels", "finding", "--group-by", "study"]
+    assert run_cli(base + ["--out", str(studies / "each.npz")]) == 0
+    assert run_cli(base + ["--pool", "mean", "--out", str(studies / "pooled.npz")]) == 0
+    each, pooled = np.load(studies / "each.npz"), np.load(studies / "pooled.npz")
+    assert each["image"].shape == (6, 32) and each["group"].tolist() == [f"s{i // 2}" for i in range(6)]
+    assert pooled["group"].tolist() == ["s0", "s1", "s2"]
+    assert pooled["n_images"].tolist() == [2, 2, 2] and pooled["labels"].tolist() == [0, 1, 0]
+    for g in range(3):  # mean of the two unit views, renormalised; the study's report
+        m = each["image"][2 * g] + each["image"][2 * g + 1]
+        np.testing.assert_allclose(pooled["image"][g], m / np.linalg.norm(m), atol=1e-6)
+        np.testing.assert_allclose(pooled["text"][g], each["text"][2 * g], atol=1e-6)
+    X, _ = load_embeddings([studies / "pooled.npz"])
+    assert X.shape == (3, 64)
+
+
+def test_group_by_errors(model_args, studies, capsys):
+    base = ["encode", *model_args, "--images", str(studies / "studies.csv"), "--texts", "report",
+            "--image-column", "file", "--out", str(studies / "o.npz")]
+    assert run_cli(base + ["--pool", "mean"]) == 2
+    assert "--pool mean needs --group-by" in capsys.readouterr().err
+    text = (studies / "studies.csv").read_text().replace("report of study 1,1\n", "other,1\n", 1)
+    (studies / "studies.csv").write_text(text)
+    assert run_cli(base + ["--group-by", "study"]) == 2
+    assert "study 's1' has different texts" in capsys.readouterr().err
+
+
+def test_hf_model_and_dicom_through_the_command_line(dataset, capsys):
+    pytest.importorskip("transformers")
+    pydicom = pytest.importorskip("pydicom")
+    from skgap.encode import save_random_model
+
+    save_random_model(dataset / "tiny-siglip", "siglip")
+    ct = pydicom.data.get_testdata_file("CT_small.dcm")
+    (dataset / "dicom.csv").write_text(f"image,text\n{ct},a ct slice\nimgs/x0.png,a photo\n")
+    argv = ["encode", "--hf-model", str(dataset / "tiny-siglip"), "--device", "cpu",
+            "--images", str(dataset / "dicom.csv"), "--texts", "text",
+            "--out", str(dataset / "hf.npz")]
+    assert run_cli(argv) == 0, capsys.readouterr().err
+    assert np.load(dataset / "hf.npz")["image"].shape == (2, 32)
+    assert run_cli(argv[:2] + ["google/siglip-base-patch16-224"] + argv[3:]) == 2
+    assert "local Hugging Face cache" in capsys.readouterr().err
+
+
+def test_help_says_how_to_dry_run(capsys):
+    from skgap import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["encode", "--help"])
+    out = capsys.readouterr().out
+    assert "save_random_model" in out and "--online" in out

@@ -310,12 +310,36 @@ def test_missing_hub_weights_fail_fast_offline(monkeypatch, tmp_path, model, pre
 def test_open_clip_runtime_error_becomes_missing_weights_error(monkeypatch, tmp_path):
     hub = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(_loading, "_offline_requested", lambda: False)  # skip the pre-check
+    monkeypatch.setattr(_loading, "hub_reachable", lambda timeout=None: True)  # and the probe
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)  # open_clip then fails at once
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="could not be downloaded") as info:
         OpenCLIPEncoder("ViT-B-32", pretrained="laion2b_s34b_b79k").fit()
     assert isinstance(info.value.__cause__, RuntimeError)
     assert "Set HF_HUB_OFFLINE=1" in str(info.value)
+
+
+def test_unreachable_hub_fails_after_one_short_probe(monkeypatch, tmp_path):
+    import socket
+
+    hub = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
+    probes = []
+
+    def unreachable(address, timeout=None):
+        probes.append((address, timeout))
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    start = time.perf_counter()
+    with pytest.raises(MissingWeightsError, match="did not answer within 3 s"):
+        OpenCLIPEncoder("ViT-B-32", pretrained="openai", device="cpu").fit()
+    assert time.perf_counter() - start < 5
+    assert len(probes) == 1 and probes[0][1] == _loading.PROBE_TIMEOUT
+    assert probes[0][0][1] == 443
 
 
 # -- cache --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 from importlib import import_module
 
 from .. import __version__
-from ._io import DataError
+from ._io import DataError, add_data_options, command_options
 from ._options import HelpFormatter
 
 # The order of the help text: try it, measure, choose lambda. "encode"
@@ -27,6 +27,19 @@ Run 'skgap COMMAND --help' for the options of a command.
 """
 
 
+def seed(text):
+    """A random seed: an integer in [0, 2**32 - 1], as NumPy takes it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}.") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"a seed must lie in 0 .. 4294967295 (2**32 - 1), got {value}."
+        )
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="skgap",
@@ -41,6 +54,13 @@ def build_parser():
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         import_module(f"._{name}", __name__).register(sub)
+        command = sub.choices[name]
+        if any(action.dest == "data" for action in command._actions):
+            # Every command that reads embeddings takes the loader's options.
+            add_data_options(command)
+        for action in command._actions:
+            if action.dest == "seed" and action.type is int:
+                action.type = seed  # one seed contract for every command
     return parser
 
 
@@ -52,7 +72,8 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with command_options(args):
+            return int(args.func(args) or 0)
     except DataError as exc:
         print(f"skgap {args.command}: error: {exc}", file=sys.stderr)
         return 2

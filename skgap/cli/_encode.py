@@ -1,15 +1,19 @@
-"""``skgap encode``: embed images and texts with an open_clip model into an .npz.
+"""``skgap encode``: embed images and texts (open_clip or transformers) into an .npz.
 
 The output holds arrays ``image`` and ``text`` (row ``i`` of each is pair
 ``i``), which ``skgap report`` and ``skgap sweep`` read, plus ``row`` (the
 table row of each pair), ``skipped`` (table rows left out under
-``--on-error skip``), ``paths`` and, with ``--labels``, ``labels``.
+``--on-error skip``), ``paths``, with ``--labels`` ``labels``, and with
+``--group-by`` ``group`` (the study of each row). With ``--pool mean`` there is
+one row per study: ``image`` (pooled), ``text``, ``group``, ``n_images``.
 
 torch and open_clip are imported only when the command runs.
 """
 
 import argparse
+import contextlib
 import csv
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -19,8 +23,9 @@ import numpy as np
 from ._io import DataError
 
 _DESCRIPTION = """\
-Embed paired images and texts with an open_clip model and write an .npz with
-arrays 'image' and 'text' that 'skgap report' and 'skgap sweep' read.
+Embed paired images and texts with an open_clip or Hugging Face model and
+write an .npz with arrays 'image' and 'text' that 'skgap report' and
+'skgap sweep' read.
 
 Two layouts of the input:
   --images TABLE.csv --texts COLUMN
@@ -29,11 +34,29 @@ Two layouts of the input:
   --images DIR --texts TABLE.csv:COLUMN
       a folder of images and a CSV whose --image-column names each file
       inside DIR.
+Images may be PNG/JPEG/TIFF or DICOM (.dcm; needs skgap[dicom]).
 
-Weights: --model ViT-B-32 --pretrained openai (a tag; downloaded once), or
---pretrained /path/to/weights.safetensors (a local file), or
---model local-dir:/folder (open_clip_config.json + weights). Set
-HF_HUB_OFFLINE=1 to fail at once when weights are not on this machine.
+Studies (one report, several images; MIMIC-CXR has frontal and lateral views):
+  --group-by study_id            pair each image with its study's report
+  --group-by study_id --pool mean
+      one row per study: the mean of its unit image embeddings, renormalised,
+      paired with its report.
+
+Weights, open_clip: --model ViT-B-32 --pretrained /path/to/weights.safetensors
+(a local file), --model local-dir:/folder (open_clip_config.json + weights;
+BiomedCLIP), or --pretrained TAG (a download: needs --online).
+Weights, Hugging Face (CLIP, SigLIP, MedSigLIP): --hf-model /folder (written by
+`hf download ORG/REPO --local-dir /folder`), or a hub id already in the local
+cache. Needs skgap[transformers].
+
+Offline by default: nothing is downloaded unless --online is given, so a
+missing model fails at once instead of waiting for network retries.
+
+Dry run without any weights: --model ViT-B-32 with no --pretrained builds
+random open_clip weights (a warning says so); or make a tiny random
+Hugging Face checkpoint with
+  python -c "from skgap.encode import save_random_model; save_random_model('tiny', 'siglip')"
+and pass --hf-model tiny. Their embeddings mean nothing.
 Needs the torch extra: pip install 'skgap[torch]'.
 """
 
@@ -41,7 +64,7 @@ Needs the torch extra: pip install 'skgap[torch]'.
 def register(sub):
     p = sub.add_parser(
         "encode",
-        help="embed images and texts with an open_clip model (needs skgap[torch])",
+        help="embed images and texts with an open_clip or Hugging Face model (needs skgap[torch])",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,6 +73,16 @@ def register(sub):
                         "(default: %(default)s)")
     p.add_argument("--pretrained", default=None,
                    help="pretrained tag (e.g. openai) or weights file, for an architecture name")
+    p.add_argument("--hf-model", default=None, metavar="FOLDER_OR_ID",
+                   help="a Hugging Face CLIP/SigLIP/MedSigLIP checkpoint folder or cached hub id "
+                        "(instead of --model; needs skgap[transformers])")
+    p.add_argument("--online", action="store_true",
+                   help="allow downloads from the Hugging Face Hub (default: offline)")
+    p.add_argument("--group-by", default=None, metavar="COLUMN",
+                   help="study id column: images of one study share its report")
+    p.add_argument("--pool", choices=("none", "mean"), default="none",
+                   help="with --group-by: 'mean' writes one row per study, the renormalised "
+                        "mean of its unit image embeddings (default: %(default)s)")
     p.add_argument("--images", required=True, metavar="DIR_OR_CSV",
                    help="a CSV with one row per pair, or a folder of images")
     p.add_argument("--texts", required=True, metavar="COLUMN|CSV:COLUMN",
@@ -98,7 +131,7 @@ def _column(rows, columns, name, path, option):
     return [row[name] if row[name] is not None else "" for row in rows]
 
 
-def read_pairs(images, texts, image_column="image", labels=None):
+def read_pairs(images, texts, image_column="image", labels=None, group_by=None):
     """Read the pairs named on the command line.
 
     Returns
@@ -107,6 +140,8 @@ def read_pairs(images, texts, image_column="image", labels=None):
         Image paths (empty cells stay empty, and are reported as missing).
     texts : list of str
     labels : list of str or None
+    groups : list of str or None
+        The ``group_by`` column (study ids), when asked.
     """
     images = Path(images).expanduser()
     if images.is_dir():
@@ -135,7 +170,8 @@ def read_pairs(images, texts, image_column="image", labels=None):
     paths = [str(base / name) if name.strip() else "" for name in names]
     text_values = _column(rows, columns, text_column, table, "--texts")
     label_values = _column(rows, columns, labels, table, "--labels") if labels else None
-    return paths, text_values, label_values
+    groups = _column(rows, columns, group_by, table, "--group-by") if group_by else None
+    return paths, text_values, label_values, groups
 
 
 def _label_array(values):
@@ -145,39 +181,89 @@ def _label_array(values):
         return np.asarray(values, dtype=str)
 
 
-def run(args):
-    paths, texts, labels = read_pairs(args.images, args.texts, args.image_column, args.labels)
-    out = Path(args.out).expanduser()
+def _check_out(out):
+    if out.is_dir():
+        raise DataError(f"--out {out}: is a folder; name a file to write, e.g. {out / 'emb.npz'}.")
     if out.suffix != ".npz":
         raise DataError(f"--out must name a .npz file, got {out}.")
     if not out.parent.is_dir():
         raise DataError(f"--out {out}: no such folder {out.parent}.")
+
+
+def _check_groups(groups, texts, labels, table):
+    """Every study has one report (and one label); blank ids are refused."""
+    report, label = {}, {}
+    for i, g in enumerate(groups):
+        if not g.strip():
+            raise DataError(f"{table}: empty --group-by value on line {i + 2}.")
+        if report.setdefault(g, texts[i]) != texts[i]:
+            raise DataError(
+                f"{table}: study {g!r} has different texts on its rows (line {i + 2}); "
+                "--group-by needs one report per study."
+            )
+        if labels is not None and label.setdefault(g, labels[i]) != labels[i]:
+            raise DataError(f"{table}: study {g!r} has different labels (line {i + 2}).")
+
+
+def _encoder(args):
     try:
-        from ..encode import BadItemError, MissingWeightsError, OpenCLIPEncoder
-        from ..encode._cache import atomic_write
+        from ..encode import OpenCLIPEncoder, TransformersEncoder
     except ImportError as exc:
         raise DataError(
             "skgap encode needs the torch extra: pip install 'skgap[torch]' "
             f"(torch, torchvision, open_clip_torch, pillow, tqdm); missing: {exc.name or exc}."
         ) from exc
+    shared = dict(device=args.device, batch_size=args.batch_size, precision=args.precision,
+                  num_workers=args.num_workers, cache_dir=args.cache_dir,
+                  progress=not args.no_progress, on_error=args.on_error)
+    if args.hf_model is not None:
+        if args.pretrained is not None:
+            raise DataError("--pretrained belongs to open_clip models; --hf-model carries its weights.")
+        return TransformersEncoder(args.hf_model, local_files_only=not args.online, **shared), \
+            args.hf_model
+    weights = f"{args.model}" + (f" / {args.pretrained}" if args.pretrained else "")
+    return OpenCLIPEncoder(model=args.model, pretrained=args.pretrained, **shared), weights
 
-    encoder = OpenCLIPEncoder(
-        model=args.model,
-        pretrained=args.pretrained,
-        device=args.device,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        num_workers=args.num_workers,
-        cache_dir=args.cache_dir,
-        progress=not args.no_progress,
-        on_error=args.on_error,
-    )
+
+@contextlib.contextmanager
+def _offline(online):
+    """``HF_HUB_OFFLINE=1`` for the run, unless ``--online``."""
+    if online:
+        yield
+        return
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        with warnings.catch_warnings():
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+
+
+def run(args):
+    if args.pool != "none" and not args.group_by:
+        raise DataError("--pool mean needs --group-by COLUMN (the study id).")
+    paths, texts, labels, groups = read_pairs(
+        args.images, args.texts, args.image_column, args.labels, args.group_by
+    )
+    out = Path(args.out).expanduser()
+    _check_out(out)
+    if groups is not None:
+        _check_groups(groups, texts, labels, args.images)
+    encoder, weights = _encoder(args)
+    try:
+        from ..encode import BadItemError, MissingWeightsError, pool_by_group
+        from ..encode._cache import atomic_write
+    except ImportError as exc:  # pragma: no cover - checked in _encoder
+        raise DataError(str(exc)) from exc
+    try:
+        with _offline(args.online), warnings.catch_warnings():
             # The skipped rows are listed below, one line each.
-            warnings.filterwarnings("ignore", message="OpenCLIPEncoder skipped")
+            warnings.filterwarnings("ignore", message=r"\w+Encoder skipped")
             X = encoder.transform({"image": paths, "text": texts})
-    except (MissingWeightsError, BadItemError, ValueError, ImportError) as exc:
+    except (MissingWeightsError, BadItemError, ValueError, ImportError, OSError) as exc:
         raise DataError(str(exc)) from exc
 
     n, d = len(paths), X.shape[1] // 2
@@ -192,6 +278,23 @@ def run(args):
     }
     if labels is not None:
         arrays["labels"] = _label_array([labels[i] for i in kept])
+    what = "pairs"
+    if groups is not None:
+        kept_groups = np.asarray([groups[i] for i in kept], dtype=str)
+        arrays["group"] = kept_groups
+        if args.pool == "mean":
+            V, ids = pool_by_group(arrays["image"], kept_groups)
+            T, _ = pool_by_group(arrays["text"], kept_groups)  # one report: its own embedding
+            first = np.asarray([np.flatnonzero(kept_groups == g)[0] for g in ids])
+            arrays = {
+                "image": V.astype(np.float32),
+                "text": T.astype(np.float32),
+                "group": ids,
+                "n_images": np.asarray([(kept_groups == g).sum() for g in ids]),
+                "skipped": skipped,
+                **({"labels": arrays["labels"][first]} if labels is not None else {}),
+            }
+            what = f"studies ({len(kept)} images pooled)"
     atomic_write(out, lambda f: np.savez(f, **arrays))
 
     for reason in encoder.skip_reasons_[:10]:
@@ -199,9 +302,8 @@ def run(args):
     if len(skipped) > 10:
         print(f"skgap encode: ... and {len(skipped) - 10} more (see 'skipped' in {out}).",
               file=sys.stderr)
-    weights = f"{args.model}" + (f" / {args.pretrained}" if args.pretrained else "")
     print(
-        f"wrote {out}: {len(kept)} pairs of {d}-dim image and text embeddings "
+        f"wrote {out}: {arrays['image'].shape[0]} {what} of {d}-dim image and text embeddings "
         f"({weights}{', ' + str(len(skipped)) + ' skipped' if len(skipped) else ''})."
     )
     return 0

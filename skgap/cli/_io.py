@@ -1,241 +1,170 @@
 """Reading the user's embeddings and labels for the command line.
 
-Every problem is reported as :class:`DataError` naming the file and what is
-wrong with it, so the command line prints one clear line instead of a
-traceback.
+Every command reads its data through :func:`skgap.io.load_embeddings`; this
+module adapts it to the command line: problems (a missing optional reader
+included) become :class:`DataError`, which the command line prints as one
+line, and the notes the loader gives (which arrays it recognised) are
+printed to stderr.
 """
 
-import csv
-import zipfile
-from pathlib import Path
+import contextlib
+import contextvars
+import sys
+import warnings
 
-import numpy as np
-
-from .._geometry import row_norms
-from .._layout import pair
+from ..io import DataFileError, KeyChoiceWarning
+from ..io import load_embeddings as _load
+from ..io import load_labels as _load_labels
+from ..io._embeddings import _paths
 
 #: The forms DATA may take, for help texts and error messages.
 DATA_FORMS = (
-    "an .npz with arrays 'image' and 'text' (optionally 'labels'), a .npy of shape "
-    "(2, n, d) (images, then texts), or two .npy files of shape (n, d) (images, texts)"
+    "an .npz with arrays 'image' and 'text' (or img_emb/text_emb, vision_emb/text_emb and "
+    "other common names; --image-key/--text-key name others), a .npy of shape (2, n, d) or "
+    "two .npy files (images, texts), a .pt/.pth dict of tensors, a .safetensors, an HDF5 "
+    "(.h5) file, a Parquet/Arrow table with list columns, or a clip-retrieval folder "
+    "(img_emb/, text_emb/, metadata/)"
 )
 LABEL_FORMS = (
-    "a .npy, an .npz with an array 'labels', or FILE.csv:COLUMN "
-    "(FILE.csv:COL1,COL2,... for multi-label 0/1 columns)"
+    "a .npy, an .npz with an array 'labels', or a table FILE:COLUMN (CSV/TSV with any "
+    "delimiter, or Parquet; FILE:COL1,COL2,... for multi-label 0/1 columns)"
 )
 
-
-class DataError(ValueError):
-    """A user's data file cannot be used; the message names file and problem."""
-
-
-def _load_array(path):
-    path = Path(path)
-    if path.suffix not in (".npz", ".npy"):
-        raise DataError(f"{path}: expected a .npz or .npy file, got '{path.suffix or path.name}'.")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable NumPy file ({exc}).") from exc
+#: DataFileError is the error of every data problem; the old name stays for the commands.
+DataError = DataFileError
 
 
-def _check_block(arr, where):
-    arr = np.asarray(arr)
-    if arr.ndim != 2:
-        raise DataError(f"{where}: expected a 2-D array (n_items, dim), got shape {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise DataError(f"{where}: expected real numbers, got dtype {arr.dtype}.")
-    if arr.dtype == np.float16 or not np.issubdtype(arr.dtype, np.floating):
-        # float16 and integer embeddings are computed on in float32.
-        arr = arr.astype(np.float32)
-    if arr.shape[0] < 2:
-        raise DataError(f"{where}: needs at least 2 rows, got {arr.shape[0]}.")
-    if arr.shape[1] < 1:
-        raise DataError(f"{where}: has no columns.")
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise DataError(
-            f"{where}: {rows.size} row(s) hold NaN or infinity (first: row {rows[0]})."
-        )
-    zero = row_norms(arr) == 0
-    if zero.any():
-        rows = np.flatnonzero(zero)
-        raise DataError(
-            f"{where}: {rows.size} row(s) are all zeros and cannot be normalised "
-            f"(first: row {rows[0]})."
-        )
-    return arr
-
-
-def load_embeddings(paths):
-    """Load paired embeddings from the forms the command line accepts.
-
-    - one ``.npz`` with arrays ``image`` and ``text`` (and optionally ``labels``);
-    - one ``.npy`` of shape ``(2, n, d)``: ``[0]`` images, ``[1]`` texts;
-    - two ``.npy`` files of shape ``(n, d)``: images, then texts.
-
-    Returns
-    -------
-    X : ndarray of shape (n, 2 d)
-    labels : ndarray or None
-        The npz's ``labels`` array, when it has one.
-    """
-    paths = [Path(p) for p in paths]
-    labels = None
-    if len(paths) == 2:
-        V = _check_block(_load_array(paths[0]), str(paths[0]))
-        T = _check_block(_load_array(paths[1]), str(paths[1]))
-        where = f"{paths[0]} and {paths[1]}"
-    elif len(paths) == 1:
-        path = paths[0]
-        data = _load_array(path)
-        if isinstance(data, dict):
-            missing = [k for k in ("image", "text") if k not in data]
-            if missing:
-                raise DataError(
-                    f"{path}: missing array(s) {', '.join(repr(k) for k in missing)}; "
-                    f"an embeddings .npz holds 'image' and 'text' (found: {sorted(data)})."
-                )
-            V = _check_block(data["image"], f"{path}['image']")
-            T = _check_block(data["text"], f"{path}['text']")
-            labels = data.get("labels")
-        else:
-            if data.ndim != 3 or data.shape[0] != 2:
-                raise DataError(
-                    f"{path}: a single .npy must have shape (2, n_items, dim) "
-                    f"(images, texts); got {data.shape}. Give two .npy files for "
-                    "separate image and text arrays."
-                )
-            V = _check_block(data[0], f"{path}[0]")
-            T = _check_block(data[1], f"{path}[1]")
-        where = str(path)
-    else:
-        raise DataError(f"expected DATA as {DATA_FORMS}; got {len(paths)} files.")
-    if V.shape[0] != T.shape[0]:
-        raise DataError(
-            f"{where}: {V.shape[0]} image rows but {T.shape[0]} text rows; "
-            "row i of each must be the same pair."
-        )
-    if V.shape[1] != T.shape[1]:
-        raise DataError(
-            f"{where}: image width {V.shape[1]} differs from text width {T.shape[1]}; "
-            "gap statistics need one shared space."
-        )
-    return pair(V, T), labels
-
-
-def _split_spec(spec):
-    """``FILE.csv:COLS`` -> (path, columns); other specs -> (path, None)."""
-    head, sep, tail = spec.rpartition(":")
-    if sep and head.lower().endswith(".csv"):
-        return Path(head), [c for c in tail.split(",")]
-    return Path(spec), None
-
-
-def load_labels(spec, n_rows, default=None):
-    """Load labels from ``.npy``, ``.npz`` (array ``labels``) or ``file.csv:COLUMN``.
+def add_data_options(parser, labels=None):
+    """Add ``--image-key``, ``--text-key`` (and ``--id-column``, ``--uncertain``).
 
     Parameters
     ----------
-    spec : str or None
-        Where the labels are; ``None`` returns ``default``.
-    n_rows : int
-        Number of embedding rows the labels must match.
-    default : ndarray or None
-        Labels found beside the embeddings.
-
-    Returns
-    -------
-    labels : ndarray of shape (n_rows,) or (n_rows, n_labels), or None
+    parser : argparse.ArgumentParser
+    labels : bool, default=None
+        Add the label-joining options too; ``None`` adds them when the parser
+        already has a ``--labels`` option.
     """
-    if spec is None:
-        labels = default
-        where = "the 'labels' array of the embeddings file"
-    else:
-        path, columns = _split_spec(spec)
-        where = str(path)
-        if path.suffix.lower() == ".csv":
-            labels = _labels_from_csv(path, columns)
-        else:
-            data = _load_array(path)
-            if isinstance(data, dict):
-                if "labels" not in data:
-                    raise DataError(
-                        f"{path}: no array 'labels' (found: {sorted(data)}); labels can be "
-                        f"{LABEL_FORMS}."
-                    )
-                where = f"{path}['labels']"
-                data = data["labels"]
-            labels = data
+    have = {a for action in parser._actions for a in action.option_strings}
+    if "--image-key" not in have:
+        parser.add_argument("--image-key", default=None, metavar="KEY",
+                            help="array/column/dataset of the image embeddings "
+                                 "(default: 'image' or a recognised name)")
+        parser.add_argument("--text-key", default=None, metavar="KEY",
+                            help="array/column/dataset of the text embeddings "
+                                 "(default: 'text' or a recognised name)")
     if labels is None:
-        return None
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels.ravel()
-    if labels.ndim not in (1, 2):
-        raise DataError(
-            f"{where}: labels must be 1-D (one class per row) or 2-D (multi-label 0/1 "
-            f"columns), got shape {labels.shape}."
-        )
-    if labels.shape[0] != n_rows:
-        raise DataError(f"{where}: {labels.shape[0]} labels for {n_rows} embedding rows.")
-    if labels.dtype.kind == "f" and np.isnan(labels).any():
-        rows = np.flatnonzero(np.isnan(labels).reshape(n_rows, -1).any(axis=1))
-        raise DataError(
-            f"{where}: {rows.size} row(s) have a missing (NaN) label (first: row {rows[0]})."
-        )
-    if labels.dtype.kind not in "biufUS":
-        raise DataError(f"{where}: labels must be numbers or strings, got dtype {labels.dtype}.")
-    return labels
+        labels = "--labels" in have
+    if labels and "--id-column" not in have:
+        parser.add_argument("--id-column", default=None, metavar="COLUMN",
+                            help="join the --labels table to the embeddings by this id column "
+                                 "(the embeddings file holds the ids under the same name)")
+        parser.add_argument("--uncertain", choices=("zero", "one", "ignore"), default=None,
+                            help="CheXpert-style labels (1, 0, -1 = uncertain, blank = 0): map "
+                                 "-1 to 0, to 1, or leave those rows out")
 
 
-def _labels_from_csv(path, columns):
-    if not path.is_file():
-        raise DataError(f"{path}: no such file.")
+# The loader options of the command being run (set by skgap.cli.main), so
+# that a command calling load_embeddings(paths) / load_labels(spec, n) gets
+# --image-key, --text-key, --id-column and --uncertain without passing them.
+_COMMAND = contextvars.ContextVar("skgap_cli_command", default=None)
+
+
+@contextlib.contextmanager
+def command_options(args):
+    """Make the loader options of ``args`` the defaults of this module's loaders."""
+    token = _COMMAND.set({"options": data_options(args), "labels": getattr(args, "labels", None)})
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            fields = reader.fieldnames or []
-            if not fields:
-                raise DataError(f"{path}: empty CSV file (no header row).")
-            if columns is None:
-                if len(fields) != 1:
-                    raise DataError(
-                        f"{path}: {len(fields)} columns; name the label column as "
-                        f"{path}:COLUMN (columns: {', '.join(fields)})."
-                    )
-                columns = fields
-            missing = [c for c in columns if c not in fields]
-            if missing:
-                raise DataError(
-                    f"{path}: no column(s) {', '.join(map(repr, missing))} "
-                    f"(columns: {', '.join(fields)})."
-                )
-            rows = [[row[c] for c in columns] for row in reader]
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text CSV file ({exc.reason}).") from exc
-    if not rows:
-        raise DataError(f"{path}: no data rows under the header.")
-    for i, row in enumerate(rows):
-        for c, value in zip(columns, row):
-            if value is None or value.strip() == "":
-                # Row numbers as a spreadsheet shows them: header is line 1.
-                raise DataError(f"{path}: empty value in column {c!r} on line {i + 2}.")
-    values = np.asarray(rows)
-    try:
-        numeric = values.astype(float)
-    except ValueError:
-        if len(columns) > 1:
-            raise DataError(
-                f"{path}: multi-label columns {', '.join(columns)} must hold 0/1 numbers."
-            ) from None
-        return values[:, 0]
-    if np.all(numeric == np.round(numeric)):
-        numeric = numeric.astype(int)
-    return numeric[:, 0] if len(columns) == 1 else numeric
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def data_options(args):
+    """The loader keywords the parsed ``args`` carry (absent options are left out)."""
+    return {
+        k: getattr(args, k)
+        for k in ("image_key", "text_key", "id_column", "uncertain")
+        if getattr(args, k, None) is not None
+    }
+
+
+def _print_notes(caught):
+    for w in caught:
+        if issubclass(w.category, KeyChoiceWarning):
+            print(f"skgap: note: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _call(fn, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", KeyChoiceWarning)
+        try:
+            return fn(*args, **kwargs)
+        except ImportError as exc:  # an optional reader: the message names the extra
+            raise DataError(str(exc)) from exc
+        finally:
+            _print_notes(caught)
+
+
+def _shared_space(X, dims, where):
+    if dims[0] != dims[1]:
+        raise DataError(
+            f"{where}: image width {dims[0]} differs from text width {dims[1]}; "
+            "gap statistics need one shared space."
+        )
+    return X
+
+
+def load_embeddings(paths, image_key=None, text_key=None, **kwargs):
+    """Load paired embeddings for a command: ``(X, labels_or_None)``.
+
+    Any form :func:`skgap.io.load_embeddings` reads; both blocks must have
+    one width (a shared space). Inside :func:`command_options`, the
+    command's ``--image-key``/``--text-key`` are the defaults, and when the
+    command has ``--labels`` with ``--id-column`` or ``--uncertain``, the
+    labels are loaded here with the embeddings (rows dropped under
+    ``--uncertain ignore`` leave both) and returned in place of the file's own;
+    a later :func:`load_labels` of the same spec returns them.
+    """
+    context = _COMMAND.get()
+    opts = dict(context["options"]) if context else {}
+    if image_key is not None:
+        opts["image_key"] = image_key
+    if text_key is not None:
+        opts["text_key"] = text_key
+    opts.update(kwargs)
+    label_opts = {k: opts.pop(k) for k in ("id_column", "uncertain") if k in opts}
+    joint = context is not None and context["labels"] is not None and label_opts
+    if joint:
+        opts.update(label_opts, labels=context["labels"])
+    where = " and ".join(map(str, [paths] if isinstance(paths, str) else paths))
+    X, y, dims = _call(_load, _paths(paths), **opts)
+    if joint:
+        context["loaded"] = (context["labels"], X.shape[0], y)
+    return _shared_space(X, dims, where), y
+
+
+def load_data(args):
+    """``(X, y)`` from the ``data``, ``--labels`` and loader options of a command."""
+    with command_options(args):
+        X, y = load_embeddings(args.data)
+        return X, load_labels(getattr(args, "labels", None), X.shape[0], default=y)
+
+
+def load_labels(spec, n_rows, default=None, **kwargs):
+    """Labels from ``spec`` (see :func:`skgap.io.load_labels`), else ``default``."""
+    context = _COMMAND.get()
+    if context is not None and context.get("loaded") is not None:
+        loaded_spec, loaded_n, y = context["loaded"]
+        if spec == loaded_spec and n_rows == loaded_n:
+            return y
+    if spec is None:
+        if default is None:
+            return None
+        from ..io._labels import _check_labels
+
+        return _check_labels(default, n_rows, "the 'labels' array of the embeddings file")
+    if context is not None:
+        kwargs = {**{k: v for k, v in context["options"].items() if k == "uncertain"}, **kwargs}
+    return _call(_load_labels, spec, n_rows, **kwargs)

@@ -2,8 +2,10 @@
 
 from ..stats import ConeStats
 from ._format import dumps, format_report
-from ._io import DATA_FORMS, load_embeddings
-from ._options import positive_int
+from ..io import iter_embeddings
+from ..io._archive import is_clip_retrieval_folder
+from ._io import DATA_FORMS, DataError, add_data_options, data_options, load_embeddings
+from ._options import add_progress, positive_int, want_progress
 
 
 def register(sub):
@@ -27,18 +29,63 @@ def register(sub):
         help="estimate uniformity on at most N rows per modality (default: %(default)s)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    add_data_options(p)
+    add_progress(p)
     p.set_defaults(func=run)
 
 
+def _stream(args, max_samples):
+    """ConeStats of a clip-retrieval folder, shard by shard through partial_fit."""
+    from ._io import _call
+
+    n, dims, chunks = _call(iter_embeddings, args.data[0], **data_options(args))
+    if dims[0] != dims[1]:
+        raise DataError(
+            f"{args.data[0]}: image width {dims[0]} differs from text width {dims[1]}; "
+            "gap statistics need one shared space."
+        )
+    stats = ConeStats(max_uniformity_samples=max_samples, random_state=args.seed)
+    with _progress_bar(n, want_progress(args.progress)) as bar:
+        for X in chunks:
+            stats.partial_fit(X)
+            bar.update(X.shape[0])
+    return stats, n, dims[0]
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+def _progress_bar(total, show):
+    if not show:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm comes with the torch and dev extras
+        return _NoBar()
+    return tqdm(total=total, desc="reading shards", unit="pair")
+
+
 def run(args):
-    X, _ = load_embeddings(args.data)
     max_samples = max(args.max_uniformity_samples, 2)
-    report = ConeStats(max_uniformity_samples=max_samples, random_state=args.seed).fit(X).report()
+    if len(args.data) == 1 and is_clip_retrieval_folder(args.data[0]):
+        stats, n, d = _stream(args, max_samples)
+    else:
+        X, _ = load_embeddings(args.data, **data_options(args))
+        n, d = X.shape[0], X.shape[1] // 2
+        stats = ConeStats(max_uniformity_samples=max_samples, random_state=args.seed).fit(X)
+    report = stats.report()
     if args.json:
         data = [str(p) for p in args.data]
-        print(dumps({"data": data, "dim": X.shape[1] // 2, "report": report}))
+        print(dumps({"data": data, "dim": d, "report": report}))
         return 0
-    d = X.shape[1] // 2
-    print(f"{' + '.join(map(str, args.data))}: {X.shape[0]} pairs of {d}-d embeddings\n")
+    print(f"{' + '.join(map(str, args.data))}: {n} pairs of {d}-d embeddings\n")
     print(format_report(report))
     return 0

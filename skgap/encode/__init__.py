@@ -1,4 +1,4 @@
-"""The encode stage: images and texts to paired embeddings, with open_clip.
+"""The encode stage: images and texts to paired embeddings (open_clip, transformers).
 
 Needs the optional ``torch`` extra (``pip install 'skgap[torch]'``: torch,
 torchvision, open_clip_torch, pillow, tqdm); ``import skgap`` never imports
@@ -6,8 +6,15 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
 
 - :class:`OpenCLIPEncoder` -- a scikit-learn transformer from (image, text)
   pairs to ``X = [V | T]``, on the GPU when present, with an on-disk cache.
+- :class:`TransformersEncoder` -- the same for Hugging Face CLIP-style
+  models (CLIP, SigLIP, SigLIP 2, MedSigLIP); needs ``skgap[transformers]``.
+- :func:`save_random_model` -- a tiny random-weight checkpoint folder, for
+  dry runs before the real weights arrive.
+- :func:`pool_by_group` -- one row per study (report) from several images.
 - :class:`MissingWeightsError` -- weights that are neither on this machine nor
   downloadable (the message says how to use a local copy).
+- :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
+  a PIL image, windowed for display as the DICOM standard prescribes.
 - :class:`BadItemError` -- one image or text that cannot be encoded (the
   message names its index and path).
 """
@@ -24,7 +31,19 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from ._encoder import OpenCLIPEncoder
-from ._items import BadItemError
+from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
+from ._replicas import save_random_model, save_word_tokenizer
+from ._studies import pool_by_group
+from ._transformers import TransformersEncoder
 
-__all__ = ["BadItemError", "MissingWeightsError", "OpenCLIPEncoder"]
+__all__ = [
+    "BadItemError",
+    "MissingWeightsError",
+    "OpenCLIPEncoder",
+    "TransformersEncoder",
+    "load_image",
+    "pool_by_group",
+    "save_random_model",
+    "save_word_tokenizer",
+]

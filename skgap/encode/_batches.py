@@ -48,7 +48,12 @@ def _collate(samples):
     good = [(pos, tensor) for pos, tensor, err in samples if err is None]
     failed = [(pos, err) for pos, _, err in samples if err is not None]
     positions = np.array([pos for pos, _ in good], dtype=np.int64)
-    batch = torch.stack([t for _, t in good]) if good else None
+    if not good:
+        batch = None
+    elif isinstance(good[0][1], dict):  # several model inputs per image (SigLIP 2)
+        batch = {k: torch.stack([t[k] for _, t in good]) for k in good[0][1]}
+    else:
+        batch = torch.stack([t for _, t in good])
     return positions, batch, failed
 
 
@@ -91,6 +96,9 @@ def image_batches(images, positions, preprocess, *, batch_size, num_workers, pin
 def text_batches(texts, positions, tokenizer, *, batch_size, pin_memory):
     """Yield ``(positions, tokens, [])`` for the texts at ``positions``.
 
+    ``tokens`` is what ``tokenizer`` returns: a tensor, or a dict of tensors
+    (``input_ids``, ``attention_mask``).
+
     Tokenizing is cheap next to the text tower, so it runs in the main
     process. The texts were checked before (non-blank strings).
     """
@@ -99,5 +107,8 @@ def text_batches(texts, positions, tokenizer, *, batch_size, pin_memory):
         pos = positions[start : start + batch_size]
         tokens = tokenizer([texts[p] for p in pos])
         if pin_memory:
-            tokens = tokens.pin_memory()
+            if isinstance(tokens, torch.Tensor):
+                tokens = tokens.pin_memory()
+            else:
+                tokens = {k: v.pin_memory() for k, v in tokens.items()}
         yield pos, tokens, []

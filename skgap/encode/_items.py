@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-__all__ = ["BadItemError"]
+__all__ = ["BadItemError", "load_image"]
 
 # PIL modes of images deeper than 8 bits (16-bit PNG/TIFF X-rays, float TIFFs).
 _DEEP_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -85,23 +85,64 @@ def _to_8bit(img):
     return Image.fromarray(((arr - lo) * scale).round().astype(np.uint8), mode="L")
 
 
-def load_image(item):
-    """Return ``item`` as a PIL image ready for open_clip's preprocessing.
+def load_image(item, *, frame=None, output="uint8"):
+    r"""Return ``item`` as a PIL image ready for a model's preprocessing.
 
-    Paths are opened and decoded here (not lazily later), so a truncated or
-    corrupt file fails now, with its path in the message.
+    Both encoders read every image through this function.
+
+    Parameters
+    ----------
+    item : path-like, PIL image or uint8 array
+        A PNG/JPEG/TIFF/... file (anything PIL opens), a DICOM file (suffix
+        ``.dcm``/``.dicom`` or the ``DICM`` marker; needs ``skgap[dicom]``),
+        a PIL image, or a uint8 array of shape ``(H, W)``, ``(H, W, 1)``,
+        ``(H, W, 3)`` or ``(H, W, 4)``.
+    frame : int, default=None
+        The frame of a multi-frame DICOM file; ``None`` refuses such files.
+    output : {'uint8', 'float'}, default='uint8'
+        For DICOM: 8-bit codes, or float32 values in :math:`[0, 1]` (PIL mode
+        ``'F'``) for models that take more than 8 bits.
+
+    Returns
+    -------
+    image : PIL.Image.Image
 
     Raises
     ------
     FileNotFoundError, OSError
-        The path is missing or not a readable image.
+        The path is missing or not a readable image; a multi-frame DICOM
+        without ``frame``; a compressed DICOM no installed decoder reads.
     TypeError, ValueError
         The item is not an image in one of the accepted forms.
+
+    Notes
+    -----
+    A DICOM file goes through the standard's pixel pipeline: rescale slope
+    and intercept, then its VOI LUT or window centre/width (else min--max
+    scaling), ``MONOCHROME1`` inverted so that bone is bright in both
+    photometric interpretations (see ``skgap.encode._dicom``). Other images
+    deeper than 8 bits (16-bit PNG/TIFF radiographs) are scaled to 8 bits by
+    their own min--max range, since PIL would clip them at 255.
+
+    Paths are opened and decoded here (not lazily later), so a truncated or
+    corrupt file fails now, with its path in the message.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> from skgap.encode import load_image
+    >>> img = load_image(get_testdata_file("CT_small.dcm"))
+    >>> img.mode, img.size
+    ('L', (128, 128))
     """
     if is_path(item):
         path = os.fspath(item)
         if not os.path.isfile(path):
             raise FileNotFoundError("no such file")
+        from ._dicom import is_dicom, read_dicom
+
+        if is_dicom(path):
+            return read_dicom(path, frame=frame, output=output)
         try:
             with Image.open(path) as img:
                 img.load()

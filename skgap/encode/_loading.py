@@ -305,13 +305,54 @@ def _describe_need(repo, alternatives):
     )
 
 
+#: Seconds the reachability probe waits for the hub before giving up.
+PROBE_TIMEOUT = 3.0
+
+
+def hub_reachable(timeout=PROBE_TIMEOUT):
+    """Whether a TCP connection to the Hugging Face Hub opens within ``timeout`` seconds.
+
+    One short probe instead of huggingface_hub's retries, which wait tens of
+    seconds on a machine without network before the same failure.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    try:
+        from huggingface_hub import constants
+
+        endpoint = urlparse(constants.ENDPOINT)
+    except (ImportError, AttributeError, ValueError):  # pragma: no cover
+        endpoint = urlparse("https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme != "http" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def check_offline(spec):
-    """Fail at once, without network, when offline mode is on and files are missing."""
-    if not _offline_requested():
+    """Fail at once when files are missing and the hub is off limits or unreachable.
+
+    With ``HF_HUB_OFFLINE`` set, nothing is asked of the network. Without
+    it, files that are not cached trigger one short reachability probe
+    (:func:`hub_reachable`) before open_clip would start its retries.
+    """
+    missing = [
+        (repo, alternatives)
+        for repo, alternatives in _remote_needs(spec)
+        if not _cached(repo, alternatives)
+    ]
+    if not missing:
         return
-    for repo, alternatives in _remote_needs(spec):
-        if not _cached(repo, alternatives):
-            raise MissingWeightsError(_missing_message(spec, _describe_need(repo, alternatives)))
+    if _offline_requested():
+        raise MissingWeightsError(_missing_message(spec, _describe_need(*missing[0])))
+    if not hub_reachable():
+        raise MissingWeightsError(
+            _missing_message(spec, _describe_need(*missing[0]),
+                             f"the hub did not answer within {PROBE_TIMEOUT:g} s")
+        )
 
 
 def _check_transformers(spec):

@@ -1,0 +1,366 @@
+r"""Labels from the tables researchers keep: CSV/TSV, Parquet, ``.npy``/``.npz``.
+
+CheXpert-style columns (Irvin et al. 2019) hold ``1`` (positive), ``0``
+(negative), ``-1`` (uncertain) and blank (not mentioned). The ``uncertain``
+policy maps them to training targets as the CheXpert paper's baselines do:
+
+===========  ========  ========  ==========  ==================
+policy       ``1``     ``0``     ``-1``      blank
+===========  ========  ========  ==========  ==================
+``'zero'``   1         0         0           0   (U-Zeros)
+``'one'``    1         0         1           0   (U-Ones)
+``'ignore'`` 1         0         row left    0   (U-Ignore)
+                                 out
+===========  ========  ========  ==========  ==================
+
+Blank (the report does not mention the finding) counts as negative under
+every policy, as in the paper's labeller output used for training.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import DataFileError, require
+
+__all__ = ["load_labels", "apply_labels", "split_label_spec", "LABEL_SUFFIXES"]
+
+LABEL_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy", ".npz")
+_POLICIES = ("zero", "one", "ignore")
+
+
+def split_label_spec(spec):
+    """``'FILE.csv:COL1,COL2'`` -> ``(Path('FILE.csv'), ['COL1', 'COL2'])``; no columns -> None."""
+    spec = str(spec)
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and Path(head).suffix.lower() in LABEL_SUFFIXES and tail:
+        return Path(head).expanduser(), [c.strip() for c in tail.split(",")]
+    return Path(spec).expanduser(), None
+
+
+def _sniff(path, sample):
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _read_text_table(path):
+    """``(columns, {column: list of str})`` of a delimited text table."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not a UTF-8 text table ({exc.reason}).") from exc
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+    header = text.split("\n", 1)[0]
+    delimiter = _sniff(path, "\n".join(text.splitlines()[:50]) if header else "")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = list(reader)
+    if not rows or not any(c.strip() for c in rows[0]):
+        kind = "CSV" if path.suffix.lower() == ".csv" else "table"
+        raise DataFileError(f"{path}: empty {kind} file (no header row).")
+    columns = [c.strip() for c in rows[0]]
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise DataFileError(f"{path}: no data rows under the header.")
+    for i, r in enumerate(body):
+        if len(r) != len(columns):
+            raise DataFileError(
+                f"{path}: line {i + 2} has {len(r)} fields but the header has "
+                f"{len(columns)} (delimiter {delimiter!r})."
+            )
+    return columns, {c: [r[j] for r in body] for j, c in enumerate(columns)}
+
+
+def _read_parquet_table(path, wanted):
+    require("pyarrow", f"reading labels from {path}")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        columns = list(pf.schema_arrow.names)
+        present = [c for c in wanted if c in columns] if wanted else columns
+        table = pf.read(columns=present)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(f"{path}: not a readable Parquet file ({exc}).") from exc
+    data = {}
+    for c in present:
+        col = table.column(c).combine_chunks()
+        values = col.to_numpy(zero_copy_only=False)
+        if col.null_count:
+            mask = col.is_null().to_numpy(zero_copy_only=False)
+            values = np.where(mask, "", values.astype(str)).tolist()
+        data[c] = values
+    return columns, data
+
+
+def _parse(values, where, uncertain, first_line=None):
+    """One column's cells -> numbers (ints if whole) or strings, per the policy.
+
+    ``where`` is ``(file, column)``; ``first_line`` is the line number of the
+    first cell in a text table (rows are counted from 0 otherwise).
+    """
+    where, column = where
+
+    def at(i):
+        return f"on line {i + first_line}" if first_line is not None else f"in row {i}"
+
+    cells = [v.strip() if isinstance(v, str) else v for v in values]
+    blank = np.array([isinstance(v, str) and v == "" for v in cells])
+    if blank.any() and uncertain is None:
+        row = int(np.flatnonzero(blank)[0])
+        raise DataFileError(
+            f"{where}: empty value in column {column!r} {at(row)}; for "
+            "CheXpert-style labels (1, 0, -1, blank) choose a policy with uncertain="
+            "'zero'|'one'|'ignore' (--uncertain)."
+        )
+    try:
+        nums = np.array([0.0 if b else float(v) for v, b in zip(cells, blank)])
+    except (TypeError, ValueError):
+        if uncertain is not None:
+            raise DataFileError(
+                f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
+                f"blank; found {next(v for v in cells if not _is_number(v))!r}."
+            ) from None
+        return np.asarray([str(v) for v in cells]), False
+    if uncertain is not None:
+        odd = ~np.isin(nums, (-1.0, 0.0, 1.0))
+        if odd.any():
+            raise DataFileError(
+                f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
+                f"blank; found {nums[odd][0]:g} {at(int(np.flatnonzero(odd)[0]))}."
+            )
+        unc = nums == -1
+        nums[unc] = {"zero": 0.0, "one": 1.0, "ignore": np.nan}[uncertain]
+        return nums, True
+    if np.isnan(nums).any():
+        row = int(np.flatnonzero(np.isnan(nums))[0])
+        raise DataFileError(f"{where}: column {column!r}: missing (NaN) label {at(row)}.")
+    return nums, True
+
+
+def _is_number(v):
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _whole(arr):
+    if arr.dtype.kind == "f" and not np.isnan(arr).any() and np.all(arr == np.round(arr)):
+        return arr.astype(np.int64)
+    return arr
+
+
+def _join(table_ids, ids, where, id_column):
+    """Row of the table for each embedding id."""
+    table_ids = np.asarray([str(v).strip() for v in table_ids])
+    ids = np.asarray(ids).astype(str)
+    uniq, counts = np.unique(table_ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataFileError(
+            f"{where}: id column {id_column!r} repeats {int((counts > 1).sum())} id(s) "
+            f"(first: {uniq[counts > 1][0]!r}); ids must be unique to join."
+        )
+    order = np.argsort(table_ids)
+    pos = np.searchsorted(table_ids[order], ids)
+    pos = np.minimum(pos, len(order) - 1)
+    hit = table_ids[order][pos] == ids
+    if not hit.all():
+        miss = ids[~hit]
+        raise DataFileError(
+            f"{where}: {miss.size} of {ids.size} embedding id(s) have no row in column "
+            f"{id_column!r} (first: {miss[0]!r})."
+        )
+    return order[pos]
+
+
+def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, uncertain=None):
+    r"""Read labels from a table or array file, by position or joined by id.
+
+    Parameters
+    ----------
+    source : path-like or str
+        ``FILE`` or ``FILE:COLUMN[,COLUMN...]``: a CSV/TSV/TXT table (the
+        delimiter -- comma, semicolon, tab or bar -- is sniffed), a Parquet
+        table (``skgap[arrow]``), a ``.npy`` or an ``.npz`` with an array
+        ``labels`` (or the array named as ``FILE.npz:NAME``).
+    n_rows : int, default=None
+        Rows the labels must have (checked after the join).
+    columns : list of str, default=None
+        Label columns (overrides those in ``source``); several make a
+        multi-label target. A table with one column besides ``id_column``
+        needs none.
+    id_column : str, default=None
+        Column holding row ids; with ``ids``, row ``i`` of the result is the
+        table row whose id is ``ids[i]``.
+    ids : array-like, default=None
+        The id of each embedding row.
+    uncertain : {'zero', 'one', 'ignore'} or None, default=None
+        Policy for CheXpert-style labels (1, 0, -1 = uncertain, blank); see
+        the module notes. ``None``: values are taken as they are and a blank
+        cell is an error. ``'ignore'`` marks uncertain entries NaN (the
+        caller drops those rows; :func:`load_embeddings` does).
+
+    Returns
+    -------
+    y : ndarray of shape (n,) or (n, n_labels)
+        Integers when every value is whole, floats otherwise, strings for
+        text labels.
+
+    Raises
+    ------
+    DataFileError
+        The message names the file, the column and the problem.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "chexpert.csv")
+    >>> _ = open(path, "w").write("Path;Edema;Effusion\na.jpg;1;-1\nb.jpg;;0\nc.jpg;-1;1\n")
+    >>> load_labels(path + ":Edema,Effusion", uncertain="one").tolist()
+    [[1, 1], [0, 0], [1, 1]]
+    >>> load_labels(path + ":Edema", uncertain="zero", id_column="Path",
+    ...             ids=["c.jpg", "a.jpg"]).tolist()
+    [0, 1]
+    """
+    if uncertain is not None and uncertain not in _POLICIES:
+        raise ValueError(f"uncertain must be one of {_POLICIES} or None, got {uncertain!r}.")
+    path, spec_columns = split_label_spec(source)
+    columns = list(columns) if columns is not None else spec_columns
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file.")
+    suffix = path.suffix.lower()
+    where = str(path)
+    if suffix in (".npy", ".npz"):
+        if id_column is not None:
+            raise DataFileError(f"{path}: an array file has no columns to join on {id_column!r}.")
+        name = columns[0] if columns else "labels"
+        try:
+            if suffix == ".npz":
+                with np.load(path, allow_pickle=False) as f:
+                    if name not in f.files:
+                        raise DataFileError(
+                            f"{path}: no array {name!r} (found: {sorted(f.files)}); labels "
+                            "can be a .npy, FILE.npz[:NAME] or a table FILE:COLUMN."
+                        )
+                    where = f"{path}[{name!r}]"
+                    y = f[name]
+            else:
+                y = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataFileError(f"{where}: not a readable NumPy file ({exc}).") from exc
+        return _check_labels(y, n_rows, where, uncertain)
+    if suffix in (".parquet", ".pq"):
+        all_columns, data = _read_parquet_table(path, (columns or []) + ([id_column] if id_column else []))
+    else:
+        all_columns, data = _read_text_table(path)
+    label_columns = columns
+    if label_columns is None:
+        rest = [c for c in all_columns if c != id_column]
+        if len(rest) != 1:
+            raise DataFileError(
+                f"{path}: {len(rest)} candidate columns; name the label column as {path}:COLUMN "
+                f"(columns: {', '.join(all_columns)})."
+            )
+        label_columns = rest
+    missing = [c for c in label_columns + ([id_column] if id_column else []) if c not in all_columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: no column(s) {', '.join(map(repr, missing))} (columns: {', '.join(all_columns)})."
+        )
+    first_line = None if suffix in (".parquet", ".pq") else 2
+    parsed = [_parse(data[c], (path, c), uncertain, first_line) for c in label_columns]
+    if len(parsed) > 1 and not all(numeric for _, numeric in parsed):
+        raise DataFileError(
+            f"{path}: multi-label columns {', '.join(label_columns)} must hold 0/1 numbers."
+        )
+    y = parsed[0][0] if len(parsed) == 1 else np.column_stack([p for p, _ in parsed])
+    y = _whole(y)
+    if id_column is not None:
+        if ids is None:
+            raise DataFileError(
+                f"{path}: id column {id_column!r} given but the embeddings carry no ids to join."
+            )
+        y = y[_join(data[id_column], ids, str(path), id_column)]
+    return _check_labels(y, n_rows, where, uncertain)
+
+
+def _check_labels(y, n_rows, where, uncertain=None):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim not in (1, 2):
+        raise DataFileError(
+            f"{where}: labels must be 1-D (one class per row) or 2-D (multi-label 0/1 "
+            f"columns), got shape {y.shape}."
+        )
+    if y.dtype.kind not in "biufUS":
+        raise DataFileError(f"{where}: labels must be numbers or strings, got dtype {y.dtype}.")
+    if n_rows is not None and y.shape[0] != n_rows:
+        raise DataFileError(f"{where}: {y.shape[0]} labels for {n_rows} embedding rows.")
+    if y.dtype.kind == "f" and uncertain != "ignore" and np.isnan(y).any():
+        rows = np.flatnonzero(np.isnan(y).reshape(y.shape[0], -1).any(axis=1))
+        raise DataFileError(
+            f"{where}: {rows.size} row(s) have a missing (NaN) label (first: row {rows[0]})."
+        )
+    return y
+
+
+def apply_labels(labels, n_rows, *, extra=None, id_key=None, id_column=None, uncertain=None,
+                 where="the embeddings"):
+    """Labels for the rows of an embeddings file, and the rows to keep.
+
+    ``extra(name)`` reads another array of the embeddings file (or a column
+    of a clip-retrieval archive's metadata); ``None`` when there is none.
+
+    Returns
+    -------
+    y : ndarray or None
+    keep : ndarray of bool or None
+        Rows to keep (``uncertain='ignore'`` drops rows with an uncertain
+        label); ``None`` keeps all.
+    """
+    keys = getattr(extra, "keys", None)
+    if labels is None:
+        if extra is not None and keys is not None and "labels" in keys:
+            y = _check_labels(extra("labels"), n_rows, f"{where}['labels']")
+        else:
+            return None, None
+    elif isinstance(labels, (str, Path)) or hasattr(labels, "__fspath__"):
+        path, _ = split_label_spec(labels)
+        if path.is_file():
+            ids = None
+            if id_column is not None:
+                if extra is None:
+                    raise DataFileError(
+                        f"{where}: holds no ids to join the labels on {id_column!r}."
+                    )
+                ids = extra(id_key or id_column)
+            y = load_labels(labels, n_rows, id_column=id_column, ids=ids, uncertain=uncertain)
+        elif extra is not None and (keys is None or str(labels) in keys):
+            name = str(labels)
+            values = extra(name)
+            if values.dtype.kind in "OUS" or uncertain is not None:
+                values, _ = _parse(list(values), (where, name), uncertain)
+            y = _check_labels(_whole(np.asarray(values)), n_rows, f"{where}[{name!r}]", uncertain)
+        else:
+            raise DataFileError(
+                f"{labels}: no such label file"
+                + (f", and {where} has no array {str(labels)!r}" if extra is not None else "")
+                + "."
+            )
+    else:
+        y = _check_labels(labels, n_rows, "labels", uncertain)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        keep = ~np.isnan(y.reshape(y.shape[0], -1)).any(axis=1)
+        y = _whole(y[keep])
+        return y, keep
+    return y, None
