@@ -14,9 +14,6 @@ from sklearn.utils._array_api import (
     _max_precision_float_dtype,
     get_namespace_and_device,
 )
-from sklearn.utils.validation import validate_data
-
-from ._base import record_layout
 
 try:  # scikit-learn >= 1.8
     from sklearn.utils._array_api import check_same_namespace
@@ -33,7 +30,6 @@ __all__ = [
     "max_float_dtype",
     "namespace_of",
     "to_numpy",
-    "validate_paired",
 ]
 
 
@@ -72,24 +68,3 @@ def to_numpy(a, xp):
         from sklearn.utils._array_api import _convert_to_numpy
 
         return _convert_to_numpy(a, xp)
-
-
-def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1, xp=None):
-    """Array-API aware twin of :meth:`skgap._base.PairedMixin._validate_paired`.
-
-    NumPy input goes through the mixin unchanged. Other namespaces are
-    validated with that namespace's float dtypes (``check_array`` cannot cast
-    a torch tensor to a NumPy dtype), with the same layout checks and errors.
-    """
-    if xp is None or is_numpy(xp):
-        return estimator._validate_paired(
-            X, reset=reset, equal_dims=equal_dims, ensure_min_samples=ensure_min_samples
-        )
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        dtype=[xp.float64, xp.float32],
-        ensure_min_samples=ensure_min_samples,
-    )
-    return X, record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)

@@ -339,6 +339,60 @@ def _shift_explicitly(T, O, slices, S, norms, mask):
         O[r, sl] = v / nv
 
 
+def gap_shift_directions(centroids, direction="raw"):
+    r"""Per-modality shift vectors for ``lam = 1``.
+
+    Each modality moves toward the mean of the modality centroids
+    :math:`\bar\mu = \frac{1}{M}\sum_m \mu_m`:
+
+    - ``'raw'``: :math:`s_m = \bar\mu - \mu_m`;
+    - ``'unit'``: :math:`s_m = (\bar\mu - \mu_m) / (2 \lVert \bar\mu - \mu_m \rVert)`
+      (zero where a centroid already sits at the mean).
+
+    For two modalities ``'raw'`` gives :math:`s_V = -\Delta/2`,
+    :math:`s_T = +\Delta/2` and ``'unit'`` gives :math:`\mp \Delta/(2\lVert\Delta\rVert)`.
+
+    Parameters
+    ----------
+    centroids : ndarray of shape (n_modalities, d)
+    direction : {'raw', 'unit'}
+
+    Returns
+    -------
+    ndarray of shape (n_modalities, d), float64
+    """
+    centroids = np.asarray(centroids, dtype=np.float64)
+    s = centroids.mean(axis=0, keepdims=True) - centroids
+    if direction == "unit":
+        norms = np.linalg.norm(s, axis=1, keepdims=True)
+        s = np.divide(s, 2.0 * norms, out=np.zeros_like(s), where=norms > 0)
+    return s
+
+
+def shift_block(B, shift, out=None, name="block"):
+    r"""Return ``(b_i / ||b_i|| + shift) / ||.||`` for every row ``b_i`` of ``B``.
+
+    The result is written in the dtype of ``B``. For a unit row ``u`` the norm
+    of ``u + s`` is :math:`\sqrt{1 + 2 u \cdot s + \lVert s \rVert^2}`, so each
+    row needs only its own norm and one dot product with ``s``; the output is
+    written once, tile by tile (see :func:`shift_rows`).
+    """
+    B = np.asarray(B)
+    return shift_paired(B, (slice(0, B.shape[1]),), [shift], (name,), out=out)
+
+
+def shift_paired(X, slices, shifts, names, *, estimator=None, out=None):
+    """:func:`shift_block` of every block of ``X`` at once, in one fused pass.
+
+    On an invalid row (NaN, zero norm before or after the shift) the reference
+    checks are replayed so the error names the row and its block (``names``).
+    """
+    try:
+        return shift_rows(X, slices, shifts, out=out)
+    except InvalidRowsError:
+        replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
+
+
 def paired_unit_sums(X, slices, *, pairs=True):
     r"""One pass of the sufficient statistics of the cone and gap statistics.
 

@@ -15,8 +15,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import modality_dims_constraint
 from ._layout import block_slices, resolve_modality_dims
+from ._validation import modality_dims_constraint
 
 __all__ = ["AnchorAffineAligner", "IllPosedAlignmentWarning"]
 

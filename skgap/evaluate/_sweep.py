@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_consistent_length
 from .._layout import block_slices, resolve_modality_dims
 from ..metrics._cone import mean_resultant_length, modality_gap
 from ..shift import ModalityGapShifter
-from ..stats import modality_names
+from .._validation import modality_names
 from ._auc import check_task, continuous_scores, multiclass_auc, multilabel_auc, binary_auc
 from ._probes import make_linear_probe
 from ._table import as_columns, make_table

@@ -4,10 +4,9 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .._base import FLOAT_DTYPES
 from .._geometry import normalize_rows
 from .._layout import block_slices, resolve_modality_dims
-from ..stats import modality_names
+from .._validation import FLOAT_DTYPES, modality_names
 
 
 def validate_paired(estimator, X, *, reset, n_modalities=2, ensure_min_samples=1):
