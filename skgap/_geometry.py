@@ -339,7 +339,27 @@ def _shift_explicitly(T, O, slices, S, norms, mask):
         O[r, sl] = v / nv
 
 
-def gap_shift_directions(centroids, direction="raw"):
+#: Weight of each block's shift for ``side``: one side moves twice as far.
+SIDE_WEIGHTS = {"both": (1.0, 1.0), "image": (2.0, 0.0), "text": (0.0, 2.0)}
+
+
+def side_weights(side, n_modalities):
+    """Per-block weights of the shift for ``side`` ('both', 'image', 'text').
+
+    ``'image'`` and ``'text'`` name the two blocks of ``[V | T]``, so they need
+    exactly two modalities.
+    """
+    if side == "both":
+        return np.ones(n_modalities)
+    if n_modalities != 2:
+        raise ValueError(
+            f"side={side!r} moves one block of a [V | T] pair, but X has "
+            f"{n_modalities} modality blocks; use side='both'."
+        )
+    return np.asarray(SIDE_WEIGHTS[side])
+
+
+def gap_shift_directions(centroids, direction="raw", side="both"):
     r"""Per-modality shift vectors for ``lam = 1``.
 
     Each modality moves toward the mean of the modality centroids
@@ -352,10 +372,16 @@ def gap_shift_directions(centroids, direction="raw"):
     For two modalities ``'raw'`` gives :math:`s_V = -\Delta/2`,
     :math:`s_T = +\Delta/2` and ``'unit'`` gives :math:`\mp \Delta/(2\lVert\Delta\rVert)`.
 
+    ``side='text'`` moves the text block alone, twice as far:
+    :math:`s_V = 0, s_T = 2 (\bar\mu - \mu_T)` (``+\Delta`` for ``'raw'``, so
+    ``lam = 1`` carries the text centroid onto the image centroid);
+    ``side='image'`` is the mirror.
+
     Parameters
     ----------
     centroids : ndarray of shape (n_modalities, d)
     direction : {'raw', 'unit'}
+    side : {'both', 'image', 'text'}, default='both'
 
     Returns
     -------
@@ -366,7 +392,7 @@ def gap_shift_directions(centroids, direction="raw"):
     if direction == "unit":
         norms = np.linalg.norm(s, axis=1, keepdims=True)
         s = np.divide(s, 2.0 * norms, out=np.zeros_like(s), where=norms > 0)
-    return s
+    return s * side_weights(side, len(s))[:, None]
 
 
 def shift_block(B, shift, out=None, name="block"):

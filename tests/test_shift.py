@@ -86,7 +86,7 @@ def test_gridsearch_over_lambda_in_a_pipeline():
     assert len(search.cv_results_["mean_test_score"]) == 3
 
 
-@pytest.mark.parametrize("lam", [-0.1, 1.5, "a"])
+@pytest.mark.parametrize("lam", [-1.1, 1.5, float("nan"), "a"])
 def test_lambda_out_of_range_is_refused(paired, lam):
     X, _ = paired
     with pytest.raises(ValueError, match="lam"):
