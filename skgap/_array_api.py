@@ -29,6 +29,7 @@ __all__ = [
     "is_numpy",
     "max_float_dtype",
     "namespace_of",
+    "scale_safe_rows",
     "to_numpy",
 ]
 
@@ -68,3 +69,25 @@ def to_numpy(a, xp):
         from sklearn.utils._array_api import _convert_to_numpy
 
         return _convert_to_numpy(a, xp)
+
+
+def scale_safe_rows(B, xp):
+    r"""``B``, or ``B`` with each row divided by its max-abs entry if a norm could fail.
+
+    The array-API twin of the scale-safe norms of :mod:`skgap._geometry`:
+    ``xp.linalg.vector_norm`` squares without scaling (PyTorch returns inf
+    for a float32 row of 1e30 entries and 0 for one of 1e-30). When every
+    row norm lies in :math:`[\sqrt{\mathrm{tiny}/\epsilon}, \sqrt{\max}]` ``B``
+    is returned as it is; otherwise every row is divided by its largest
+    absolute entry (rows of zeros by 1), which keeps its direction and puts
+    its norm in :math:`[1, \sqrt d]`. Callers use directions only.
+    """
+    finfo = xp.finfo(B.dtype)
+    lo = (float(finfo.smallest_normal) / float(finfo.eps)) ** 0.5
+    hi = float(finfo.max) ** 0.5
+    norms = xp.linalg.vector_norm(B, axis=1)
+    if bool(xp.all(norms >= lo)) and bool(xp.all(norms <= hi)):
+        return B
+    a = xp.max(xp.abs(B), axis=1, keepdims=True)
+    return B / xp.where(a > 0, a, xp.ones_like(a))
+

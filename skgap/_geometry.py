@@ -1,4 +1,4 @@
-"""Private numerical kernels on the unit sphere, shared by metrics and estimators.
+r"""Private numerical kernels on the unit sphere, shared by metrics and estimators.
 
 They read each array once and never upcast a float32 array to float64 as a
 whole: reductions run over row chunks in the input precision and the partial

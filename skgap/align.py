@@ -1,5 +1,6 @@
 """Anchor-based latent space translation (semantic alignment) between two encoders."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -35,24 +36,40 @@ def _standardize_stats(A, standardize, xp):
 
     Scales that are zero up to rounding (constant features, or identical
     anchors) are replaced by one so that nothing is divided by noise.
+
+    The variances are taken of ``A / p``, with ``p`` the power of two nearest
+    below ``max |A|`` (an exact division), and scaled back: squares of
+    float32 anchors of 1e20 would overflow, of 1e-30 underflow to a zero
+    spread.
     """
     ones = xp.ones(A.shape[1], dtype=A.dtype, device=_device(A))
     if standardize is None:
         return xp.zeros_like(ones), ones
-    mu = xp.mean(A, axis=0)
+    p = _power_of_two_scale(A, xp)
+    As = A / p
+    mu_s = xp.mean(As, axis=0)
+    mu = mu_s * p
     if standardize == "center":
         return mu, ones
     eps = xp.finfo(A.dtype).eps
     if standardize == "feature":
-        sigma = xp.std(A, axis=0)
+        sigma = xp.std(As, axis=0)
         # A constant column still gets a std of about eps * |mean| from rounding.
-        floor = 10 * eps * xp.abs(mu)
+        floor = 10 * eps * xp.abs(mu_s)
     else:  # isotropic: RMS norm of the centred anchors, one number for the space
-        sigma = xp.sqrt(xp.sum(xp.var(A, axis=0)))
-        floor = 10 * eps * xp.sqrt(xp.sum(mu * mu))
+        sigma = xp.sqrt(xp.sum(xp.var(As, axis=0)))
+        floor = 10 * eps * xp.sqrt(xp.sum(mu_s * mu_s))
         sigma = sigma * ones
-    sigma = xp.where(sigma <= floor, ones, sigma)
+    sigma = xp.where(sigma <= floor, ones, sigma * p)
     return mu, sigma
+
+
+def _power_of_two_scale(A, xp):
+    """``2**floor(log2(max |A|))`` as a Python float (1.0 for an all-zero ``A``)."""
+    a = float(xp.max(xp.abs(A))) if A.shape[0] and A.shape[1] else 0.0
+    if not (a > 0 and math.isfinite(a)):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(a)[1] - 1)
 
 
 def _device(A):

@@ -8,7 +8,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
-from ._array_api import check_same_namespace, get_namespace_and_device, is_numpy, to_numpy
+from ._array_api import (
+    check_same_namespace,
+    get_namespace_and_device,
+    is_numpy,
+    scale_safe_rows,
+    to_numpy,
+)
 from ._geometry import (
     gap_shift_directions,
     replay_row_errors,
@@ -34,7 +40,7 @@ def _shift_xp(X, slices, shifts, names, xp):
     out = xp.empty_like(X)
     tiny = float(xp.finfo(X.dtype).smallest_normal)
     for sl, s, name in zip(slices, shifts, names):
-        B = X[:, sl]
+        B = scale_safe_rows(X[:, sl], xp)
         norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
         if not bool(xp.all(norms > tiny)):
             replay_row_errors(to_numpy(X, xp), slices, names)

@@ -14,6 +14,7 @@ from ._array_api import (
     is_numpy,
     max_float_dtype,
     namespace_of,
+    scale_safe_rows,
 )
 from ._geometry import normalize_rows
 from ._streaming import PairedStats, RowReservoir, sample_key
@@ -352,10 +353,8 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         if is_numpy(xp):
             units = [normalize_rows(rows[:, sl], "the sample") for sl in slices]
         else:
-            units = [
-                rows[:, sl] / xp.linalg.vector_norm(rows[:, sl], axis=1, keepdims=True)
-                for sl in slices
-            ]
+            safe = [scale_safe_rows(rows[:, sl], xp) for sl in slices]
+            units = [B / xp.linalg.vector_norm(B, axis=1, keepdims=True) for B in safe]
         if rows.shape[0] >= 2:
             unif = [_uniformity_of_unit_rows(U, self.uniformity_t, xp=xp, acc=acc) for U in units]
         else:
