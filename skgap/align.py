@@ -393,14 +393,21 @@ class AnchorAffineAligner(TransformerMixin, BaseEstimator):
             self.intercept_ = t_bar - s_bar @ coef
         else:
             coef, rank = _least_squares(S, T, self.alpha, xp)
-        if rank < d_s and self.alpha == 0:
+        underdetermined = rank < d_s and self.alpha == 0
+        if underdetermined:
             self._warn(
                 f"the standardised source anchors have rank {rank} < d_s = {d_s}, "
                 "so least squares is underdetermined; returning the minimum-norm "
                 "solution (pass alpha > 0 for a ridge solution)"
             )
         if kind == "lortho":
-            coef, _ = _polar(coef, xp)
+            coef, polar_rank = _polar(coef, xp)
+            if polar_rank < min(d_s, d_t) and not underdetermined:
+                self._warn(
+                    f"the least-squares map has rank {polar_rank} < min(d_s, d_t) = "
+                    f"{min(d_s, d_t)}, so its orthogonal factor is not unique; returning "
+                    "U V^T of its thin SVD, one of the nearest orthogonal maps"
+                )
         self.coef_ = coef
         return self
 
