@@ -267,3 +267,19 @@ def test_array_api_torch_paths_are_scale_safe(monkeypatch):
     np.testing.assert_allclose(np.asarray(s.uniformity_.cpu()), ref_stats["uniformity_"],
                                rtol=2e-5)
     np.testing.assert_allclose(out.numpy(), ref_shift, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype,e", [(np.float32, 30), (np.float32, -30), (np.float64, 200)])
+def test_cli_report_is_scale_invariant(tmp_path, capsys, dtype, e):
+    """`skgap report` printed the broken numbers of 1e30 * X and exited 0."""
+    import json
+
+    from skgap.cli import main
+
+    X, Xc, _ = _data(dtype, e)
+    reports = []
+    for name, A in (("x.npz", X), ("xc.npz", Xc)):
+        np.savez(tmp_path / name, image=A[:, :D], text=A[:, D:])
+        assert main(["report", str(tmp_path / name), "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out)["report"])
+    assert reports[1] == pytest.approx(reports[0], rel=2e-5, abs=2e-5)
