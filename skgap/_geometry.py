@@ -380,18 +380,24 @@ def shift_rows(X, slices, shifts, out=None):
     if out is None:
         out = np.empty((n, D), dtype=dtype)
     width = _equal_width(X, slices)
+    # With equal blocks the dot products u . s_m are one vecdot on the
+    # (k, M, d) view against the (M, d) shifts: faster than a GEMM of M columns.
+    Sb = None if width is None else np.stack([S[m, sl] for m, sl in enumerate(slices)])
     rows = tile_rows(D, dtype.itemsize)
     with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged below
         for a in range(0, n, rows):
-            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype)
+            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype, Sb)
     return out
 
 
-def _shift_tile(T, O, slices, S, ss, width, dtype):
+def _shift_tile(T, O, slices, S, ss, width, dtype, Sb=None):
     """One tile of :func:`shift_rows` (T and O in cache)."""
     T, sq = _safe_tile(T, slices, width)
     norms = np.sqrt(sq)
-    q = T @ S.T / norms
+    if Sb is not None:
+        q = _row_dots(T.reshape(T.shape[0], len(slices), width), Sb) / norms
+    else:
+        q = T @ S.T / norms
     q *= 2.0
     q += 1.0 + ss
     beta = np.sqrt(q)
