@@ -18,7 +18,6 @@ from ._array_api import (
 from ._geometry import (
     gap_shift_directions,
     replay_row_errors,
-    shift_block,
     shift_paired,
     side_weights,
 )
@@ -32,7 +31,7 @@ from ._validation import (
     validate_paired_fast,
 )
 
-__all__ = ["ModalityGapShifter", "gap_shift_directions", "shift_block"]
+__all__ = ["ModalityGapShifter"]
 
 
 def _shift_xp(X, slices, shifts, names, xp):
