@@ -154,7 +154,8 @@ def normalize_rows(E, name="E", out=None):
     check_nonzero_norms(norms, name)
     tiny4 = 4 * float(np.finfo(E.dtype).tiny)
     odd = ~((norms > tiny4) & (norms < 1.0 / tiny4))
-    inv = np.reciprocal(norms, out=norms)
+    with np.errstate(over="ignore"):  # odd rows are redone below
+        inv = np.reciprocal(norms, out=norms)
     if not odd.any():
         return np.multiply(E, inv[:, None], out=out)
     idx = np.flatnonzero(odd)
