@@ -14,9 +14,6 @@ from sklearn.utils._array_api import (
     _max_precision_float_dtype,
     get_namespace_and_device,
 )
-from sklearn.utils.validation import validate_data
-
-from ._base import record_layout
 
 try:  # scikit-learn >= 1.8
     from sklearn.utils._array_api import check_same_namespace
@@ -32,8 +29,8 @@ __all__ = [
     "is_numpy",
     "max_float_dtype",
     "namespace_of",
+    "scale_safe_rows",
     "to_numpy",
-    "validate_paired",
 ]
 
 
@@ -74,22 +71,23 @@ def to_numpy(a, xp):
         return _convert_to_numpy(a, xp)
 
 
-def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1, xp=None):
-    """Array-API aware twin of :meth:`skgap._base.PairedMixin._validate_paired`.
+def scale_safe_rows(B, xp):
+    r"""``B``, or ``B`` with each row divided by its max-abs entry if a norm could fail.
 
-    NumPy input goes through the mixin unchanged. Other namespaces are
-    validated with that namespace's float dtypes (``check_array`` cannot cast
-    a torch tensor to a NumPy dtype), with the same layout checks and errors.
+    The array-API twin of the scale-safe norms of :mod:`skgap._geometry`:
+    ``xp.linalg.vector_norm`` squares without scaling (PyTorch returns inf
+    for a float32 row of 1e30 entries and 0 for one of 1e-30). When every
+    row norm lies in :math:`[\sqrt{\mathrm{tiny}/\epsilon}, \sqrt{\max}]` ``B``
+    is returned as it is; otherwise every row is divided by its largest
+    absolute entry (rows of zeros by 1), which keeps its direction and puts
+    its norm in :math:`[1, \sqrt d]`. Callers use directions only.
     """
-    if xp is None or is_numpy(xp):
-        return estimator._validate_paired(
-            X, reset=reset, equal_dims=equal_dims, ensure_min_samples=ensure_min_samples
-        )
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        dtype=[xp.float64, xp.float32],
-        ensure_min_samples=ensure_min_samples,
-    )
-    return X, record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)
+    finfo = xp.finfo(B.dtype)
+    lo = (float(finfo.smallest_normal) / float(finfo.eps)) ** 0.5
+    hi = float(finfo.max) ** 0.5
+    norms = xp.linalg.vector_norm(B, axis=1)
+    if bool(xp.all(norms >= lo)) and bool(xp.all(norms <= hi)):
+        return B
+    a = xp.max(xp.abs(B), axis=1, keepdims=True)
+    return B / xp.where(a > 0, a, xp.ones_like(a))
+

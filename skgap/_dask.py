@@ -1,8 +1,8 @@
-"""Private helpers for dask arrays: validation, map-reduce of statistics, map_blocks.
+"""Private helpers for dask arrays: map-reduce of statistics, map_blocks.
 
 dask is optional: nothing here imports it at module level, and
 :func:`is_dask_array` recognises a dask array by its type without importing
-dask.
+dask. Validation of a dask array lives in :mod:`skgap._validation`.
 
 Statistics are a map-reduce: every row block computes its own mergeable
 :class:`~skgap._streaming.PairedStats` (sums of unit vectors, pair sums and a
@@ -13,58 +13,17 @@ NumPy kernel: lazy, one output block per input block.
 """
 
 import numpy as np
-from sklearn.utils.validation import validate_data
 
 from ._geometry import InvalidRowsError, replay_row_errors, shift_rows
-from ._base import record_layout
 from ._streaming import PairedStats, RowReservoir
 
-__all__ = ["is_dask_array", "validate_dask", "reduce_paired_stats", "shift_dask"]
+__all__ = ["is_dask_array", "reduce_paired_stats", "shift_dask"]
 
 
 def is_dask_array(X):
     """Whether ``X`` is a ``dask.array.Array`` (without importing dask)."""
     cls = type(X)
     return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
-
-
-def validate_dask(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1):
-    """Check a dask array lazily: shape, dtype, width and layout, no compute.
-
-    Finiteness and zero-norm rows are checked inside the blocks, when they
-    are computed. Columns are rechunked into one block so that every row block
-    holds whole rows.
-
-    Returns
-    -------
-    X : dask.array.Array
-        Float32/float64, one chunk along the columns.
-    slices : tuple of slice
-    """
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D dask array (n_samples, n_features), got {X.ndim} dimension(s)."
-        )
-    if np.isnan(X.shape[0]):
-        raise ValueError(
-            "The dask array has unknown chunk sizes along the rows; call "
-            "X.compute_chunk_sizes() first (the row offsets of the blocks are needed)."
-        )
-    if X.dtype not in (np.float32, np.float64):
-        if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.bool_)):
-            raise ValueError(f"X must hold floating-point numbers, got dtype {X.dtype}.")
-        X = X.astype(np.float64)
-    if X.shape[0] < ensure_min_samples:
-        raise ValueError(
-            f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum "
-            f"of {ensure_min_samples} is required by {type(estimator).__name__}."
-        )
-    # Records n_features_in_ on reset and checks it otherwise (no conversion).
-    validate_data(estimator, X, reset=reset, skip_check_array=True)
-    slices = record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)
-    if len(X.chunks[1]) > 1:
-        X = X.rechunk({1: -1})
-    return X, slices
 
 
 def _block_stats(block, offset, row0, slices, names, estimator_name, pairs, capacity, key):

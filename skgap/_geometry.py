@@ -1,8 +1,22 @@
-"""Private numerical kernels on the unit sphere, shared by metrics and estimators.
+r"""Private numerical kernels on the unit sphere, shared by metrics and estimators.
 
 They read each array once and never upcast a float32 array to float64 as a
 whole: reductions run over row chunks in the input precision and the partial
 results are accumulated in float64.
+
+**Scale-safe norms.** Every statistic here depends on the direction of each
+row only, so it must give the same answer for ``c * X`` as for ``X``. A squared
+sum overflows for float32 entries near 1e19 (float64: 1e154) and underflows
+near 1e-19 (1e-154). Like LAPACK's ``nrm2``, the kernels therefore take a row's
+norm as :math:`\lVert x \rVert = a \lVert x / a \rVert` with
+:math:`a = \max_j |x_j|` -- but only where it is needed: the squared sums are
+first taken in the input dtype, and when every one lies in the safe range
+:math:`[\mathrm{tiny}/\epsilon,\ \mathrm{max}]` (see :func:`safe_sq_range`)
+nothing can have overflowed (every partial sum is at most the total) and what
+underflowed is below a relative :math:`d\,2^{-46}` of the total, so the fast
+value is exact to rounding. Rows (or row tiles, in the fused kernels) outside
+that range are redone from ``x / a``. A row is "zero" only when all its
+entries are exactly zero.
 """
 
 import numpy as np
@@ -42,9 +56,58 @@ def check_pair_blocks(V, T, names=("V", "T"), *, min_samples=1, same_width=True)
     return V, T
 
 
+def safe_sq_range(dtype):
+    r"""``(lo, hi)``: squared row sums in this range are free of over/underflow.
+
+    ``hi`` is the largest finite value: a finite sum of non-negative terms
+    had no partial sum above it. ``lo = tiny / eps``: each term that underflowed
+    lost less than the smallest subnormal, so ``d`` of them change a total
+    of at least ``lo`` by a relative :math:`d\,\epsilon\,2^{-p}` at most
+    (:math:`d\,2^{-46}` in float32), far below rounding.
+    """
+    fi = np.finfo(dtype)
+    return float(fi.tiny) / float(fi.eps), float(fi.max)
+
+
+def _in_safe_range(sq, dtype):
+    """Whether every squared sum of ``sq`` lies in :func:`safe_sq_range` (NaN: no)."""
+    if sq.size == 0:
+        return True
+    lo, hi = safe_sq_range(dtype)
+    return bool(sq.min() >= lo) and bool(sq.max() <= hi)
+
+
+def max_abs_scaled(B):
+    """``(B / a, a)`` with ``a_i = max_j |B_ij|`` (rows of zeros are divided by 1).
+
+    The scaled rows have entries in [-1, 1] and at least one entry of +-1, so
+    their squared sums lie in ``[1, d]``: no overflow, no underflow.
+    """
+    a = np.max(np.abs(B), axis=1) if B.shape[1] else np.zeros(B.shape[0], B.dtype)
+    safe = np.where(a > 0, a, 1).astype(B.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return B / safe[:, None], a
+
+
 def row_norms(E):
-    """Euclidean norm of each row, in the dtype of ``E``."""
-    return np.sqrt(np.einsum("ij,ij->i", E, E))
+    """Euclidean norm of each row, in the dtype of ``E``, without over/underflow.
+
+    The squared sums are taken in the dtype of ``E``; rows whose squared sum
+    left :func:`safe_sq_range` are redone as ``a * ||E_i / a||`` with
+    ``a = max |E_i|`` (module docstring). Zero rows give 0, rows with a NaN or
+    inf entry a non-finite norm.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sq = _row_dots(E, E)
+    lo, hi = safe_sq_range(E.dtype)
+    redo = ~((sq >= lo) & (sq <= hi))
+    norms = np.sqrt(sq, out=sq)
+    if redo.any():
+        idx = np.flatnonzero(redo)
+        U, a = max_abs_scaled(E[idx])
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms[idx] = a * np.sqrt(_row_dots(U, U))
+    return norms
 
 
 def check_nonzero_norms(norms, name="E", offset=0):
@@ -52,15 +115,25 @@ def check_nonzero_norms(norms, name="E", offset=0):
 
     ``offset`` is added to the row numbers shown (for a block of a larger array).
     """
-    bad = ~(norms > np.finfo(norms.dtype).tiny)
+    bad = ~(norms > 0)  # exactly zero, or NaN
     if bad.any():
         idx = np.flatnonzero(bad) + offset
-        shown = ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
         raise ValueError(
-            f"{name} has {idx.size} row(s) with zero norm (rows {shown}); such rows "
+            f"{name} has {idx.size} row(s) with zero norm (rows {_shown(idx)}); such rows "
             "have no direction and cannot be projected onto the unit sphere. "
             "Remove them or fix the embeddings."
         )
+    big = np.isinf(norms)
+    if big.any():
+        idx = np.flatnonzero(big) + offset
+        raise ValueError(
+            f"{name} has {idx.size} row(s) whose norm overflows {norms.dtype} (rows "
+            f"{_shown(idx)}); rescale the embeddings or pass them as float64."
+        )
+
+
+def _shown(idx):
+    return ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
 
 
 def inverse_norms(E, name="E"):
@@ -71,9 +144,27 @@ def inverse_norms(E, name="E"):
 
 
 def normalize_rows(E, name="E", out=None):
-    """Return ``E`` with every row scaled to unit Euclidean norm."""
-    inv = inverse_norms(E, name)
-    return np.multiply(E, inv[:, None], out=out)
+    """Return ``E`` with every row scaled to unit Euclidean norm.
+
+    Rows whose norm or its reciprocal is not a normal number of the dtype
+    (norms below ``4 tiny`` or above ``1 / (4 tiny)``) are divided by their
+    max-abs entry first, so no row loses precision to a subnormal factor.
+    """
+    norms = row_norms(E)
+    check_nonzero_norms(norms, name)
+    tiny4 = 4 * float(np.finfo(E.dtype).tiny)
+    odd = ~((norms > tiny4) & (norms < 1.0 / tiny4))
+    with np.errstate(over="ignore"):  # odd rows are redone below
+        inv = np.reciprocal(norms, out=norms)
+    if not odd.any():
+        return np.multiply(E, inv[:, None], out=out)
+    idx = np.flatnonzero(odd)
+    U, _ = max_abs_scaled(E[idx])
+    U /= np.sqrt(_row_dots(U, U))[:, None]
+    inv[idx] = 0
+    out = np.multiply(E, inv[:, None], out=out)
+    out[idx] = U
+    return out
 
 
 def weighted_row_sum(E, w):
@@ -103,8 +194,13 @@ def pair_cosines(V, T, inv_v=None, inv_t=None):
         inv_v = inverse_norms(V, "V")
     if inv_t is None:
         inv_t = inverse_norms(T, "T")
-    dots = np.einsum("ij,ij->i", V, T).astype(np.float64)
-    cos = dots * inv_v * inv_t
+    # (v / ||v||) . t chunk by chunk: v . t itself can overflow (|v||t| > max).
+    dots = np.empty(V.shape[0], dtype=np.float64)
+    for start in range(0, V.shape[0], CHUNK_ROWS):
+        stop = start + CHUNK_ROWS
+        U = V[start:stop] * np.asarray(inv_v[start:stop, None], dtype=V.dtype)
+        dots[start:stop] = _row_dots(U, T[start:stop])
+    cos = dots * inv_t
     # Rounding can push |cos| a hair above 1; distances below use 2 - 2 cos.
     return np.clip(cos, -1.0, 1.0, out=cos)
 
@@ -221,28 +317,28 @@ def _equal_width(X, slices):
     return None
 
 
-def _norms_or_raise(sq, T, slices):
-    """Row norms from squared norms; fix float overflow, flag bad rows.
+def _safe_tile(T, slices, width):
+    """The tile and its squared block norms (float64), scaled where needed.
 
-    A squared norm is infinite for finite rows of huge entries (float32
-    overflows at 1.8e19); those rows are redone in float64. NaN/inf entries and
-    zero rows raise :class:`InvalidRowsError`.
+    The fast path squares the tile in its own dtype. When any squared norm left
+    :func:`safe_sq_range` (huge or tiny entries, a zero row, a NaN), every
+    block row of the tile is divided by its max-abs entry (a tile-sized copy):
+    the directions -- all the fused kernels use -- are unchanged, and the
+    squared norms land in ``[1, d]``. Zero and non-finite rows raise
+    :class:`InvalidRowsError`.
     """
-    tiny2 = np.finfo(T.dtype).tiny ** 2
-    lo, hi = sq.min(), sq.max()
-    if lo > tiny2 and hi < np.inf:  # the common case: two reductions, no copies
-        return np.sqrt(sq)
-    with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.sqrt(sq)
-    if not np.isfinite(norms).all():
-        for r, m in zip(*np.nonzero(~np.isfinite(norms))):
-            row = T[r, slices[m]]
-            if not np.isfinite(row).all():
-                raise InvalidRowsError("non-finite entries")
-            norms[r, m] = np.linalg.norm(row.astype(np.float64))
-    if not (norms > np.finfo(T.dtype).tiny).all():
-        raise InvalidRowsError("zero-norm rows")
-    return norms
+    sq = _block_sq_norms(T, slices, width)
+    if _in_safe_range(sq, T.dtype):
+        return T, sq.astype(np.float64)
+    if not np.isfinite(T).all():
+        raise InvalidRowsError("non-finite entries")
+    U = np.empty(T.shape, dtype=T.dtype)
+    for sl in slices:
+        B, a = max_abs_scaled(T[:, sl])
+        if not (a > 0).all():
+            raise InvalidRowsError("zero-norm rows")
+        U[:, sl] = B
+    return U, _block_sq_norms(U, slices, _equal_width(U, slices)).astype(np.float64)
 
 
 def shift_rows(X, slices, shifts, out=None):
@@ -285,19 +381,24 @@ def shift_rows(X, slices, shifts, out=None):
     if out is None:
         out = np.empty((n, D), dtype=dtype)
     width = _equal_width(X, slices)
+    # With equal blocks the dot products u . s_m are one vecdot on the
+    # (k, M, d) view against the (M, d) shifts: faster than a GEMM of M columns.
+    Sb = None if width is None else np.stack([S[m, sl] for m, sl in enumerate(slices)])
     rows = tile_rows(D, dtype.itemsize)
     with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged below
         for a in range(0, n, rows):
-            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype)
+            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype, Sb)
     return out
 
 
-def _shift_tile(T, O, slices, S, ss, width, dtype):
+def _shift_tile(T, O, slices, S, ss, width, dtype, Sb=None):
     """One tile of :func:`shift_rows` (T and O in cache)."""
-    sq = _block_sq_norms(T, slices, width).astype(np.float64)
-    dots = T @ S.T
-    norms = _norms_or_raise(sq, T, slices)
-    q = dots / norms
+    T, sq = _safe_tile(T, slices, width)
+    norms = np.sqrt(sq)
+    if Sb is not None:
+        q = _row_dots(T.reshape(T.shape[0], len(slices), width), Sb) / norms
+    else:
+        q = T @ S.T / norms
     q *= 2.0
     q += 1.0 + ss
     beta = np.sqrt(q)
@@ -339,6 +440,86 @@ def _shift_explicitly(T, O, slices, S, norms, mask):
         O[r, sl] = v / nv
 
 
+#: Weight of each block's shift for ``side``: one side moves twice as far.
+SIDE_WEIGHTS = {"both": (1.0, 1.0), "image": (2.0, 0.0), "text": (0.0, 2.0)}
+
+
+def side_weights(side, n_modalities):
+    """Per-block weights of the shift for ``side`` ('both', 'image', 'text').
+
+    ``'image'`` and ``'text'`` name the two blocks of ``[V | T]``, so they need
+    exactly two modalities.
+    """
+    if side == "both":
+        return np.ones(n_modalities)
+    if n_modalities != 2:
+        raise ValueError(
+            f"side={side!r} moves one block of a [V | T] pair, but X has "
+            f"{n_modalities} modality blocks; use side='both'."
+        )
+    return np.asarray(SIDE_WEIGHTS[side])
+
+
+def gap_shift_directions(centroids, direction="raw", side="both"):
+    r"""Per-modality shift vectors for ``lam = 1``.
+
+    Each modality moves toward the mean of the modality centroids
+    :math:`\bar\mu = \frac{1}{M}\sum_m \mu_m`:
+
+    - ``'raw'``: :math:`s_m = \bar\mu - \mu_m`;
+    - ``'unit'``: :math:`s_m = (\bar\mu - \mu_m) / (2 \lVert \bar\mu - \mu_m \rVert)`
+      (zero where a centroid already sits at the mean).
+
+    For two modalities ``'raw'`` gives :math:`s_V = -\Delta/2`,
+    :math:`s_T = +\Delta/2` and ``'unit'`` gives :math:`\mp \Delta/(2\lVert\Delta\rVert)`.
+
+    ``side='text'`` moves the text block alone, twice as far:
+    :math:`s_V = 0, s_T = 2 (\bar\mu - \mu_T)` (``+\Delta`` for ``'raw'``, so
+    ``lam = 1`` carries the text centroid onto the image centroid);
+    ``side='image'`` is the mirror.
+
+    Parameters
+    ----------
+    centroids : ndarray of shape (n_modalities, d)
+    direction : {'raw', 'unit'}
+    side : {'both', 'image', 'text'}, default='both'
+
+    Returns
+    -------
+    ndarray of shape (n_modalities, d), float64
+    """
+    centroids = np.asarray(centroids, dtype=np.float64)
+    s = centroids.mean(axis=0, keepdims=True) - centroids
+    if direction == "unit":
+        norms = np.linalg.norm(s, axis=1, keepdims=True)
+        s = np.divide(s, 2.0 * norms, out=np.zeros_like(s), where=norms > 0)
+    return s * side_weights(side, len(s))[:, None]
+
+
+def shift_block(B, shift, out=None, name="block"):
+    r"""Return ``(b_i / ||b_i|| + shift) / ||.||`` for every row ``b_i`` of ``B``.
+
+    The result is written in the dtype of ``B``. For a unit row ``u`` the norm
+    of ``u + s`` is :math:`\sqrt{1 + 2 u \cdot s + \lVert s \rVert^2}`, so each
+    row needs only its own norm and one dot product with ``s``; the output is
+    written once, tile by tile (see :func:`shift_rows`).
+    """
+    B = np.asarray(B)
+    return shift_paired(B, (slice(0, B.shape[1]),), [shift], (name,), out=out)
+
+
+def shift_paired(X, slices, shifts, names, *, estimator=None, out=None):
+    """:func:`shift_block` of every block of ``X`` at once, in one fused pass.
+
+    On an invalid row (NaN, zero norm before or after the shift) the reference
+    checks are replayed so the error names the row and its block (``names``).
+    """
+    try:
+        return shift_rows(X, slices, shifts, out=out)
+    except InvalidRowsError:
+        replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
+
+
 def paired_unit_sums(X, slices, *, pairs=True):
     r"""One pass of the sufficient statistics of the cone and gap statistics.
 
@@ -378,8 +559,8 @@ def paired_unit_sums(X, slices, *, pairs=True):
 
 def _sum_tile(T, slices, width, dtype, pairs, sums, pair_sums):
     """One tile of :func:`paired_unit_sums`, accumulated into ``sums``, ``pair_sums``."""
-    sq = _block_sq_norms(T, slices, width).astype(np.float64)
-    inv = _norms_or_raise(sq, T, slices)
+    T, sq = _safe_tile(T, slices, width)
+    inv = np.sqrt(sq)
     np.reciprocal(inv, out=inv)
     inv_t = inv.astype(dtype)
     for m, sl in enumerate(slices):

@@ -84,6 +84,22 @@ def block_slices(dims):
     return tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:]))
 
 
+def _dense_numeric(a, name, caller):
+    """``np.asarray(a)``, refusing sparse matrices and non-numeric dtypes by name."""
+    if hasattr(a, "toarray") or type(a).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix ({type(a).__name__}); {caller}() takes dense "
+            "embeddings. Convert it with .toarray() first."
+        )
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}; {caller}() takes arrays of real numbers "
+            "(bool, integer or floating)."
+        )
+    return arr
+
+
 def pair(*blocks):
     """Stack modality blocks side by side into one paired array.
 
@@ -121,7 +137,7 @@ def pair(*blocks):
         raise ValueError("pair() needs at least one block.")
     arrays = []
     for m, b in enumerate(blocks):
-        a = np.asarray(b)
+        a = _dense_numeric(b, f"Block {m}", "pair")
         if a.ndim != 2:
             raise ValueError(
                 f"Block {m} must be 2-D (n_samples, n_features); got shape {a.shape}."
@@ -161,7 +177,7 @@ def unpair(X, modality_dims=None, n_modalities=2):
     --------
     pair : The inverse operation.
     """
-    X = np.asarray(X)
+    X = _dense_numeric(X, "X", "unpair")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
     dims = resolve_modality_dims(X.shape[1], modality_dims, n_modalities)

@@ -19,7 +19,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._array_api import is_numpy, max_float_dtype
+from ._array_api import is_numpy, max_float_dtype, scale_safe_rows
 from ._geometry import paired_unit_sums
 
 __all__ = ["PairedStats", "RowReservoir", "row_priorities", "sample_key"]
@@ -150,10 +150,10 @@ def _paired_unit_sums_xp(X, slices, pairs, xp, device):
     """Array-API twin of :func:`skgap._geometry.paired_unit_sums` (whole-array ops)."""
     acc = max_float_dtype(xp, device)
     tiny = float(xp.finfo(X.dtype).smallest_normal)
+    blocks = [scale_safe_rows(X[:, sl], xp) for sl in slices]
     inv = []
     sums = []
-    for sl in slices:
-        B = X[:, sl]
+    for B in blocks:
         norms = xp.linalg.vector_norm(B, axis=1)
         if not bool(xp.all(norms > tiny)):
             from ._geometry import InvalidRowsError
@@ -165,9 +165,8 @@ def _paired_unit_sums_xp(X, slices, pairs, xp, device):
     sums = xp.stack(sums)
     pair_sums = []
     if pairs:
-        B0 = X[:, slices[0]]
         for m in range(1, len(slices)):
-            cos = xp.astype(xp.vecdot(B0, X[:, slices[m]], axis=-1) * inv[0] * inv[m], acc)
+            cos = xp.astype(xp.vecdot(blocks[0], blocks[m], axis=-1) * inv[0] * inv[m], acc)
             cos = xp.clip(cos, -1.0, 1.0)
             sqd = xp.clip(2.0 - 2.0 * cos, 0.0, None)
             pair_sums.append(xp.stack([xp.sum(cos), xp.sum(xp.sqrt(sqd)), xp.sum(sqd)]))

@@ -1,5 +1,6 @@
 """Anchor-based latent space translation (semantic alignment) between two encoders."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -15,8 +16,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import modality_dims_constraint
 from ._layout import block_slices, resolve_modality_dims
+from ._validation import modality_dims_constraint
 
 __all__ = ["AnchorAffineAligner", "IllPosedAlignmentWarning"]
 
@@ -35,24 +36,40 @@ def _standardize_stats(A, standardize, xp):
 
     Scales that are zero up to rounding (constant features, or identical
     anchors) are replaced by one so that nothing is divided by noise.
+
+    The variances are taken of ``A / p``, with ``p`` the power of two nearest
+    below ``max |A|`` (an exact division), and scaled back: squares of
+    float32 anchors of 1e20 would overflow, of 1e-30 underflow to a zero
+    spread.
     """
     ones = xp.ones(A.shape[1], dtype=A.dtype, device=_device(A))
     if standardize is None:
         return xp.zeros_like(ones), ones
-    mu = xp.mean(A, axis=0)
+    p = _power_of_two_scale(A, xp)
+    As = A / p
+    mu_s = xp.mean(As, axis=0)
+    mu = mu_s * p
     if standardize == "center":
         return mu, ones
     eps = xp.finfo(A.dtype).eps
     if standardize == "feature":
-        sigma = xp.std(A, axis=0)
+        sigma = xp.std(As, axis=0)
         # A constant column still gets a std of about eps * |mean| from rounding.
-        floor = 10 * eps * xp.abs(mu)
+        floor = 10 * eps * xp.abs(mu_s)
     else:  # isotropic: RMS norm of the centred anchors, one number for the space
-        sigma = xp.sqrt(xp.sum(xp.var(A, axis=0)))
-        floor = 10 * eps * xp.sqrt(xp.sum(mu * mu))
+        sigma = xp.sqrt(xp.sum(xp.var(As, axis=0)))
+        floor = 10 * eps * xp.sqrt(xp.sum(mu_s * mu_s))
         sigma = sigma * ones
-    sigma = xp.where(sigma <= floor, ones, sigma)
+    sigma = xp.where(sigma <= floor, ones, sigma * p)
     return mu, sigma
+
+
+def _power_of_two_scale(A, xp):
+    """``2**floor(log2(max |A|))`` as a Python float (1.0 for an all-zero ``A``)."""
+    a = float(xp.max(xp.abs(A))) if A.shape[0] and A.shape[1] else 0.0
+    if not (a > 0 and math.isfinite(a)):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(a)[1] - 1)
 
 
 def _device(A):
@@ -376,14 +393,21 @@ class AnchorAffineAligner(TransformerMixin, BaseEstimator):
             self.intercept_ = t_bar - s_bar @ coef
         else:
             coef, rank = _least_squares(S, T, self.alpha, xp)
-        if rank < d_s and self.alpha == 0:
+        underdetermined = rank < d_s and self.alpha == 0
+        if underdetermined:
             self._warn(
                 f"the standardised source anchors have rank {rank} < d_s = {d_s}, "
                 "so least squares is underdetermined; returning the minimum-norm "
                 "solution (pass alpha > 0 for a ridge solution)"
             )
         if kind == "lortho":
-            coef, _ = _polar(coef, xp)
+            coef, polar_rank = _polar(coef, xp)
+            if polar_rank < min(d_s, d_t) and not underdetermined:
+                self._warn(
+                    f"the least-squares map has rank {polar_rank} < min(d_s, d_t) = "
+                    f"{min(d_s, d_t)}, so its orthogonal factor is not unique; returning "
+                    "U V^T of its thin SVD, one of the nearest orthogonal maps"
+                )
         self.coef_ = coef
         return self
 

@@ -15,7 +15,6 @@ from ._array_api import (
     is_numpy,
     to_numpy,
 )
-from ._base import PairedMixin, modality_dims_constraint
 from ._geometry import (
     InvalidRowsError,
     check_nonzero_norms,
@@ -25,7 +24,14 @@ from ._geometry import (
     shift_rows,
 )
 from ._streaming import PairedStats
-from .stats import block_names, update_paired_stats, validate_paired_fast
+from ._validation import (
+    PairedMixin,
+    block_names,
+    modality_dims_constraint,
+    update_paired_stats,
+    validate_dask,
+    validate_paired_fast,
+)
 
 __all__ = ["CollapseCorrupt", "ModalityCentering"]
 
@@ -103,7 +109,7 @@ class _CentroidTransformer(OneToOneFeatureMixin, TransformerMixin, PairedMixin, 
 
     def _partial(self, X, *, first):
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(self, X, reset=first, equal_dims=True)
+            X, slices = validate_dask(self, X, reset=first, equal_dims=True)
             stats = _dask.reduce_paired_stats(
                 X, slices, block_names(len(slices)), type(self).__name__, pairs=False
             )
@@ -152,7 +158,7 @@ class _CentroidTransformer(OneToOneFeatureMixin, TransformerMixin, PairedMixin, 
     def _transform(self, X):
         # Unwrapped by set_output, so fit_transform can write into the result.
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(self, X, reset=False)
+            X, slices = validate_dask(self, X, reset=False)
             names = block_names(len(slices))
             return _dask.shift_dask(X, slices, self._shifts(), names, type(self).__name__)
         check_same_namespace(X, self, attribute="centroids_", method="transform")

@@ -385,9 +385,20 @@ def load_coco_clip(path=None):
     for c in candidates:
         f = c / "features_clip.npy" if c.is_dir() else c
         if f.is_file():
-            arr = np.load(f)
-            if arr.ndim != 3 or arr.shape[0] != 2:
-                raise ValueError(f"{f} should hold an array of shape (2, n, d); got {arr.shape}.")
+            try:
+                arr = np.load(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise ValueError(
+                    f"{f} is not a NumPy .npy file of the COCO CLIP embeddings (an array "
+                    f"of shape (2, n, d) of floats): {exc}"
+                ) from None
+            if not isinstance(arr, np.ndarray) or arr.ndim != 3 or arr.shape[0] != 2:
+                shape = getattr(arr, "shape", type(arr).__name__)
+                raise ValueError(f"{f} should hold an array of shape (2, n, d); got {shape}.")
+            if arr.dtype.kind != "f":
+                raise ValueError(
+                    f"{f} should hold floating-point embeddings; got dtype {arr.dtype}."
+                )
             return np.concatenate([arr[0], arr[1]], axis=1).astype(np.float32, copy=False)
     raise FileNotFoundError(
         "The COCO CLIP embeddings (features_clip.npy) were not found; looked in: "

@@ -12,10 +12,10 @@ from sklearn.utils import check_array, check_random_state
 
 from ._geometry import normalize_rows
 from ._layout import block_slices, resolve_modality_dims
+from ._validation import modality_names
 from .evaluate._sweep import summarize_sweep
 from .evaluate._table import as_columns
 from .shift import ModalityGapShifter
-from .stats import modality_names
 
 __all__ = ["metric_label", "plot_cones", "plot_gap_sweep", "plot_lambda_curves"]
 

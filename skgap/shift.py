@@ -8,67 +8,30 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
-from ._array_api import check_same_namespace, get_namespace_and_device, is_numpy, to_numpy
-from ._base import PairedMixin, modality_dims_constraint
-from ._geometry import InvalidRowsError, replay_row_errors, shift_rows
+from ._array_api import (
+    check_same_namespace,
+    get_namespace_and_device,
+    is_numpy,
+    scale_safe_rows,
+    to_numpy,
+)
+from ._geometry import (
+    gap_shift_directions,
+    replay_row_errors,
+    shift_paired,
+    side_weights,
+)
 from ._streaming import PairedStats
-from .stats import block_names, update_paired_stats, validate_paired_fast
+from ._validation import (
+    PairedMixin,
+    block_names,
+    modality_dims_constraint,
+    update_paired_stats,
+    validate_dask,
+    validate_paired_fast,
+)
 
 __all__ = ["ModalityGapShifter"]
-
-
-def gap_shift_directions(centroids, direction="raw"):
-    r"""Per-modality shift vectors for ``lam = 1``.
-
-    Each modality moves toward the mean of the modality centroids
-    :math:`\bar\mu = \frac{1}{M}\sum_m \mu_m`:
-
-    - ``'raw'``: :math:`s_m = \bar\mu - \mu_m`;
-    - ``'unit'``: :math:`s_m = (\bar\mu - \mu_m) / (2 \lVert \bar\mu - \mu_m \rVert)`
-      (zero where a centroid already sits at the mean).
-
-    For two modalities ``'raw'`` gives :math:`s_V = -\Delta/2`,
-    :math:`s_T = +\Delta/2` and ``'unit'`` gives :math:`\mp \Delta/(2\lVert\Delta\rVert)`.
-
-    Parameters
-    ----------
-    centroids : ndarray of shape (n_modalities, d)
-    direction : {'raw', 'unit'}
-
-    Returns
-    -------
-    ndarray of shape (n_modalities, d), float64
-    """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    s = centroids.mean(axis=0, keepdims=True) - centroids
-    if direction == "unit":
-        norms = np.linalg.norm(s, axis=1, keepdims=True)
-        s = np.divide(s, 2.0 * norms, out=np.zeros_like(s), where=norms > 0)
-    return s
-
-
-def shift_block(B, shift, out=None, name="block"):
-    r"""Return ``(b_i / ||b_i|| + shift) / ||.||`` for every row ``b_i`` of ``B``.
-
-    The result is written in the dtype of ``B``. For a unit row ``u`` the norm
-    of ``u + s`` is :math:`\sqrt{1 + 2 u \cdot s + \lVert s \rVert^2}`, so each
-    row needs only its own norm and one dot product with ``s``; the output is
-    written once, tile by tile (see :func:`skgap._geometry.shift_rows`).
-    """
-    B = np.asarray(B)
-    return shift_paired(B, (slice(0, B.shape[1]),), [shift], (name,), out=out)
-
-
-def shift_paired(X, slices, shifts, names, *, estimator=None, out=None):
-    """:func:`shift_block` of every block of ``X`` at once, in one fused pass.
-
-    On an invalid row (NaN, zero norm before or after the shift) the reference
-    checks are replayed so the error names the row and its block (``names``).
-    """
-    try:
-        return shift_rows(X, slices, shifts, out=out)
-    except InvalidRowsError:
-        replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
 
 
 def _shift_xp(X, slices, shifts, names, xp):
@@ -76,7 +39,7 @@ def _shift_xp(X, slices, shifts, names, xp):
     out = xp.empty_like(X)
     tiny = float(xp.finfo(X.dtype).smallest_normal)
     for sl, s, name in zip(slices, shifts, names):
-        B = X[:, sl]
+        B = scale_safe_rows(X[:, sl], xp)
         norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
         if not bool(xp.all(norms > tiny)):
             replay_row_errors(to_numpy(X, xp), slices, names)
@@ -105,14 +68,19 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
     Estimates the gap :math:`\Delta = \mu_V - \mu_T` on the rows it is fit on
     (the training split) and, at transform, moves every image embedding by
     :math:`-\lambda\Delta/2` and every text embedding by :math:`+\lambda\Delta/2`
-    before projecting back onto the unit sphere.
+    before projecting back onto the unit sphere (or only one modality, by
+    :math:`\lambda\Delta`, with ``side``).
 
     Parameters
     ----------
-    lam : float in [0, 1], default=0.5
+    lam : float in [-1, 1], default=0.5
         Fraction :math:`\lambda` of the gap to close. ``0`` only normalises the
         rows; ``1`` moves both centroids to their midpoint before the
-        renormalisation.
+        renormalisation. A negative value moves the modalities the other way,
+        apart: the gap widens (by :math:`|\lambda|\Delta` before the
+        renormalisation), as in the two-way sweeps of Liang et al. (2022).
+        Checked again at :meth:`transform`, so a value set after ``fit`` is
+        validated too.
     modality_dims : sequence of int, default=None
         Width of each modality block of ``X = [V | T]``; ``None`` means two
         blocks of equal width. All blocks must share a width.
@@ -121,6 +89,16 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
         equation 5). ``'unit'`` shifts along :math:`\Delta / \lVert\Delta\rVert`,
         the convention of Liang et al. (2022), whose shift size
         :math:`\delta` equals :math:`\lambda \lVert \Delta \rVert` here.
+    side : {'both', 'image', 'text'}, default='both'
+        Which modality moves. ``'both'`` is equation 5 (each moves by
+        :math:`\lambda\Delta/2`). ``'text'`` leaves the image block in place
+        (only normalised) and moves the text block by :math:`+\lambda\Delta`,
+        so ``lam=1`` carries the text centroid onto the image centroid before
+        the renormalisation -- the text-only training setting of CapDec and
+        CLOSE. ``'image'`` is the mirror (image block moved by
+        :math:`-\lambda\Delta`). With ``direction='unit'`` the moving block
+        shifts by :math:`\lambda\Delta/\lVert\Delta\rVert`. ``'image'`` and
+        ``'text'`` need exactly two modality blocks.
 
     Attributes
     ----------
@@ -133,8 +111,10 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
     gap_norm_ : float
         :math:`\lVert \Delta \rVert`.
     shift_vectors_ : ndarray of shape (n_modalities, d)
-        The shift :math:`s_m` applied to each modality at ``lam = 1``; the
-        transform adds :math:`\lambda s_m`.
+        The shift :math:`s_m` applied to each modality at ``lam = 1`` with
+        the ``direction`` and ``side`` of ``fit``; the transform adds
+        :math:`\lambda s_m` (recomputed from ``centroids_`` with the current
+        ``direction`` and ``side`` if they were changed after ``fit``).
     n_features_in_ : int
         Width of ``X``.
     feature_names_in_ : ndarray of str
@@ -212,15 +192,17 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
     """
 
     _parameter_constraints = {
-        "lam": [Interval(Real, 0, 1, closed="both")],
+        "lam": [Interval(Real, -1, 1, closed="both")],
         "modality_dims": modality_dims_constraint(),
         "direction": [StrOptions({"raw", "unit"})],
+        "side": [StrOptions({"both", "image", "text"})],
     }
 
-    def __init__(self, lam=0.5, modality_dims=None, direction="raw"):
+    def __init__(self, lam=0.5, modality_dims=None, direction="raw", side="both"):
         self.lam = lam
         self.modality_dims = modality_dims
         self.direction = direction
+        self.side = side
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -263,7 +245,7 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
 
     def _partial(self, X, *, first):
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(self, X, reset=first, equal_dims=True)
+            X, slices = validate_dask(self, X, reset=first, equal_dims=True)
             stats = _dask.reduce_paired_stats(
                 X, slices, block_names(len(slices)), type(self).__name__, pairs=False
             )
@@ -288,16 +270,26 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
             else:
                 self.gap_vector_ = np.zeros(self.centroids_.shape[1])
             self.gap_norm_ = float(np.linalg.norm(self.gap_vector_))
-            self.shift_vectors_ = gap_shift_directions(self.centroids_, self.direction)
-            return
+        else:
+            C = self.centroids_
+            self.gap_vector_ = (
+                C[0, ...] - C[1, ...] if C.shape[0] >= 2 else xp.zeros_like(C[0, ...])
+            )
+            self.gap_norm_ = float(xp.linalg.vector_norm(self.gap_vector_))
+        self.shift_vectors_ = self._shift_vectors(xp)
+
+    def _shift_vectors(self, xp=np, device=None):
+        """:math:`s_m` for the current ``direction`` and ``side`` (see ``gap_shift_directions``)."""
         C = self.centroids_
-        self.gap_vector_ = C[0, ...] - C[1, ...] if C.shape[0] >= 2 else xp.zeros_like(C[0, ...])
-        self.gap_norm_ = float(xp.linalg.vector_norm(self.gap_vector_))
+        if xp is np or is_numpy(xp):
+            return gap_shift_directions(np.asarray(C), self.direction, self.side)
+        C = xp.asarray(C, device=device)
         s = xp.mean(C, axis=0, keepdims=True) - C
         if self.direction == "unit":
             norms = xp.linalg.vector_norm(s, axis=1, keepdims=True)
             s = xp.where(norms > 0, s / (2.0 * xp.where(norms > 0, norms, 1.0)), 0.0)
-        self.shift_vectors_ = s
+        w = side_weights(self.side, C.shape[0])
+        return s * xp.asarray(w[:, None], dtype=s.dtype, device=device)
 
     def transform(self, X):
         """Shift each modality along the gap and renormalise.
@@ -315,9 +307,11 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
             namespace and device under array API dispatch.
         """
         check_is_fitted(self)
+        # lam, side and direction may have been set after fit: check them again.
+        self._validate_params()
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(self, X, reset=False)
-            shifts = self.lam * np.asarray(self.shift_vectors_)
+            X, slices = validate_dask(self, X, reset=False)
+            shifts = self.lam * self._shift_vectors()
             names = block_names(len(slices))
             return _dask.shift_dask(X, slices, shifts, names, type(self).__name__)
         check_same_namespace(X, self, attribute="shift_vectors_", method="transform")
@@ -325,10 +319,10 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
         X, slices = validate_paired_fast(self, X, reset=False, xp=xp, equal_dims=False)
         names = block_names(len(slices))
         if not is_numpy(xp):
-            S = xp.asarray(self.shift_vectors_, device=device)
+            S = self._shift_vectors(xp, device)
             shifts = [self.lam * S[m, ...] for m in range(S.shape[0])]
             return _shift_xp(X, slices, shifts, names, xp)
-        shifts = self.lam * np.asarray(self.shift_vectors_)
+        shifts = self.lam * self._shift_vectors()
         return shift_paired(X, slices, shifts, names, estimator=self)
 
     def __sklearn_tags__(self):

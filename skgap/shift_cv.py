@@ -16,11 +16,10 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._base import PairedMixin, modality_dims_constraint
 from ._geometry import block_shift_matrix, replay_row_errors, row_norms
 from ._probe import decision_values, fit_shifted_logistic
 from .shift import ModalityGapShifter
-from .stats import block_names
+from ._validation import PairedMixin, block_names, modality_dims_constraint
 
 __all__ = ["ModalityGapShifterCV"]
 

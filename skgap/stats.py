@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn import config_context
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -15,63 +14,23 @@ from ._array_api import (
     is_numpy,
     max_float_dtype,
     namespace_of,
-    validate_paired,
+    scale_safe_rows,
 )
-from ._base import PairedMixin, modality_dims_constraint
-from ._geometry import InvalidRowsError, normalize_rows, replay_row_errors
+from ._geometry import normalize_rows
 from ._streaming import PairedStats, RowReservoir, sample_key
+from ._validation import (
+    PairedMixin,
+    block_names,
+    modality_dims_constraint,
+    modality_names,
+    update_paired_stats,
+    validate_dask,
+    validate_paired,
+    validate_paired_fast,
+)
 from .metrics._cone import _sample_gap_principal_cosine, _uniformity_of_unit_rows
 
 __all__ = ["ConeStats"]
-
-
-def modality_names(n_modalities):
-    """Default names of the blocks: image and text for two, m0, m1, ... else."""
-    if n_modalities == 2:
-        return ("image", "text")
-    return tuple(f"m{k}" for k in range(n_modalities))
-
-
-def block_names(n_modalities):
-    """``'the image block'``, ... as used in error messages."""
-    return tuple(f"the {name} block" for name in modality_names(n_modalities))
-
-
-def update_paired_stats(estimator, stats, X, slices, xp, device):
-    """``stats.update(X)``, replaying the reference checks on invalid rows."""
-    try:
-        return stats.update(X, xp=xp, device=device)
-    except InvalidRowsError:
-        if not is_numpy(xp):
-            from ._array_api import to_numpy
-
-            X = to_numpy(X, xp)
-        replay_row_errors(np.asarray(X), slices, block_names(len(slices)), estimator=estimator)
-
-
-def validate_paired_fast(estimator, X, *, reset, xp, ensure_min_samples=1, equal_dims=True):
-    """Validate the layout; for NumPy, leave the finite check to the fused pass.
-
-    The fused kernels see every entry anyway (a NaN or inf makes a row norm
-    non-finite), so scikit-learn's separate finiteness pass over ``X`` is
-    skipped and its exact error is raised by the replay when a kernel flags a
-    row.
-    """
-    if is_numpy(xp):
-        try:
-            with config_context(assume_finite=True):
-                return validate_paired(
-                    estimator, X, reset=reset, equal_dims=equal_dims,
-                    ensure_min_samples=ensure_min_samples,
-                )
-        except ValueError:
-            # Keep the reference precedence: a NaN is reported before a
-            # layout error, as the full validation below does.
-            pass
-    return validate_paired(
-        estimator, X, reset=reset, equal_dims=equal_dims,
-        ensure_min_samples=ensure_min_samples, xp=xp,
-    )
 
 
 class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimator):
@@ -260,7 +219,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         """
         self._stats = None
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(
+            X, slices = validate_dask(
                 self, X, reset=True, equal_dims=True, ensure_min_samples=2
             )
             stats = _dask.reduce_paired_stats(
@@ -299,7 +258,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         """
         first = getattr(self, "_stats", None) is None
         if _dask.is_dask_array(X):
-            X, slices = _dask.validate_dask(
+            X, slices = validate_dask(
                 self, X, reset=first, equal_dims=True, ensure_min_samples=2 if first else 1
             )
             if first:
@@ -394,10 +353,8 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         if is_numpy(xp):
             units = [normalize_rows(rows[:, sl], "the sample") for sl in slices]
         else:
-            units = [
-                rows[:, sl] / xp.linalg.vector_norm(rows[:, sl], axis=1, keepdims=True)
-                for sl in slices
-            ]
+            safe = [scale_safe_rows(rows[:, sl], xp) for sl in slices]
+            units = [B / xp.linalg.vector_norm(B, axis=1, keepdims=True) for B in safe]
         if rows.shape[0] >= 2:
             unif = [_uniformity_of_unit_rows(U, self.uniformity_t, xp=xp, acc=acc) for U in units]
         else:
@@ -438,7 +395,7 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         """
         check_is_fitted(self)
         if _dask.is_dask_array(X):
-            X, _ = _dask.validate_dask(self, X, reset=False)
+            X, _ = validate_dask(self, X, reset=False)
             return X
         check_same_namespace(X, self, attribute="centroids_", method="transform")
         xp, _ = get_namespace_and_device(X)[:2]

@@ -10,8 +10,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._base import FLOAT_DTYPES
 from ._geometry import check_nonzero_norms, normalize_rows, row_norms
+from ._validation import FLOAT_DTYPES
 
 __all__ = ["ZeroShotClassifier", "pool_prompt_embeddings"]
 

@@ -4,7 +4,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import balanced_accuracy_score
 
 from skgap.evaluate import zero_shot_scores
-from skgap.shift import ModalityGapShifter, shift_block
+from skgap._geometry import shift_block
+from skgap.shift import ModalityGapShifter
 
 
 def _unit(A):

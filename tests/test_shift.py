@@ -99,7 +99,7 @@ def test_gridsearch_over_lambda_in_a_pipeline():
     assert search.best_params_["gap__lam"] == lams[int(np.argmax(expected.mean(1)))]
 
 
-@pytest.mark.parametrize("lam", [-0.1, 1.5, "a"])
+@pytest.mark.parametrize("lam", [-1.1, 1.5, float("nan"), "a"])
 def test_lambda_out_of_range_is_refused(paired, lam):
     X, _ = paired
     with pytest.raises(ValueError, match="lam"):

@@ -13,6 +13,7 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
+from sklearn.utils.multiclass import type_of_target
 
 from .._geometry import normalize_rows
 from .._layout import block_slices, resolve_modality_dims
@@ -42,6 +43,12 @@ def _check_labels(y, n_rows):
         raise ValueError(f"y has {y.shape[0]} labels for {n_rows} rows of X.")
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError("y holds NaN; every row needs a class label.")
+    if type_of_target(y) == "continuous":
+        raise ValueError(
+            f"y looks continuous ({np.unique(y).size} distinct non-integer values for "
+            f"{y.shape[0]} rows); group-wise scores need class labels. Pass the "
+            "classes (e.g. binned values) as integers or strings."
+        )
     return y
 
 

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._base import PairedMixin, modality_dims_constraint
+from .._validation import PairedMixin, modality_dims_constraint
 from ._auc import TASKS, continuous_scores, infer_task
 
 __all__ = ["make_linear_probe", "LateFusionClassifier"]

@@ -18,8 +18,8 @@ from .._geometry import normalize_rows
 from .._layout import block_slices, resolve_modality_dims
 from .._threads import run_fits
 from ..metrics._cone import mean_resultant_length, modality_gap
-from ..shift import ModalityGapShifter, shift_paired
-from ..stats import block_names, modality_names
+from ..shift import ModalityGapShifter
+from .._validation import modality_names
 from ._auc import check_task
 from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
@@ -45,128 +45,6 @@ class LabelLeakageWarning(UserWarning):
     """
 
 
-class _LambdaShift:
-    """The gap shift of eq. 5 at any ``lam`` in [-1, 1], fitted on the training rows.
-
-    :class:`~skgap.ModalityGapShifter` estimates the shift directions
-    :math:`s_m` (at ``lam=1``); the rows are then moved by ``lam * s_m`` with
-    the module-level :func:`~skgap.shift.shift_paired`, so negative values
-    (which widen the gap) take the same code path as positive ones.
-    """
-
-    def __init__(self, lam, dims, direction):
-        self.lam = lam
-        self.dims = dims
-        self.direction = direction
-
-    def fit(self, X):
-        shifter = ModalityGapShifter(lam=1.0, modality_dims=self.dims, direction=self.direction)
-        self.shifts_ = self.lam * np.asarray(shifter.fit(X).shift_vectors_)
-        return self
-
-    def transform(self, X):
-        slices = block_slices(self.dims)
-        return shift_paired(X, slices, self.shifts_, block_names(len(slices)))
-
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
-
-
-def _check_values(lams, default_path):
-    lams = np.asarray(lams, dtype=float).ravel()
-    if lams.size == 0:
-        raise ValueError("lams must hold at least one value.")
-    if not np.all(np.isfinite(lams)):
-        raise ValueError(f"every lambda must be finite, got {lams.tolist()}.")
-    if default_path and ((lams < -1).any() or (lams > 1).any()):
-        raise ValueError(
-            f"every lambda must lie in [-1, 1] (negative values widen the gap), got "
-            f"{lams.tolist()}."
-        )
-    if np.unique(lams).size != lams.size:
-        raise ValueError(f"lams holds a value twice: {lams.tolist()}.")
-    return lams
-
-
-def _check_transformer(transformer, path):
-    if transformer is None:
-        if path != "lam":
-            raise ValueError(
-                f"path={path!r} needs a transformer; the default gap shift's path is 'lam'."
-            )
-        return None
-    if not (hasattr(transformer, "fit") and hasattr(transformer, "transform")
-            and hasattr(transformer, "get_params")):
-        raise TypeError(
-            "transformer must be a scikit-learn transformer (fit, transform, get_params) in "
-            f"the paired layout, got {type(transformer).__name__}."
-        )
-    if not isinstance(path, str) or path not in transformer.get_params():
-        raise ValueError(
-            f"path={path!r} is not a parameter of {type(transformer).__name__} "
-            f"(parameters: {sorted(transformer.get_params())})."
-        )
-    return transformer
-
-
-def _resolve_probe(probe, task):
-    if probe is None:
-        return make_linear_probe(task)
-    if isinstance(probe, str):
-        if probe != "paper":
-            raise ValueError(f"probe must be None, 'paper' or a classifier, got {probe!r}.")
-        return make_paper_probe(task)
-    if not (
-        hasattr(probe, "fit")
-        and (hasattr(probe, "predict_proba") or hasattr(probe, "decision_function"))
-    ):
-        raise TypeError(
-            "probe must be a scikit-learn classifier with predict_proba or "
-            f"decision_function, got {type(probe).__name__}."
-        )
-    return probe
-
-
-def _class_embeddings(class_embeddings, classes, d):
-    """Pooled unit class embeddings in the order of ``classes`` (None: text prototypes)."""
-    from ..zeroshot import pool_prompt_embeddings
-
-    if class_embeddings is None:
-        return None
-    if isinstance(class_embeddings, dict):
-        missing = [c for c in classes.tolist() if c not in class_embeddings]
-        if missing:
-            raise ValueError(
-                f"class_embeddings has no entry for class(es) {missing[:10]} "
-                f"(keys: {list(class_embeddings)[:10]})."
-            )
-        C = pool_prompt_embeddings([class_embeddings[c] for c in classes.tolist()])
-    else:
-        C = pool_prompt_embeddings(class_embeddings)
-        if C.shape[0] != classes.size:
-            raise ValueError(
-                f"class_embeddings has {C.shape[0]} rows for {classes.size} classes; give one "
-                "row per class in the order of np.unique(y), or a dict class -> embeddings."
-            )
-    if C.shape[1] != d:
-        raise ValueError(
-            f"class_embeddings are {C.shape[1]}-d but the text block is {d}-d."
-        )
-    return C
-
-
-def _text_prototypes(T_train, y_train, classes):
-    """Mean unit text row of each class (a class absent from the split: NaN row)."""
-    U = normalize_rows(T_train, "the text block")
-    C = np.full((classes.size, U.shape[1]), np.nan)
-    for k, c in enumerate(classes):
-        rows = U[y_train == c]
-        if rows.shape[0]:
-            m = rows.mean(axis=0)
-            C[k] = m / np.linalg.norm(m)
-    return C
-
-
 def _as_text_rows(fitted, C, slices, n_features):
     """Transform class embeddings as text rows: [C | C] through the fitted map, text block."""
     rows = np.zeros((C.shape[0], n_features), dtype=np.float64)
@@ -179,7 +57,8 @@ def _run_one(X, y, train, test, value, config):
     """Fit the map on the training rows, transform both splits, score every task."""
     transformer, path, dims, direction = config["map"]
     if transformer is None:
-        fitted = _LambdaShift(value, dims, direction)
+        # lam in [-1, 1]: negative values widen the gap along the same directions.
+        fitted = ModalityGapShifter(lam=value, modality_dims=dims, direction=direction)
     else:
         fitted = clone(transformer).set_params(**{path: value})
     # fit_transform on the training rows: a transformer may treat them apart (C3's noise).

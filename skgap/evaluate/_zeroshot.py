@@ -4,8 +4,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
-from .._geometry import check_block
-from ..shift import shift_block
+from .._geometry import check_block, shift_block
 
 __all__ = ["zero_shot_scores"]
 

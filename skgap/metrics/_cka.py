@@ -12,23 +12,35 @@ def _centred_cross_products(A, B):
 
     Each chunk is centred and multiplied in the precision of the input (no
     float64 copy of ``A`` or ``B``); the small products are summed in float64.
+    CKA does not change when ``A`` or ``B`` is multiplied by a constant, so
+    each block is divided by its largest absolute entry first (chunk by
+    chunk): the Gram matrices then neither overflow (float32 entries above
+    1e19) nor underflow (below 1e-19). The means returned are of the scaled
+    blocks.
     """
     n = A.shape[0]
     ones = np.ones(n)
-    mu_a = (weighted_row_sum(A, ones) / n).astype(A.dtype)
-    mu_b = (weighted_row_sum(B, ones) / n).astype(B.dtype)
+    scale_a, scale_b = _max_abs(A), _max_abs(B)
+    mu_a = (weighted_row_sum(A, ones) / n).astype(A.dtype) / scale_a
+    mu_b = (weighted_row_sum(B, ones) / n).astype(B.dtype) / scale_b
     p, q = A.shape[1], B.shape[1]
     AB = np.zeros((p, q))
     AA = np.zeros((p, p))
     BB = np.zeros((q, q))
     for start in range(0, n, CHUNK_ROWS):
         stop = start + CHUNK_ROWS
-        Ac = A[start:stop] - mu_a
-        Bc = B[start:stop] - mu_b
+        Ac = A[start:stop] / scale_a - mu_a
+        Bc = B[start:stop] / scale_b - mu_b
         AB += Ac.T @ Bc
         AA += Ac.T @ Ac
         BB += Bc.T @ Bc
     return AB, AA, BB, mu_a, mu_b
+
+
+def _max_abs(A):
+    """``max |A_ij|`` in the dtype of ``A`` (1 for an all-zero array); no copy of ``A``."""
+    a = max(A.max(), -A.min()) if A.size else A.dtype.type(0)
+    return a if a > 0 else A.dtype.type(1)
 
 
 def _has_variance(gram, mu, n, dtype):

@@ -6,6 +6,7 @@ float64 without making a float64 copy of the input.
 """
 
 import math
+from numbers import Integral
 
 import numpy as np
 from scipy import linalg
@@ -221,6 +222,8 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
             rng = check_random_state(random_state)
             E = E[np.sort(rng.choice(n, size=max_samples, replace=False))]
             n = max_samples
+    if isinstance(block_size, bool) or not isinstance(block_size, Integral) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}.")
     U = normalize_rows(E, "E")
     return _uniformity_of_unit_rows(U, t, block_size=block_size)
 

@@ -83,9 +83,12 @@ def expert_probability(
             f"Need 0 <= min_prob <= max_prob <= 1, got min_prob={min_prob!r}, "
             f"max_prob={max_prob!r}."
         )
-    s = np.asarray(step, dtype=np.float64)
-    if np.any(s < 0):
-        raise ValueError(f"step must be >= 0, got {step!r}.")
+    try:
+        s = np.asarray(step, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"step must be a number or an array of numbers, got {step!r}.") from None
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        raise ValueError(f"step must be a finite number >= 0, got {step!r}.")
     S_c = int(n_steps * cold_start)
     S_w = int(n_steps * warmup)
     S_a = int(n_steps * anneal)

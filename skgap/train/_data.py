@@ -4,10 +4,9 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .._base import FLOAT_DTYPES
-from .._geometry import normalize_rows
+from .._geometry import CHUNK_ROWS, check_nonzero_norms, normalize_rows, row_norms
 from .._layout import block_slices, resolve_modality_dims
-from ..stats import modality_names
+from .._validation import FLOAT_DTYPES, modality_names
 
 
 def validate_paired(estimator, X, *, reset, n_modalities=2, ensure_min_samples=1):
@@ -47,12 +46,24 @@ def check_extra_pairs(X_extra, n_features, name):
 
 
 def unit_blocks(X, slices, dtype=np.float32):
-    """Each block of ``X`` L2-normalised, as separate C-contiguous arrays."""
+    """Each block of ``X`` L2-normalised, as separate C-contiguous arrays of ``dtype``.
+
+    Rows are normalised in the dtype of ``X`` before the cast (a float64 row
+    of 1e200 entries would overflow to inf in float32, one of 1e-200 to
+    zero), chunk by chunk, so no float64 copy of a whole block is made.
+    """
     names = modality_names(len(slices))
     out = []
     for s, name in zip(slices, names):
-        B = np.array(X[:, s], dtype=dtype, order="C")
-        out.append(normalize_rows(B, f"the {name} block", out=B))
+        B = np.empty((X.shape[0], s.stop - s.start), dtype=dtype)
+        for a in range(0, X.shape[0], CHUNK_ROWS):
+            try:
+                B[a : a + CHUNK_ROWS] = normalize_rows(X[a : a + CHUNK_ROWS, s], "")
+            except ValueError:
+                # Name the block and the rows of the whole array.
+                check_nonzero_norms(row_norms(X[:, s]), f"the {name} block")
+                raise
+        out.append(B)
     return out
 
 

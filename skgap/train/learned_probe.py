@@ -12,11 +12,9 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import FLOAT_DTYPES, modality_dims_constraint
-from .._geometry import unit_mean
+from .._geometry import gap_shift_directions, shift_paired, unit_mean
 from .._layout import block_slices, resolve_modality_dims
-from ..shift import gap_shift_directions, shift_paired
-from ..stats import block_names, modality_names
+from .._validation import FLOAT_DTYPES, block_names, modality_dims_constraint, modality_names
 from ._data import unit_blocks
 from ._device import resolve_device, to_numpy, to_tensor
 

@@ -55,6 +55,15 @@ def _check_matrix(Z, name, min_rows=1):
         raise ValueError(f"{name} needs at least {min_rows} rows; got {Z.shape[0]}.")
     if not Z.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got dtype {Z.dtype}.")
+    finite = torch.isfinite(Z)
+    if not bool(finite.all()):
+        rows = (~finite).any(dim=1).nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise ValueError(
+            f"{name} has {len(rows)} row(s) with NaN or infinite entries (rows {shown}); "
+            "the losses need finite embeddings (check the encoder outputs or the "
+            "learning rate)."
+        )
 
 
 def _check_paired(Z, names, min_rows=1):
