@@ -45,6 +45,101 @@ class LabelLeakageWarning(UserWarning):
     """
 
 
+def _check_values(lams, default_path):
+    lams = np.asarray(lams, dtype=float).ravel()
+    if lams.size == 0:
+        raise ValueError("lams must hold at least one value.")
+    if not np.all(np.isfinite(lams)):
+        raise ValueError(f"every lambda must be finite, got {lams.tolist()}.")
+    if default_path and ((lams < -1).any() or (lams > 1).any()):
+        raise ValueError(
+            f"every lambda must lie in [-1, 1] (negative values widen the gap), got "
+            f"{lams.tolist()}."
+        )
+    if np.unique(lams).size != lams.size:
+        raise ValueError(f"lams holds a value twice: {lams.tolist()}.")
+    return lams
+
+
+def _check_transformer(transformer, path):
+    if transformer is None:
+        if path != "lam":
+            raise ValueError(
+                f"path={path!r} needs a transformer; the default gap shift's path is 'lam'."
+            )
+        return None
+    if not (hasattr(transformer, "fit") and hasattr(transformer, "transform")
+            and hasattr(transformer, "get_params")):
+        raise TypeError(
+            "transformer must be a scikit-learn transformer (fit, transform, get_params) in "
+            f"the paired layout, got {type(transformer).__name__}."
+        )
+    if not isinstance(path, str) or path not in transformer.get_params():
+        raise ValueError(
+            f"path={path!r} is not a parameter of {type(transformer).__name__} "
+            f"(parameters: {sorted(transformer.get_params())})."
+        )
+    return transformer
+
+
+def _resolve_probe(probe, task):
+    if probe is None:
+        return make_linear_probe(task)
+    if isinstance(probe, str):
+        if probe != "paper":
+            raise ValueError(f"probe must be None, 'paper' or a classifier, got {probe!r}.")
+        return make_paper_probe(task)
+    if not (
+        hasattr(probe, "fit")
+        and (hasattr(probe, "predict_proba") or hasattr(probe, "decision_function"))
+    ):
+        raise TypeError(
+            "probe must be a scikit-learn classifier with predict_proba or "
+            f"decision_function, got {type(probe).__name__}."
+        )
+    return probe
+
+
+def _class_embeddings(class_embeddings, classes, d):
+    """Pooled unit class embeddings in the order of ``classes`` (None: text prototypes)."""
+    from ..zeroshot import pool_prompt_embeddings
+
+    if class_embeddings is None:
+        return None
+    if isinstance(class_embeddings, dict):
+        missing = [c for c in classes.tolist() if c not in class_embeddings]
+        if missing:
+            raise ValueError(
+                f"class_embeddings has no entry for class(es) {missing[:10]} "
+                f"(keys: {list(class_embeddings)[:10]})."
+            )
+        C = pool_prompt_embeddings([class_embeddings[c] for c in classes.tolist()])
+    else:
+        C = pool_prompt_embeddings(class_embeddings)
+        if C.shape[0] != classes.size:
+            raise ValueError(
+                f"class_embeddings has {C.shape[0]} rows for {classes.size} classes; give one "
+                "row per class in the order of np.unique(y), or a dict class -> embeddings."
+            )
+    if C.shape[1] != d:
+        raise ValueError(
+            f"class_embeddings are {C.shape[1]}-d but the text block is {d}-d."
+        )
+    return C
+
+
+def _text_prototypes(T_train, y_train, classes):
+    """Mean unit text row of each class (a class absent from the split: NaN row)."""
+    U = normalize_rows(T_train, "the text block")
+    C = np.full((classes.size, U.shape[1]), np.nan)
+    for k, c in enumerate(classes):
+        rows = U[y_train == c]
+        if rows.shape[0]:
+            m = rows.mean(axis=0)
+            C[k] = m / np.linalg.norm(m)
+    return C
+
+
 def _as_text_rows(fitted, C, slices, n_features):
     """Transform class embeddings as text rows: [C | C] through the fitted map, text block."""
     rows = np.zeros((C.shape[0], n_features), dtype=np.float64)
