@@ -12,9 +12,15 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._geometry import gap_shift_directions, shift_paired, unit_mean
+from .._geometry import gap_shift_directions, shift_paired
 from .._layout import block_slices, resolve_modality_dims
-from .._validation import FLOAT_DTYPES, block_names, modality_dims_constraint, modality_names
+from .._streaming import PairedStats
+from .._validation import (
+    FLOAT_DTYPES,
+    block_names,
+    modality_dims_constraint,
+    update_paired_stats,
+)
 from ._data import unit_blocks
 from ._device import resolve_device, to_numpy, to_tensor
 
@@ -214,10 +220,9 @@ class LearnedGapProbe(ClassifierMixin, BaseEstimator):
             )
         self.modality_dims_ = self._check_layout(X.shape[1])
         slices = block_slices(self.modality_dims_)
-        names = modality_names(len(slices))
-        self.centroids_ = np.stack(
-            [unit_mean(X[:, s], name=f"the {n} block") for s, n in zip(slices, names)]
-        )
+        # The centroids of ModalityGapShifter, from the same one-pass statistics.
+        stats = update_paired_stats(self, PairedStats(slices, pairs=False), X, slices, np, None)
+        self.centroids_ = stats.sums / stats.n_samples
         self.gap_vector_ = self.centroids_[0] - self.centroids_[1]
         self.shift_vectors_ = gap_shift_directions(self.centroids_, "raw")
 
