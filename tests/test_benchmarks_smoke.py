@@ -18,6 +18,7 @@ SCRIPTS = {
     "bench_lambda_search.py": ["speed-up", "selected lambda", "lambda target met"],
     "bench_streaming.py": ["of the read pass", "peak RSS"],
     "bench_array_api.py": ["shifter.transform(X)"],
+    "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
 }
 
 
