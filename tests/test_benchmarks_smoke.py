@@ -19,17 +19,26 @@ SCRIPTS = {
     "bench_streaming.py": ["of the read pass", "peak RSS"],
     "bench_array_api.py": ["shifter.transform(X)"],
     "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
+    "gpu_suite.py": [
+        "ModalityGapShifter.transform",
+        "ConeStats",
+        "torch L-BFGS on cpu",
+        "ratio = candidate / baseline",
+    ],
 }
+# The suite's encoder part builds two random-weight ViTs: its own (slow) test.
+EXTRA_ARGS = {"gpu_suite.py": ["--parts", "transform,cone,cv"]}
+
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_benchmark_runs_at_smoke_size(script, tmp_path):
-    if script == "bench_array_api.py":
+    if script in ("bench_array_api.py", "gpu_suite.py"):
         pytest.importorskip("torch")
-    args = [sys.executable, str(BENCHMARKS / script), "--smoke"]
+    args = [sys.executable, str(BENCHMARKS / script), "--smoke", *EXTRA_ARGS.get(script, [])]
     if script == "bench_streaming.py":
         args += ["--dir", str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         args, capture_output=True, text=True, cwd=BENCHMARKS, env=env, timeout=300
     )
@@ -38,3 +47,43 @@ def test_benchmark_runs_at_smoke_size(script, tmp_path):
         assert needle in proc.stdout, f"{needle!r} missing from:\n{proc.stdout}"
     if script == "bench_streaming.py":
         assert list(tmp_path.iterdir()) == []  # the data file is deleted
+
+
+def test_gpu_suite_torch_search_matches_shifter_cv():
+    """The suite's torch lambda search is the same protocol: same CV AUC when converged."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from skgap import ModalityGapShifterCV
+    from skgap.datasets import make_paired_embeddings
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from gpu_suite import torch_lambda_search
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    X, y = make_paired_embeddings(300, 8, 2, noise=3.0, random_state=0)
+    X = X.astype(np.float64)
+    lams = np.array([0.0, 0.5, 1.0])
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    ref = ModalityGapShifterCV(
+        lams, cv=folds, scoring="roc_auc", tol=1e-9, max_iter=5000, select="best"
+    ).fit(X, y)
+    scores = torch_lambda_search(torch.as_tensor(X), y, folds, lams, tol=1e-9, max_iter=5000)
+    for k in range(3):
+        np.testing.assert_allclose(scores[k], ref.cv_results_[f"split{k}_test_score"], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gpu_suite_encoder_part_at_smoke_size():
+    pytest.importorskip("torch")
+    pytest.importorskip("open_clip")
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_suite.py"), "--smoke", "--parts", "encode"],
+        capture_output=True, text=True, cwd=BENCHMARKS, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for needle in ("OpenCLIPEncoder images/s", "OpenCLIPEncoder texts/s", "plain open_clip"):
+        assert needle in proc.stdout, f"{needle!r} missing from:\n{proc.stdout}"
