@@ -18,6 +18,7 @@ SCRIPTS = {
     "bench_lambda_search.py": ["speed-up", "selected lambda", "lambda target met"],
     "bench_streaming.py": ["of the read pass", "peak RSS"],
     "bench_array_api.py": ["shifter.transform(X)"],
+    "bench_archive.py": ["gap_sweep", "ModalityGapShifterCV", "peak RSS", "target < 10 min"],
     "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
     "gpu_suite.py": [
         "ModalityGapShifter.transform",
@@ -36,7 +37,7 @@ def test_benchmark_runs_at_smoke_size(script, tmp_path):
     if script in ("bench_array_api.py", "gpu_suite.py"):
         pytest.importorskip("torch")
     args = [sys.executable, str(BENCHMARKS / script), "--smoke", *EXTRA_ARGS.get(script, [])]
-    if script == "bench_streaming.py":
+    if script in ("bench_streaming.py", "bench_archive.py"):
         args += ["--dir", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
@@ -45,7 +46,7 @@ def test_benchmark_runs_at_smoke_size(script, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for needle in SCRIPTS[script]:
         assert needle in proc.stdout, f"{needle!r} missing from:\n{proc.stdout}"
-    if script == "bench_streaming.py":
+    if script in ("bench_streaming.py", "bench_archive.py"):
         assert list(tmp_path.iterdir()) == []  # the data file is deleted
 
 
