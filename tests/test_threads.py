@@ -86,3 +86,18 @@ def test_transform_scorers_score_with_one_thread(two_threads):
     scorer = make_retrieval_scorer(k=1, modality_dims=(8, 8))
     GridSearchCV(_ThreadRecorder(), [{}], scoring=scorer, cv=2).fit(X)
     assert _ThreadRecorder.seen and set(_ThreadRecorder.seen) == {1}
+
+
+def _assume_finite():
+    import sklearn
+
+    return sklearn.get_config()["assume_finite"]
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_run_fits_carries_the_scikit_learn_config_to_workers(n_jobs):
+    import sklearn
+
+    with sklearn.config_context(assume_finite=True):
+        assert run_fits(_assume_finite, [(), ()], n_jobs=n_jobs) == [True, True]
+    assert run_fits(_assume_finite, [()], n_jobs=n_jobs) == [False]
