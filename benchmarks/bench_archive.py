@@ -5,7 +5,7 @@ chunk, deleted at the end), binary labels, a modality gap between two narrow
 cones and a small class signal. Protocol: 11 lambdas x 5 random 80/20 splits,
 early fusion (the paired row ``[v' | t']`` into one linear probe), AUC on the
 held-out rows. Each design runs in a fresh child process, so its peak RSS
-(``ru_maxrss``, file pages of the memmap it touches included) is its own:
+(``VmHWM``, file pages of the memmap it touches included) is its own:
 
 ``gap_sweep``
     The public protocol, :func:`skgap.gap_sweep` with
@@ -67,13 +67,30 @@ def write_data(path, n, d, chunk=50_000, seed=0):
     return y
 
 
+def peak_rss():
+    """Peak resident memory of this process, bytes.
+
+    ``VmHWM`` of ``/proc/self/status`` where there is one: unlike
+    ``ru_maxrss``, which Linux carries across ``exec`` from the parent, it
+    is this program's own high-water mark.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def child(design, data, labels, lams, seeds):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedShuffleSplit
 
     import skgap  # noqa: F401  (imports before the baseline RSS)
 
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base_rss = peak_rss()
     X = np.load(data, mmap_mode="r")
     y = np.load(labels)
     grid = np.linspace(0.0, 1.0, lams)
@@ -95,7 +112,7 @@ def child(design, data, labels, lams, seeds):
         ).fit(X, y)
         auc = search.cv_results_["mean_test_score"]
     wall = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = peak_rss()
     print(json.dumps({"wall": wall, "rss": rss, "base": base_rss, "auc": [float(a) for a in auc]}))
 
 
