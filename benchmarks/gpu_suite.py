@@ -311,7 +311,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         rows += funcs[part](args, device, X)
         print(f"   [{part} done in {time.perf_counter() - t0:.1f} s]", flush=True)
-    print(f"{'part':<10s}{'candidate':<46s}{'s':>9s}  {'baseline':<40s}{'s':>9s}  {'ratio':>7s}  goal")
+    print(
+        f"{'part':<10s}{'candidate':<46s}{'s':>9s}  {'baseline':<40s}{'s':>9s}  "
+        f"{'ratio':>7s}  goal"
+    )
     for part, cand, t_c, base, t_b, goal in rows:
         print(
             f"{part:<10s}{cand:<46s}{t_c:9.4f}  {base:<40s}{t_b:9.4f}  x{t_c / t_b:6.2f}  {goal}"
