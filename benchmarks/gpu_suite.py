@@ -36,7 +36,8 @@ Usage::
 import argparse
 import os
 
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
+if __name__ == "__main__":  # not on import (a test imports this module): it is process-wide
+    os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import tempfile  # noqa: E402
 import time  # noqa: E402
