@@ -180,17 +180,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         Folds run in parallel with joblib (any backend, e.g. dask), each
         with one BLAS thread. ``None`` means one fold at a time (unless a
         :func:`joblib.parallel_config` context says otherwise); ``-1`` uses
-        every core, which pays on many-core machines. The default is never
-        slower than the default threading of NumPy: inside these small fits
-        a multi-threaded BLAS spends more time synchronising than computing.
-    select : {'one_se', 'best'}, default='one_se'
-        How :math:`\lambda` is chosen from the cross-validated scores
-        (:func:`skgap._selection.select_setting`). ``'best'``: the highest
-        mean score, as ``GridSearchCV``. ``'one_se'``: the one-standard-error
-        rule -- the :math:`\lambda` closest to 0 whose mean score is at most
-        one standard error below the best, that error being the one of the
-        paired per-fold difference from the best :math:`\lambda`; on a flat
-        or noisy curve this is :math:`\lambda = 0`, no intervention.
+        every core, which pays on many-core machines. One BLAS thread per fit
+        is the fast setting: inside these small fits a multi-threaded BLAS
+        spends more time synchronising than computing.
     C : float > 0, default=1.0
         Inverse L2 penalty of the logistic-regression probe.
     class_weight : dict, 'balanced' or None, default=None
@@ -203,6 +195,14 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         Width of each modality block of ``X``; ``None`` means two equal blocks.
     direction : {'raw', 'unit'}, default='raw'
         Shift direction (see :class:`ModalityGapShifter`).
+    select : {'one_se', 'best'}, default='one_se'
+        How :math:`\lambda` is chosen from the cross-validated scores
+        (the rule of :func:`skgap.summarize_sweep` too). ``'best'``: the highest
+        mean score, as ``GridSearchCV``. ``'one_se'``: the one-standard-error
+        rule -- the :math:`\lambda` closest to 0 whose mean score is at most
+        one standard error below the best, that error being the one of the
+        paired per-fold difference from the best :math:`\lambda`; on a flat
+        or noisy curve this is :math:`\lambda = 0`, no intervention.
 
     Attributes
     ----------
