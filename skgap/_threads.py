@@ -12,7 +12,7 @@ fits instead (``n_jobs``, as in scikit-learn: ``None`` means one job unless a
 
 from contextlib import contextmanager
 
-from joblib import Parallel, delayed
+from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 __all__ = ["one_blas_thread", "run_fits"]
@@ -35,9 +35,10 @@ def run_fits(fn, tasks, n_jobs=None):
     tasks : iterable of tuple
         Positional arguments of each call.
     n_jobs : int or None, default=None
-        Number of concurrent fits, as in scikit-learn. Process workers (loky)
-        are started with one BLAS thread each; thread workers share this
-        process's limit.
+        Number of concurrent fits, as in scikit-learn. Process workers (loky,
+        dask) set one BLAS thread around each call; thread workers share this
+        process's limit. scikit-learn's configuration (``config_context``)
+        travels to the workers, as in scikit-learn's own ``Parallel``.
 
     Returns
     -------

@@ -13,11 +13,12 @@ from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._geometry import block_shift_matrix, replay_row_errors, row_norms
 from ._probe import decision_values, fit_shifted_logistic
+from ._selection import SELECTION_RULES, select_setting
+from ._threads import one_blas_thread, run_fits
 from .shift import ModalityGapShifter
 from ._validation import PairedMixin, block_names, modality_dims_constraint
 
@@ -157,7 +158,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     :math:`\lambda`'s features are then a per-row rescaling of those, which
     the probe uses without writing them out; and the probe is warm-started
     from the previous :math:`\lambda`'s solution along the sorted path. The
-    best :math:`\lambda` is then refitted on all the data.
+    selected :math:`\lambda` (by default the one-standard-error rule, see
+    ``select``) is then refitted on all the data. Every fit runs with one
+    BLAS thread; extra cores go to folds in parallel (``n_jobs``).
 
     Parameters
     ----------
@@ -173,7 +176,12 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         Scorer of the probe on the held-out fold (e.g. ``'roc_auc'``);
         ``None`` is accuracy.
     n_jobs : int or None, default=None
-        Folds run in parallel with joblib (any backend, e.g. dask).
+        Folds run in parallel with joblib (any backend, e.g. dask), each
+        with one BLAS thread. ``None`` means one fold at a time (unless a
+        :func:`joblib.parallel_config` context says otherwise); ``-1`` uses
+        every core, which pays on many-core machines. One BLAS thread per fit
+        is the fast setting: inside these small fits a multi-threaded BLAS
+        spends more time synchronising than computing.
     C : float > 0, default=1.0
         Inverse L2 penalty of the logistic-regression probe.
     class_weight : dict, 'balanced' or None, default=None
@@ -186,22 +194,33 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         Width of each modality block of ``X``; ``None`` means two equal blocks.
     direction : {'raw', 'unit'}, default='raw'
         Shift direction (see :class:`ModalityGapShifter`).
+    select : {'one_se', 'best'}, default='one_se'
+        How :math:`\lambda` is chosen from the cross-validated scores
+        (the rule of :func:`skgap.summarize_sweep` too). ``'best'``: the highest
+        mean score, as ``GridSearchCV``. ``'one_se'``: the one-standard-error
+        rule -- the :math:`\lambda` closest to 0 whose mean score is at most
+        one standard error below the best, that error being the one of the
+        paired per-fold difference from the best :math:`\lambda`; on a flat
+        or noisy curve this is :math:`\lambda = 0`, no intervention.
 
     Attributes
     ----------
     lam_ : float
-        The selected :math:`\lambda` (highest mean CV score; the first one on
-        ties).
+        The selected :math:`\lambda` (by ``select``; with ``'best'`` the
+        highest mean CV score, the first one on ties).
     best_score_ : float
         Its mean cross-validated score.
     best_index_ : int
         Its index in ``cv_results_``.
     cv_results_ : dict of ndarray
         ``params``, ``param_lam``, ``split{k}_test_score``,
-        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
-        ``mean_fit_time``, ``std_fit_time`` (seconds per probe fit, features
-        included) and ``mean_n_iter`` (solver iterations), one entry per
-        :math:`\lambda` in grid order.
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score`` (by mean
+        score, 1 the highest, whatever ``select``), ``se_to_best`` (standard
+        error of the paired per-fold difference from the highest-mean
+        :math:`\lambda`, 0 for that one, NaN with one fold), ``selected``
+        (True at ``best_index_`` only), ``mean_fit_time``, ``std_fit_time``
+        (seconds per probe fit, features included) and ``mean_n_iter``
+        (solver iterations), one entry per :math:`\lambda` in grid order.
     n_iter_ : ndarray of shape (n_splits, n_lams)
         Solver iterations of each fold and :math:`\lambda`.
     best_estimator_ : Pipeline
@@ -219,6 +238,14 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
 
     Notes
     -----
+    With ``select='one_se'``, let :math:`b` be the :math:`\lambda` of highest
+    mean score :math:`\bar x_b` over the :math:`n` folds and
+    :math:`\mathrm{se}_j = \operatorname{sd}_k(x_{kj} - x_{kb})/\sqrt n`
+    (``se_to_best``); the selected :math:`\lambda` is the smallest one with
+    :math:`\bar x_j \ge \bar x_b - \mathrm{se}_j`. The folds share rows, so
+    this standard error is optimistic (Nadeau & Bengio 2003): a screen
+    against noise, not a test.
+
     For every fold with training rows :math:`\mathcal T`, the shift of block
     :math:`m` is :math:`s_m` (``ModalityGapShifter``'s ``shift_vectors_`` on
     :math:`\mathcal T`), and for every row the fold keeps
@@ -265,6 +292,10 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     Byrd, Lu, Nocedal & Zhu (1995), "A Limited Memory Algorithm for Bound
     Constrained Optimization", SIAM J. Sci. Comput. (L-BFGS-B, the probe's
     solver).
+    Breiman, Friedman, Olshen & Stone (1984), "Classification and Regression
+    Trees", section 3.4.3 (the one-standard-error rule).
+    Nadeau & Bengio (2003), "Inference for the Generalization Error", Machine
+    Learning 52 (why fold-wise standard errors are optimistic).
 
     Examples
     --------
@@ -289,6 +320,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "modality_dims": modality_dims_constraint(),
         "direction": [StrOptions({"raw", "unit"})],
+        "select": [StrOptions(set(SELECTION_RULES))],
     }
 
     def __init__(
@@ -304,6 +336,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         max_iter=100,
         modality_dims=None,
         direction="raw",
+        select="one_se",
     ):
         self.lams = lams
         self.cv = cv
@@ -315,6 +348,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         self.max_iter = max_iter
         self.modality_dims = modality_dims
         self.direction = direction
+        self.select = select
 
     def _lam_grid(self):
         if isinstance(self.lams, Integral):
@@ -375,11 +409,13 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         probe_params = self._probe_params()
         scorer = check_scoring(LogisticRegression(**probe_params), scoring=self.scoring)
 
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_lambda_path)(
-                X, y, train, test, slices, lams, self.direction, probe_params, scorer
-            )
-            for train, test in splits
+        results = run_fits(
+            _lambda_path,
+            [
+                (X, y, train, test, slices, lams, self.direction, probe_params, scorer)
+                for train, test in splits
+            ],
+            n_jobs=self.n_jobs,
         )
         scores = np.array([r[0] for r in results])  # (n_splits, n_lams)
         self.n_iter_ = np.array([r[1] for r in results])
@@ -393,6 +429,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         for i in range(1, len(lams)):
             if mean[order[i]] == mean[order[i - 1]]:
                 rank[order[i]] = rank[order[i - 1]]
+        self.best_index_, se_to_best = select_setting(scores, lams, rule=self.select)
         self.cv_results_ = {
             "params": [{"lam": float(v)} for v in lams],
             "param_lam": lams.copy(),
@@ -400,18 +437,20 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=0),
             "rank_test_score": rank,
+            "se_to_best": se_to_best,
+            "selected": np.arange(len(lams)) == self.best_index_,
             "mean_fit_time": fit_times.mean(axis=0),
             "std_fit_time": fit_times.std(axis=0),
             "mean_n_iter": self.n_iter_.mean(axis=0),
         }
-        self.best_index_ = int(order[0])
         self.lam_ = float(lams[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
 
-        shifter = ModalityGapShifter(
-            lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
-        ).fit(X)
-        probe = LogisticRegression(**probe_params).fit(shifter.transform(X), y)
+        with one_blas_thread():
+            shifter = ModalityGapShifter(
+                lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
+            ).fit(X)
+            probe = LogisticRegression(**probe_params).fit(shifter.transform(X), y)
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self
 

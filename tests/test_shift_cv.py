@@ -32,14 +32,33 @@ def data():
     return make_paired_embeddings(600, 16, 2, noise=3.0, random_state=0)
 
 
-def _grid(lams, cv, tol=1e-4, max_iter=100, **probe):
+def _grid(lams, cv, tol=1e-4, max_iter=100, refit=True, **probe):
     pipe = Pipeline(
         [
             ("shifter", ModalityGapShifter()),
             ("probe", LogisticRegression(tol=tol, max_iter=max_iter, **probe)),
         ]
     )
-    return GridSearchCV(pipe, {"shifter__lam": list(lams)}, cv=cv, scoring="roc_auc")
+    return GridSearchCV(
+        pipe, {"shifter__lam": list(lams)}, cv=cv, scoring="roc_auc", refit=refit
+    )
+
+
+def _one_se_index(cv_results):
+    """The one-standard-error choice, written out from the split scores.
+
+    Independent of skgap._selection: the best mean, the standard error of each
+    lambda's paired per-split difference from it, then the smallest lambda
+    within one such error of the best.
+    """
+    lams = np.asarray(cv_results["param_lam"], dtype=float)
+    n = sum(key.startswith("split") and key.endswith("_test_score") for key in cv_results)
+    split = np.array([cv_results[f"split{k}_test_score"] for k in range(n)])
+    mean = split.mean(axis=0)
+    best = int(np.argmax(mean))
+    se = [np.std(split[:, j] - split[:, best], ddof=1) / np.sqrt(n) for j in range(len(lams))]
+    within = [j for j in range(len(lams)) if mean[j] >= mean[best] - se[j]]
+    return min(within, key=lambda j: (lams[j], -mean[j]))
 
 
 def test_implicit_features_are_the_shifter_output(data):
@@ -85,7 +104,9 @@ def test_scores_agree_with_gridsearch_at_tight_tolerance(data):
     lams = np.linspace(0, 1, 5)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     grid = _grid(lams, cv, tol=1e-10, max_iter=5000).fit(X, y)
-    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000).fit(X, y)
+    fast = ModalityGapShifterCV(
+        lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000, select="best"
+    ).fit(X, y)
     np.testing.assert_allclose(
         fast.cv_results_["mean_test_score"], grid.cv_results_["mean_test_score"], atol=1e-6
     )
@@ -93,12 +114,64 @@ def test_scores_agree_with_gridsearch_at_tight_tolerance(data):
     assert fast.best_score_ == pytest.approx(grid.best_score_, abs=1e-6)
 
 
+def test_one_se_agrees_with_gridsearch_refit_callable(data):
+    """Like with like: GridSearchCV(refit=<one-SE rule>) picks the same lambda."""
+    X, y = data
+    X = X.astype(np.float64)
+    lams = np.linspace(0, 1, 6)
+    cv = StratifiedKFold(4, shuffle=True, random_state=1)
+
+    def refit(cv_results):
+        res = dict(cv_results, param_lam=np.asarray(cv_results["param_shifter__lam"], float))
+        return _one_se_index(res)
+
+    grid = _grid(lams, cv, tol=1e-10, max_iter=5000, refit=refit).fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000)
+    fast.fit(X, y)
+    assert fast.select == "one_se"  # the default
+    assert fast.best_index_ == grid.best_index_
+    assert fast.lam_ == grid.best_params_["shifter__lam"]
+
+
+@pytest.mark.parametrize("lams", [np.linspace(0, 1, 6), [1.0, 0.0, 0.25, 0.5]])
+def test_one_se_is_the_smallest_lambda_within_one_standard_error(lams):
+    X, y = make_paired_embeddings(300, 8, 2, noise=4.0, random_state=3)
+    fast = ModalityGapShifterCV(lams, cv=5, scoring="roc_auc").fit(X, y)
+    res = fast.cv_results_
+    assert fast.best_index_ == _one_se_index(res)
+    assert fast.lam_ == res["param_lam"][fast.best_index_]
+    assert fast.best_score_ == res["mean_test_score"][fast.best_index_]
+    np.testing.assert_array_equal(res["selected"], np.arange(len(lams)) == fast.best_index_)
+    split = np.array([res[f"split{k}_test_score"] for k in range(5)])
+    best = int(np.argmax(split.mean(0)))
+    np.testing.assert_allclose(
+        res["se_to_best"], (split - split[:, [best]]).std(0, ddof=1) / np.sqrt(5)
+    )
+    assert res["se_to_best"][best] == 0.0
+
+
+def test_one_se_never_picks_a_larger_lambda_than_best(data):
+    """On an ascending grid the best lambda is itself a one-SE candidate."""
+    X, y = data
+    lams = np.linspace(0, 1, 5)
+    one_se = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc").fit(X, y)
+    best = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc", select="best").fit(X, y)
+    np.testing.assert_array_equal(
+        one_se.cv_results_["mean_test_score"], best.cv_results_["mean_test_score"]
+    )
+    assert one_se.lam_ <= best.lam_
+    assert best.best_index_ == int(np.argmax(best.cv_results_["mean_test_score"]))
+    assert one_se.best_score_ >= best.best_score_ - one_se.cv_results_["se_to_best"][
+        one_se.best_index_
+    ]
+
+
 def test_scores_agree_with_gridsearch_at_default_tolerance(data):
     X, y = data
     lams = np.linspace(0, 1, 5)
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     grid = _grid(lams, cv).fit(X, y)
-    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc").fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", select="best").fit(X, y)
     np.testing.assert_allclose(
         fast.cv_results_["mean_test_score"], grid.cv_results_["mean_test_score"], atol=2e-3
     )
@@ -137,7 +210,7 @@ def test_refit_pipeline_is_the_best_lambda_refitted(data):
 def test_cv_results_layout_and_ranking(data):
     X, y = data
     lams = [1.0, 0.0, 0.5]  # unsorted on purpose: results stay in grid order
-    fast = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc").fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc", select="best").fit(X, y)
     res = fast.cv_results_
     np.testing.assert_array_equal(res["param_lam"], lams)
     assert [p["lam"] for p in res["params"]] == lams
@@ -217,6 +290,8 @@ def test_input_errors(data):
         ModalityGapShifterCV([0.0, 1.5]).fit(X, y)
     with pytest.raises(ValueError, match="lams"):
         ModalityGapShifterCV(lams=0).fit(X, y)
+    with pytest.raises(ValueError, match="'select' parameter"):
+        ModalityGapShifterCV(select="1se").fit(X, y)
     with pytest.raises(ValueError, match="multi-label"):
         ModalityGapShifterCV().fit(X, np.c_[y, 1 - y])
     with pytest.raises(ValueError, match="one class"):

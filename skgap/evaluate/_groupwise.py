@@ -17,6 +17,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._geometry import normalize_rows
 from .._layout import block_slices, resolve_modality_dims
+from .._threads import one_blas_thread
 
 __all__ = ["groupwise_scores", "knn_accuracy", "GROUPWISE_METRICS"]
 
@@ -94,8 +95,8 @@ def knn_accuracy(Z, y, n_neighbors=10):
     if k >= Z.shape[0]:
         raise ValueError(f"n_neighbors={k} must be below the number of rows ({Z.shape[0]}).")
     classes, codes = np.unique(y, return_inverse=True)
-    nn = NearestNeighbors(n_neighbors=k + 1).fit(Z)
-    idx = nn.kneighbors(Z, return_distance=False)
+    with one_blas_thread():  # threads only contend on these sizes (issue 14)
+        idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z, return_distance=False)
     rows = np.arange(Z.shape[0])
     # Drop each row itself (usually, not always, the first neighbour: duplicates).
     is_self = idx == rows[:, None]
@@ -198,7 +199,8 @@ def groupwise_scores(
         raise ValueError(f"n_clusters={k} exceeds the {Z.shape[0]} stacked points.")
     labels = np.concatenate([y] * len(blocks))
     modality = np.repeat(np.arange(len(blocks)), X.shape[0])
-    clusters = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z)
+    with one_blas_thread():  # threads only contend on these sizes (issue 14)
+        clusters = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z)
     return {
         "ari": float(adjusted_rand_score(labels, clusters)),
         "nmi": float(normalized_mutual_info_score(labels, clusters)),

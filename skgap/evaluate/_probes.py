@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._threads import one_blas_thread
 from .._validation import PairedMixin, modality_dims_constraint
 from ._auc import TASKS, continuous_scores, infer_task
 
@@ -181,7 +182,8 @@ class LateFusionClassifier(ClassifierMixin, PairedMixin, BaseEstimator):
         check_classification_targets(y)
         weights = self._check_weights(len(slices))
         base = self.estimator if self.estimator is not None else make_linear_probe(infer_task(y))
-        self.estimators_ = [clone(base).fit(X[:, s], y) for s in slices]
+        with one_blas_thread():  # small fits: BLAS threads only contend (issue 14)
+            self.estimators_ = [clone(base).fit(X[:, s], y) for s in slices]
         self.classes_ = self.estimators_[0].classes_
         self.weights_ = weights
         self._multilabel = y.ndim == 2

@@ -11,6 +11,7 @@ from numbers import Integral
 import numpy as np
 
 from .._layout import block_slices, resolve_modality_dims
+from .._threads import one_blas_thread
 from ..metrics._retrieval import retrieval_recall_at_k
 from ._groupwise import GROUPWISE_METRICS, groupwise_scores
 
@@ -71,9 +72,12 @@ class _TransformScorer:
         self.modality_dims = modality_dims
 
     def __call__(self, estimator, X, y=None):
-        Z = _transform(estimator, X)
-        V, T = _blocks(Z, estimator, self.modality_dims)
-        return self._score(V, T, y)
+        # One BLAS thread: a search scores many folds, and threads only contend
+        # there (issue 14); GridSearchCV's n_jobs spends the cores.
+        with one_blas_thread():
+            Z = _transform(estimator, X)
+            V, T = _blocks(Z, estimator, self.modality_dims)
+            return self._score(V, T, y)
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
