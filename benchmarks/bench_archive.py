@@ -101,8 +101,11 @@ def child(design, data, labels, lams, seeds):
         from skgap.evaluate import make_linear_probe
 
         table = gap_sweep(X, y, lams=grid, n_seeds=seeds, probe=make_linear_probe("binary"),
-                          as_frame=False)
-        auc = np.asarray(table["auc"]).reshape(seeds, lams).mean(axis=0)
+                          tasks=("fusion",), as_frame=False)
+        lam_col = np.asarray(table["lam"])
+        keep = np.asarray(table["metric"]) == "auc"
+        score = np.asarray(table["score"], dtype=float)
+        auc = [score[keep & (lam_col == lam)].mean() for lam in grid]
     else:
         from skgap import ModalityGapShifterCV
 
