@@ -102,5 +102,18 @@ def tasks_figure(summaries, curves=TASK_CURVES):
         n = int(s["n"].max())
         plot_lambda_curves(lams, lines, ax=ax, ylabel=f"score (mean ± std over {n} splits)",
                            ylim=(-0.05, 1.0), title=f"synthetic {name}: every task, same splits")
-    fig.tight_layout()
+    # The panels share their curves: one legend under the figure instead of one per panel,
+    # so that no legend overlaps another panel's or runs off the page.
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    n_rows = -(-len(labels) // 2)
+    fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=2,
+               fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.055 * n_rows, 1, 1))
     return fig
