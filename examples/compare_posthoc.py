@@ -224,8 +224,9 @@ for ax, summary, kind, title in panels:
     ax.invert_yaxis()
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("change from the frozen embeddings (95% interval)", fontsize=9)
-axes[0, 0].legend(fontsize=8, loc="lower left")
+handles, names = axes[0, 0].get_legend_handles_labels()
+fig.legend(handles, names, loc="lower center", ncol=len(METHODS), fontsize=9, frameon=False)
 fig.suptitle(f"Same splits for every method ({n_seeds} per data set); "
              f"COCO source: {coco.split(' (')[0]}", fontsize=11)
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.04, 1, 1))
 plt.show()
