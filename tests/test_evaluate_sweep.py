@@ -382,3 +382,21 @@ def test_centring_in_the_sweep_matches_a_direct_held_out_gap(binary, data):
         r = retrieval_recall_at_k(Z[:, :d], Z[:, d:], k=(1,))
         assert table["score"][rows & (table["lam"] == 1)][0] == pytest.approx(
             r["image_to_text_recall@1"])
+
+
+def test_a_trained_adapter_goes_through_the_sweep_on_the_same_splits(binary):
+    # The comparison example scores GapClosingAdapter at its one default setting
+    # (path "lr") and compares it with the frozen rows of another sweep: the held-out gap
+    # of the sweep must be the adapter fitted on the training rows of that same split.
+    pytest.importorskip("torch")
+    from skgap.train import GapClosingAdapter
+
+    X, y = binary
+    adapter = GapClosingAdapter(epochs=2, batch_size=64, random_state=0)
+    table = gap_sweep(X, y, lams=[1e-4], n_seeds=1, tasks=("retrieval",),
+                      transformer=adapter, path="lr", as_frame=False)
+    train, test = _split(X, y)
+    Z = GapClosingAdapter(epochs=2, batch_size=64, random_state=0).fit(X[train]).transform(
+        X[test])
+    assert table["gap_norm"][0] == pytest.approx(modality_gap(Z[:, :16], Z[:, 16:])[1],
+                                                 rel=1e-4)
