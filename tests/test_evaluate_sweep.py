@@ -332,3 +332,71 @@ def test_the_default_shift_equals_modality_gap_shifter_in_its_range(binary):
                   path="lam", as_frame=False)
     np.testing.assert_allclose(a["score"], b["score"])
     np.testing.assert_allclose(a["gap_norm"], b["gap_norm"], rtol=1e-10)
+
+
+def _centred_gap(X, train, test):
+    """Held-out centroid gap after I0T's centring, by hand: unit rows minus training means."""
+    d = X.shape[1] // 2
+    blocks = []
+    for sl in (slice(0, d), slice(d, None)):
+        mu = _unit(X[train][:, sl]).mean(axis=0)
+        blocks.append(_unit(_unit(X[test][:, sl]) - mu))
+    return np.linalg.norm(blocks[0].mean(axis=0) - blocks[1].mean(axis=0))
+
+
+def _coco_or_skip():
+    from skgap.datasets import load_coco_clip
+
+    try:
+        return load_coco_clip()
+    except FileNotFoundError:
+        pytest.skip("the shared COCO CLIP embeddings are absent")
+
+
+@pytest.mark.parametrize("data", ["synthetic", "coco"])
+def test_centring_in_the_sweep_matches_a_direct_held_out_gap(binary, data):
+    # The comparison of examples/compare_posthoc.py scores ModalityCentering through
+    # gap_sweep; its held-out gap_norm must be the centring fitted on the training rows of
+    # the same split and applied to its test rows, computed here without the sweep.
+    from skgap import ModalityCentering
+
+    if data == "synthetic":
+        X, y = binary
+    else:
+        X = _coco_or_skip()
+        y = np.arange(X.shape[0]) % 2  # retrieval needs no labels; any two classes do
+    table = gap_sweep(X, y, lams=[0.0, 1.0], n_seeds=2, tasks=("retrieval",),
+                      transformer=ModalityCentering(), path="alpha", as_frame=False)
+    d = X.shape[1] // 2
+    for s in range(2):
+        train, test = _split(X, y, n_seeds=2, s=s)
+        rows = (table["seed"] == s) & (table["metric"] == "i2t_R@1")
+        frozen, centred = table["gap_norm"][rows & (table["lam"] == 0)][0], \
+            table["gap_norm"][rows & (table["lam"] == 1)][0]
+        Z = ModalityCentering(alpha=1.0).fit(X[train]).transform(X[test])
+        assert centred == pytest.approx(modality_gap(Z[:, :d], Z[:, d:])[1], rel=1e-5)
+        assert centred == pytest.approx(_centred_gap(X, train, test), rel=1e-4)
+        assert frozen == pytest.approx(
+            modality_gap(_unit(X[test][:, :d]), _unit(X[test][:, d:]))[1], rel=1e-5)
+        assert centred < 0.5 * frozen  # centring closes most of the held-out gap
+        r = retrieval_recall_at_k(Z[:, :d], Z[:, d:], k=(1,))
+        assert table["score"][rows & (table["lam"] == 1)][0] == pytest.approx(
+            r["image_to_text_recall@1"])
+
+
+def test_a_trained_adapter_goes_through_the_sweep_on_the_same_splits(binary):
+    # The comparison example scores GapClosingAdapter at its one default setting
+    # (path "lr") and compares it with the frozen rows of another sweep: the held-out gap
+    # of the sweep must be the adapter fitted on the training rows of that same split.
+    pytest.importorskip("torch")
+    from skgap.train import GapClosingAdapter
+
+    X, y = binary
+    adapter = GapClosingAdapter(epochs=2, batch_size=64, random_state=0)
+    table = gap_sweep(X, y, lams=[1e-4], n_seeds=1, tasks=("retrieval",),
+                      transformer=adapter, path="lr", as_frame=False)
+    train, test = _split(X, y)
+    Z = GapClosingAdapter(epochs=2, batch_size=64, random_state=0).fit(X[train]).transform(
+        X[test])
+    assert table["gap_norm"][0] == pytest.approx(modality_gap(Z[:, :16], Z[:, 16:])[1],
+                                                 rel=1e-4)
