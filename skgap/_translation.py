@@ -37,7 +37,10 @@ __all__ = ["BlockTranslation"]
 
 
 class BlockTranslation(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimator):
-    r"""Fit per-block unit centroids; transform by :math:`u \mapsto (u + s_m) / \lVert u + s_m \rVert`.
+    r"""Fit per-block unit centroids; transform by translating each block's unit rows.
+
+    Each unit row :math:`u` of block :math:`m` becomes
+    :math:`(u + s_m) / \lVert u + s_m \rVert`.
 
     A subclass declares its parameters and defines
 

@@ -160,7 +160,8 @@ class ModalityGapShifter(BlockTranslation):
             self.gap_vector_ = C[0] - C[1] if len(C) >= 2 else np.zeros(C.shape[1])
             self.gap_norm_ = float(np.linalg.norm(self.gap_vector_))
         else:
-            self.gap_vector_ = C[0, ...] - C[1, ...] if C.shape[0] >= 2 else xp.zeros_like(C[0, ...])
+            two = C.shape[0] >= 2
+            self.gap_vector_ = C[0, ...] - C[1, ...] if two else xp.zeros_like(C[0, ...])
             self.gap_norm_ = float(xp.linalg.vector_norm(self.gap_vector_))
         self.shift_vectors_ = gap_shift_directions(C, self.direction, self.side, xp)
 
