@@ -22,6 +22,8 @@ entries are exactly zero.
 import numpy as np
 from sklearn.utils import check_array
 
+from ._array_api import is_numpy, namespace_of, scale_safe_rows, to_numpy
+
 # Rows per chunk in chunked reductions: 8192 rows x 512 float32 = 16 MiB.
 CHUNK_ROWS = 8192
 
@@ -460,7 +462,7 @@ def side_weights(side, n_modalities):
     return np.asarray(SIDE_WEIGHTS[side])
 
 
-def gap_shift_directions(centroids, direction="raw", side="both"):
+def gap_shift_directions(centroids, direction="raw", side="both", xp=np, device=None):
     r"""Per-modality shift vectors for ``lam = 1``.
 
     Each modality moves toward the mean of the modality centroids
@@ -480,20 +482,30 @@ def gap_shift_directions(centroids, direction="raw", side="both"):
 
     Parameters
     ----------
-    centroids : ndarray of shape (n_modalities, d)
+    centroids : array of shape (n_modalities, d)
     direction : {'raw', 'unit'}
     side : {'both', 'image', 'text'}, default='both'
+    xp : array namespace, default=numpy
+    device : device, default=None
+        Device of the result; ``None`` keeps that of ``centroids``.
 
     Returns
     -------
-    ndarray of shape (n_modalities, d), float64
+    array of shape (n_modalities, d)
+        float64 ndarray for NumPy; in ``xp`` on ``device`` (dtype of
+        ``centroids``) otherwise.
     """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    s = centroids.mean(axis=0, keepdims=True) - centroids
+    if is_numpy(xp):
+        xp, C = np, np.asarray(centroids, dtype=np.float64)
+    else:
+        C = xp.asarray(centroids, device=device)
+        device = namespace_of(C)[1]
+    s = xp.mean(C, axis=0, keepdims=True) - C
     if direction == "unit":
-        norms = np.linalg.norm(s, axis=1, keepdims=True)
-        s = np.divide(s, 2.0 * norms, out=np.zeros_like(s), where=norms > 0)
-    return s * side_weights(side, len(s))[:, None]
+        norms = xp.linalg.vector_norm(s, axis=1, keepdims=True)
+        s = xp.where(norms > 0, s / (2.0 * xp.where(norms > 0, norms, 1.0)), 0.0)
+    w = side_weights(side, C.shape[0])
+    return s * xp.asarray(w[:, None], dtype=s.dtype, device=device)
 
 
 def shift_block(B, shift, out=None, name="block"):
@@ -518,6 +530,65 @@ def shift_paired(X, slices, shifts, names, *, estimator=None, out=None):
         return shift_rows(X, slices, shifts, out=out)
     except InvalidRowsError:
         replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
+
+
+def shift_paired_xp(X, slices, shifts, names, xp):
+    r""":func:`shift_paired` in any array namespace (whole-block operations, one output).
+
+    Every unit row :math:`u = x / \lVert x \rVert` of block :math:`m` becomes
+    :math:`(u + s_m) / \lVert u + s_m \rVert`. Each block is first made
+    scale-safe (:func:`skgap._array_api.scale_safe_rows`), so a float32 row of
+    1e30 (or 1e-30) entries gives the answer of the unscaled row. With
+    :math:`q = \lVert u + s \rVert^2 = 1 + 2\,u \cdot s + \lVert s \rVert^2`
+    the output is :math:`x / (\lVert x \rVert \sqrt q) + s / \sqrt q`; where
+    :math:`q` nearly cancels (:math:`q \le 10^{-2}`) the block is redone as
+    normalise, add, renormalise.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), namespace ``xp``
+    slices : sequence of slice
+        Column block of each modality.
+    shifts : sequence of arrays of shape (d_m,)
+        :math:`s_m` for each block, in ``xp`` on the device of ``X``.
+    names : sequence of str
+        Block names for the error messages.
+    xp : array namespace
+
+    Returns
+    -------
+    array of the shape, dtype, namespace and device of ``X``
+
+    Raises
+    ------
+    ValueError
+        Naming the first row that is not finite or has zero norm, before or
+        after the shift (:func:`replay_row_errors` on a NumPy copy).
+    """
+    out = xp.empty_like(X)
+    tiny = float(xp.finfo(X.dtype).smallest_normal)
+    for sl, s in zip(slices, shifts):
+        B = scale_safe_rows(X[:, sl], xp)
+        norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
+        if not bool(xp.all(norms > tiny)):
+            replay_row_errors(to_numpy(X, xp), slices, names)
+        s = xp.astype(s, X.dtype)
+        # ||u + s||^2 = 1 + 2 u.s + ||s||^2 for the unit row u = b / ||b||.
+        dots = xp.matmul(B, s)[:, None] / norms
+        q = 1.0 + 2.0 * dots + xp.sum(s * s)
+        if not bool(xp.all(q > 1e-2)):
+            # Near-cancellation: fall back to the explicit normalise-add-renormalise.
+            U = B / norms + s
+            n2 = xp.linalg.vector_norm(U, axis=1, keepdims=True)
+            if not bool(xp.all(n2 > tiny)):
+                replay_row_errors(
+                    to_numpy(X, xp), slices, names, shifts=[to_numpy(v, xp) for v in shifts]
+                )
+            out[:, sl] = U / n2
+            continue
+        beta = 1.0 / xp.sqrt(q)
+        out[:, sl] = B * (beta / norms) + beta * s
+    return out
 
 
 def paired_unit_sums(X, slices, *, pairs=True):

@@ -3,180 +3,26 @@ r"""Post-hoc centring of each modality: I0T mean-centring and C3 collapse-and-co
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
-from ._array_api import (
-    check_same_namespace,
-    get_namespace_and_device,
-    is_numpy,
-    to_numpy,
-)
-from ._geometry import (
-    InvalidRowsError,
-    check_nonzero_norms,
-    normalize_rows,
-    replay_row_errors,
-    row_norms,
-    shift_rows,
-)
-from ._streaming import PairedStats
-from ._validation import (
-    PairedMixin,
-    block_names,
-    modality_dims_constraint,
-    update_paired_stats,
-    validate_dask,
-    validate_paired_fast,
-)
+from ._array_api import get_namespace_and_device, is_numpy, scale_safe_rows
+from ._geometry import check_nonzero_norms, normalize_rows, row_norms
+from ._translation import BlockTranslation
+from ._validation import block_names, modality_dims_constraint, validate_paired_fast
 
 __all__ = ["CollapseCorrupt", "ModalityCentering"]
 
 
-def _centre_numpy(X, slices, shifts, names, estimator):
-    """``(u + s_m) / ||u + s_m||`` for the unit rows ``u`` of every block (fused kernel)."""
-    try:
-        return shift_rows(X, slices, shifts)
-    except InvalidRowsError:
-        replay_row_errors(X, slices, names, estimator=estimator, shifts=shifts)
+def _centring_shifts(centroids, a, xp, device):
+    r""":math:`s_m = -a\,\mu_m` for every block, in the namespace of the data."""
+    if is_numpy(xp):
+        return -a * np.asarray(centroids)
+    return -a * xp.asarray(centroids, device=device)
 
 
-def _centre_xp(X, slices, shifts, names, xp):
-    """The same map in any array namespace (whole-block operations)."""
-    out = xp.empty_like(X)
-    tiny = float(xp.finfo(X.dtype).smallest_normal)
-    for sl, s in zip(slices, shifts):
-        B = X[:, sl]
-        norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
-        U = B / xp.where(norms > tiny, norms, 1.0) + xp.astype(s, X.dtype)
-        n2 = xp.linalg.vector_norm(U, axis=1, keepdims=True)
-        if not (bool(xp.all(norms > tiny)) and bool(xp.all(n2 > tiny))):
-            replay_row_errors(
-                to_numpy(X, xp), slices, names, shifts=[to_numpy(v, xp) for v in shifts]
-            )
-        out[:, sl] = U / n2
-    return out
-
-
-class _CentroidTransformer(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimator):
-    """Fit the unit centroid of each modality; transform by ``u -> (u - a mu) / ||.||``.
-
-    Subclasses define :meth:`_fraction` (the ``a`` above).
-    """
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Estimate the centroid of each modality's unit rows on ``X``.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_features)
-            Paired embeddings ``[V | T]`` of the training split.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        self._stats = None
-        return self._partial(X, first=True)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Add a chunk of training rows to the centroid sums.
-
-        After the last chunk the centroids equal those of :meth:`fit` on all
-        the rows (up to float rounding).
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_chunk, n_features)
-            The next training rows.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The fitted transformer.
-        """
-        return self._partial(X, first=getattr(self, "_stats", None) is None)
-
-    def _partial(self, X, *, first):
-        if _dask.is_dask_array(X):
-            X, slices = validate_dask(self, X, reset=first, equal_dims=True)
-            stats = _dask.reduce_paired_stats(
-                X, slices, block_names(len(slices)), type(self).__name__, pairs=False
-            )
-            self._stats = stats if first else self._stats.merge(stats)
-        else:
-            if not first:
-                check_same_namespace(X, self, attribute="centroids_", method="partial_fit")
-            xp, _, device = get_namespace_and_device(X)
-            X, slices = validate_paired_fast(self, X, reset=first, xp=xp)
-            stats = PairedStats(slices, pairs=False) if first else self._stats
-            update_paired_stats(self, stats, X, slices, xp, device)  # atomic on errors
-            self._stats = stats
-        self.centroids_ = self._stats.sums / self._stats.n_samples
-        self._check_fitted_layout()
-        return self
-
-    def _check_fitted_layout(self):
-        """Hook for parameter checks that need the number of blocks."""
-
-    def _shifts(self, xp=np, device=None):
-        """The per-block shift vectors ``-a * mu_m`` in the namespace of the data."""
-        a = float(self._fraction())
-        if xp is np or is_numpy(xp):
-            return -a * np.asarray(self.centroids_)
-        C = xp.asarray(self.centroids_, device=device)
-        return [-a * C[m, ...] for m in range(C.shape[0])]
-
-    def transform(self, X):
-        """Centre each modality on its training centroid and renormalise.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_features)
-            Paired embeddings with the fitted layout.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_features)
-            Unit rows in every block, in the dtype of ``X`` (float32 stays
-            float32); a lazy dask array for dask input, an array of the input's
-            namespace and device under array API dispatch.
-        """
-        check_is_fitted(self)
-        return self._transform(X)
-
-    def _transform(self, X):
-        # Unwrapped by set_output, so fit_transform can write into the result.
-        if _dask.is_dask_array(X):
-            X, slices = validate_dask(self, X, reset=False)
-            names = block_names(len(slices))
-            return _dask.shift_dask(X, slices, self._shifts(), names, type(self).__name__)
-        check_same_namespace(X, self, attribute="centroids_", method="transform")
-        xp, _, device = get_namespace_and_device(X)
-        X, slices = validate_paired_fast(self, X, reset=False, xp=xp, equal_dims=False)
-        names = block_names(len(slices))
-        if not is_numpy(xp):
-            return _centre_xp(X, slices, self._shifts(xp, device), names, xp)
-        return _centre_numpy(X, slices, self._shifts(), names, self)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.array_api_support = True
-        return tags
-
-
-class ModalityCentering(_CentroidTransformer):
+class ModalityCentering(BlockTranslation):
     r"""Subtract (a fraction of) each modality's training centroid, then renormalise.
 
     The mean-centring of I0T's post-hoc standardisation (An et al., 2024): with :math:`\mu_m`
@@ -263,11 +109,11 @@ class ModalityCentering(_CentroidTransformer):
         self.alpha = alpha
         self.modality_dims = modality_dims
 
-    def _fraction(self):
-        return self.alpha
+    def _block_shifts(self, xp, device):
+        return _centring_shifts(self.centroids_, float(self.alpha), xp, device)
 
 
-class CollapseCorrupt(_CentroidTransformer):
+class CollapseCorrupt(BlockTranslation):
     r"""C3's collapse-and-corrupt: centre each modality, add noise to training rows.
 
     The embedding-space step of C3 (Zhang et al., ICLR 2024) for learning a
@@ -378,10 +224,10 @@ class CollapseCorrupt(_CentroidTransformer):
         self.modality_dims = modality_dims
         self.random_state = random_state
 
-    def _fraction(self):
-        return 1.0
+    def _block_shifts(self, xp, device):
+        return _centring_shifts(self.centroids_, 1.0, xp, device)
 
-    def _check_fitted_layout(self):
+    def _after_fit(self, xp):
         n_blocks = len(self.modality_dims_)
         block = {"image": 0, "text": 1}.get(self.corrupt, self.corrupt)
         if block is not None and block >= n_blocks:
@@ -425,7 +271,7 @@ class CollapseCorrupt(_CentroidTransformer):
         noise *= dtype.type(self.noise_scale / np.sqrt(d))
         mu = self.centroids_[self.corrupt_block_, ...]
         if not is_numpy(xp):
-            B = X[:, sl]
+            B = scale_safe_rows(X[:, sl], xp)
             U = B / xp.linalg.vector_norm(B, axis=1, keepdims=True)
             U = U - xp.astype(xp.asarray(mu, device=device), X.dtype)
             U = U + xp.asarray(noise, device=device)

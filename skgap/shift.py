@@ -3,66 +3,16 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from . import _dask
-from ._array_api import (
-    check_same_namespace,
-    get_namespace_and_device,
-    is_numpy,
-    scale_safe_rows,
-    to_numpy,
-)
-from ._geometry import (
-    gap_shift_directions,
-    replay_row_errors,
-    shift_paired,
-    side_weights,
-)
-from ._streaming import PairedStats
-from ._validation import (
-    PairedMixin,
-    block_names,
-    modality_dims_constraint,
-    update_paired_stats,
-    validate_dask,
-    validate_paired_fast,
-)
+from ._geometry import gap_shift_directions
+from ._translation import BlockTranslation
+from ._validation import modality_dims_constraint
 
 __all__ = ["ModalityGapShifter"]
 
 
-def _shift_xp(X, slices, shifts, names, xp):
-    """Gap shift in any array namespace (whole-array operations, one output)."""
-    out = xp.empty_like(X)
-    tiny = float(xp.finfo(X.dtype).smallest_normal)
-    for sl, s, name in zip(slices, shifts, names):
-        B = scale_safe_rows(X[:, sl], xp)
-        norms = xp.linalg.vector_norm(B, axis=1, keepdims=True)
-        if not bool(xp.all(norms > tiny)):
-            replay_row_errors(to_numpy(X, xp), slices, names)
-        s = xp.astype(s, X.dtype)
-        # ||u + s||^2 = 1 + 2 u.s + ||s||^2 for the unit row u = b / ||b||.
-        dots = xp.matmul(B, s)[:, None] / norms
-        q = 1.0 + 2.0 * dots + xp.sum(s * s)
-        if not bool(xp.all(q > 1e-2)):
-            # Near-cancellation: fall back to the explicit normalise-add-renormalise.
-            U = B / norms + s
-            n2 = xp.linalg.vector_norm(U, axis=1, keepdims=True)
-            if not bool(xp.all(n2 > tiny)):
-                replay_row_errors(
-                    to_numpy(X, xp), slices, names, shifts=[to_numpy(v, xp) for v in shifts]
-                )
-            out[:, sl] = U / n2
-            continue
-        beta = 1.0 / xp.sqrt(q)
-        out[:, sl] = B * (beta / norms) + beta * s
-    return out
-
-
-class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimator):
+class ModalityGapShifter(BlockTranslation):
     r"""Post-hoc modality-gap shift of frozen embeddings.
 
     Estimates the gap :math:`\Delta = \mu_V - \mu_T` on the rows it is fit on
@@ -204,129 +154,23 @@ class ModalityGapShifter(OneToOneFeatureMixin, TransformerMixin, PairedMixin, Ba
         self.direction = direction
         self.side = side
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Estimate the modality centroids and the gap on ``X``.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_features)
-            Paired embeddings ``[V | T]`` of the training split.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ModalityGapShifter
-        """
-        self._stats = None
-        return self._partial(X, first=True)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Add a chunk of training rows to the centroid sums.
-
-        After the last chunk the fitted attributes equal those of :meth:`fit`
-        on all the rows (up to float rounding). Continues from :meth:`fit`
-        too.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_chunk, n_features)
-            The next training rows.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ModalityGapShifter
-        """
-        return self._partial(X, first=getattr(self, "_stats", None) is None)
-
-    def _partial(self, X, *, first):
-        if _dask.is_dask_array(X):
-            X, slices = validate_dask(self, X, reset=first, equal_dims=True)
-            stats = _dask.reduce_paired_stats(
-                X, slices, block_names(len(slices)), type(self).__name__, pairs=False
-            )
-            self._stats = stats if first else self._stats.merge(stats)
-            xp = np
-        else:
-            if not first:
-                check_same_namespace(X, self, attribute="centroids_", method="partial_fit")
-            xp, _, device = get_namespace_and_device(X)
-            X, slices = validate_paired_fast(self, X, reset=first, xp=xp)
-            stats = PairedStats(slices, pairs=False) if first else self._stats
-            update_paired_stats(self, stats, X, slices, xp, device)  # atomic on errors
-            self._stats = stats
-        self.centroids_ = self._stats.sums / self._stats.n_samples
-        self._set_gap_attributes(np if is_numpy(xp) else xp)
-        return self
-
-    def _set_gap_attributes(self, xp=np):
+    def _after_fit(self, xp):
+        C = self.centroids_
         if xp is np:
-            if len(self.centroids_) >= 2:
-                self.gap_vector_ = self.centroids_[0] - self.centroids_[1]
-            else:
-                self.gap_vector_ = np.zeros(self.centroids_.shape[1])
+            self.gap_vector_ = C[0] - C[1] if len(C) >= 2 else np.zeros(C.shape[1])
             self.gap_norm_ = float(np.linalg.norm(self.gap_vector_))
         else:
-            C = self.centroids_
-            self.gap_vector_ = (
-                C[0, ...] - C[1, ...] if C.shape[0] >= 2 else xp.zeros_like(C[0, ...])
-            )
+            two = C.shape[0] >= 2
+            self.gap_vector_ = C[0, ...] - C[1, ...] if two else xp.zeros_like(C[0, ...])
             self.gap_norm_ = float(xp.linalg.vector_norm(self.gap_vector_))
-        self.shift_vectors_ = self._shift_vectors(xp)
+        self.shift_vectors_ = gap_shift_directions(C, self.direction, self.side, xp)
 
-    def _shift_vectors(self, xp=np, device=None):
-        """:math:`s_m` for the current ``direction`` and ``side`` (see ``gap_shift_directions``)."""
-        C = self.centroids_
-        if xp is np or is_numpy(xp):
-            return gap_shift_directions(np.asarray(C), self.direction, self.side)
-        C = xp.asarray(C, device=device)
-        s = xp.mean(C, axis=0, keepdims=True) - C
-        if self.direction == "unit":
-            norms = xp.linalg.vector_norm(s, axis=1, keepdims=True)
-            s = xp.where(norms > 0, s / (2.0 * xp.where(norms > 0, norms, 1.0)), 0.0)
-        w = side_weights(self.side, C.shape[0])
-        return s * xp.asarray(w[:, None], dtype=s.dtype, device=device)
-
-    def transform(self, X):
-        """Shift each modality along the gap and renormalise.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_features)
-            Paired embeddings with the fitted layout.
-
-        Returns
-        -------
-        X_shifted : ndarray of shape (n_samples, n_features)
-            Unit rows in every block, in the dtype of ``X`` (float32 stays
-            float32); a lazy dask array for dask input, an array of the input's
-            namespace and device under array API dispatch.
-        """
-        check_is_fitted(self)
+    def _check_transform(self):
         # lam, side and direction may have been set after fit: check them again.
         self._validate_params()
-        if _dask.is_dask_array(X):
-            X, slices = validate_dask(self, X, reset=False)
-            shifts = self.lam * self._shift_vectors()
-            names = block_names(len(slices))
-            return _dask.shift_dask(X, slices, shifts, names, type(self).__name__)
-        check_same_namespace(X, self, attribute="shift_vectors_", method="transform")
-        xp, _, device = get_namespace_and_device(X)
-        X, slices = validate_paired_fast(self, X, reset=False, xp=xp, equal_dims=False)
-        names = block_names(len(slices))
-        if not is_numpy(xp):
-            S = self._shift_vectors(xp, device)
-            shifts = [self.lam * S[m, ...] for m in range(S.shape[0])]
-            return _shift_xp(X, slices, shifts, names, xp)
-        shifts = self.lam * self._shift_vectors()
-        return shift_paired(X, slices, shifts, names, estimator=self)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.array_api_support = True
-        return tags
+    def _block_shifts(self, xp, device):
+        """:math:`\\lambda s_m`, with the current ``direction`` and ``side``."""
+        return self.lam * gap_shift_directions(
+            self.centroids_, self.direction, self.side, xp, device
+        )

@@ -161,6 +161,30 @@ def test_array_api_matches_numpy(data, ns, dtype, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_array_api_is_scale_safe(data, scale, monkeypatch):
+    # Theorem: the map depends on each row's direction only, so float32 c * X
+    # gives the answer of X even where ||c x||^2 overflows (1e30) or
+    # underflows (1e-30) -- torch's vector_norm squares without scaling.
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    from sklearn import config_context
+
+    X_train, X_test, _ = data
+    ref = ModalityCentering(alpha=0.7).fit(X_train)
+    c3_ref = CollapseCorrupt(noise_scale=0.3, random_state=0)
+    Z_ref = c3_ref.fit_transform(X_train)
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    with config_context(array_api_dispatch=True):
+        est = ModalityCentering(alpha=0.7).fit(torch.asarray(X_train * np.float32(scale)))
+        U = est.transform(torch.asarray(X_test * np.float32(scale)))
+        c3 = CollapseCorrupt(noise_scale=0.3, random_state=0)
+        Z = c3.fit_transform(torch.asarray(X_train * np.float32(scale)))
+    assert U.dtype == torch.float32 and Z.dtype == torch.float32
+    np.testing.assert_allclose(U.numpy(), ref.transform(X_test), atol=2e-6)
+    np.testing.assert_allclose(Z.numpy(), Z_ref, atol=2e-6)
+
+
 def test_feature_names_and_pandas_output(data):
     pd = pytest.importorskip("pandas")
     X_train, _, _ = data

@@ -178,17 +178,32 @@ def _module_file(module):
 
 
 def _estimator_modules():
-    """Modules of the package that define a scikit-learn estimator class."""
-    mods = set()
+    """Modules of the package that define a scikit-learn estimator class.
+
+    An estimator class derives from ``BaseEstimator`` directly or through an
+    estimator class of the package. A module whose estimator classes are all
+    base classes of others (e.g. ``skgap._translation``) is the shared layer
+    below the estimators, not an estimator module.
+    """
+    classes = []  # (module, class name, base names)
     for f in PACKAGE.rglob("*.py"):
         tree = ast.parse(f.read_text())
+        rel = ".".join(f.relative_to(PACKAGE.parent).with_suffix("").parts)
         for node in tree.body:
-            if isinstance(node, ast.ClassDef) and any(
-                getattr(b, "id", getattr(b, "attr", "")) == "BaseEstimator" for b in node.bases
-            ):
-                rel = f.relative_to(PACKAGE.parent).with_suffix("")
-                mods.add(".".join(rel.parts))
-    return mods
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                classes.append((rel, node.name, bases))
+    estimators, grew = {"BaseEstimator"}, True
+    while grew:
+        new = {name for _, name, bases in classes if bases & estimators} - estimators
+        estimators |= new
+        grew = bool(new)
+    used_as_base = set().union(*(bases for _, _, bases in classes)) & estimators
+    own = {}
+    for mod, name, bases in classes:
+        if bases & estimators:
+            own.setdefault(mod, set()).add(name)
+    return {mod for mod, names in own.items() if not names <= used_as_base}
 
 
 def _imports(module):
