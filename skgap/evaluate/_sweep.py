@@ -217,7 +217,8 @@ def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, value
     train, test = splits[0]
     config = {"map": (None, "lam", dims, "raw"), "tasks": ("text",), "class_embeddings": None,
               "label_task": label_task, "probe": probe, "classes": None, "seed": 0}
-    rows, _, _ = _run_one(X, y, train, test, 0.0, config)
+    # Through run_fits like every other fit: one BLAS thread.
+    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, config)])
     return rows[0][2]
 
 
