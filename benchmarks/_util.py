@@ -75,3 +75,27 @@ def header(title, **sizes):
         f"{platform.processor() or platform.machine()}, "
         + ", ".join(f"{k}={v}" for k, v in sizes.items())
     )
+
+
+def best_synced_time(fn, sync, repeat, warmup=True):
+    """Fastest of ``repeat`` runs of ``fn``, each between two ``sync()`` calls.
+
+    ``sync`` waits for queued device work (``torch.cuda.synchronize``; a no-op
+    on the CPU), so the time covers the computation, not its launch. One
+    untimed warm-up run first (kernel compilation, allocator) unless
+    ``warmup=False``.
+    """
+    if warmup:
+        sync()
+        out = fn()
+        sync()
+        del out
+    best = np.inf
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        out = fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+        del out
+    return best

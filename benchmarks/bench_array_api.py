@@ -23,21 +23,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
-from _util import header  # noqa: E402
+from _util import best_synced_time, header  # noqa: E402
 
 from skgap.shift import ModalityGapShifter  # noqa: E402
-
-
-def timed(fn, sync, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        sync()
-        start = time.perf_counter()
-        out = fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-        del out
-    return best
 
 
 def main(argv=None):
@@ -68,8 +56,8 @@ def main(argv=None):
     sync = torch.cuda.synchronize if X.is_cuda else (lambda: None)
     with sklearn.config_context(array_api_dispatch=True):
         shifter = ModalityGapShifter(lam=1.0).fit(X)
-        t_clone = timed(lambda: X.clone(), sync, args.repeat)
-        t_shift = timed(lambda: shifter.transform(X), sync, args.repeat)
+        t_clone = best_synced_time(lambda: X.clone(), sync, args.repeat)
+        t_shift = best_synced_time(lambda: shifter.transform(X), sync, args.repeat)
         out = shifter.transform(X)
     gbytes = 2 * X.numel() * X.element_size() / 1e9  # one read and one write
     print(f"X.clone()                 {t_clone:8.4f} s   {gbytes / t_clone:7.1f} GB/s")
@@ -81,7 +69,7 @@ def main(argv=None):
     if not X.is_cuda:
         Xn = X.numpy()
         shifter_np = ModalityGapShifter(lam=1.0).fit(Xn)
-        t_np = timed(lambda: shifter_np.transform(Xn), sync, args.repeat)
+        t_np = best_synced_time(lambda: shifter_np.transform(Xn), sync, args.repeat)
         print(
             f"NumPy path (same data)    {t_np:8.4f} s   {gbytes / t_np:7.1f} GB/s   "
             f"x{t_np / t_clone:.2f} of clone"

@@ -45,7 +45,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
-from _util import header  # noqa: E402
+from _util import best_synced_time as best_time, header  # noqa: E402
 
 PARTS = ("transform", "cone", "cv", "encode")
 
@@ -56,23 +56,6 @@ def _sync(device):
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
-
-
-def best_time(fn, sync, repeat):
-    """Fastest of ``repeat`` synchronised runs (after one warm-up run)."""
-    sync()
-    out = fn()
-    sync()
-    del out
-    best = np.inf
-    for _ in range(repeat):
-        sync()
-        start = time.perf_counter()
-        out = fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
-        del out
-    return best
 
 
 def make_tensor(n, d, device, seed=0):
