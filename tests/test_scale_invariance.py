@@ -237,6 +237,7 @@ def test_row_norms_and_unit_rows_across_the_range(dtype):
 
 
 def test_unit_blocks_normalise_before_casting_to_float32():
+    pytest.importorskip("torch")  # skgap.train needs the torch extra
     from skgap.train._data import unit_blocks
 
     slices = (slice(0, D), slice(D, 2 * D))
