@@ -14,30 +14,11 @@ from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
 from skgap.stats import ConeStats
 
+from array_namespaces import array_namespaces
+
 pytest.importorskip("array_api_compat")
 
-
-def _namespaces():
-    out = []
-    try:
-        import array_api_strict
-
-        device = array_api_strict.Device("CPU_DEVICE")
-        out.append(pytest.param((array_api_strict, device), id="strict"))
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        out.append(pytest.param((torch, "cpu"), id="torch-cpu"))
-        if torch.cuda.is_available():  # pragma: no cover - GPU machines only
-            out.append(pytest.param((torch, "cuda"), id="torch-cuda"))
-    except ImportError:
-        pass
-    return out
-
-
-NAMESPACES = _namespaces()
+NAMESPACES = array_namespaces()
 if not NAMESPACES:  # pragma: no cover
     pytest.skip("neither array-api-strict nor torch is installed", allow_module_level=True)
 

@@ -13,6 +13,8 @@ from skgap._testing import INTEGER_ZERO_ROW, paired_check_failures, parametrize_
 from skgap.datasets import load_coco_clip, make_paired_embeddings
 from skgap.metrics import modality_gap, retrieval_recall_at_k
 
+from array_namespaces import array_namespaces
+
 D = 16
 
 
@@ -105,27 +107,7 @@ def test_dask_matches_numpy(data):
     np.testing.assert_allclose(np.asarray(noisy), clone(c3).fit_transform(X_train), atol=1e-6)
 
 
-def _namespaces():
-    out = []
-    try:
-        import array_api_strict
-
-        out.append(pytest.param((array_api_strict, array_api_strict.Device("CPU_DEVICE")),
-                                id="strict"))
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        out.append(pytest.param((torch, "cpu"), id="torch-cpu"))
-        if torch.cuda.is_available():  # pragma: no cover - GPU machines only
-            out.append(pytest.param((torch, "cuda"), id="torch-cuda"))
-    except ImportError:
-        pass
-    return out
-
-
-@pytest.mark.parametrize("ns", _namespaces())
+@pytest.mark.parametrize("ns", array_namespaces())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_array_api_matches_numpy(data, ns, dtype, monkeypatch):
     pytest.importorskip("array_api_compat")

@@ -40,18 +40,7 @@ TEXTS = [f"a picture of thing number {i}" for i in range(N)]
 RANDOM_WEIGHTS = "ignore:.*pretrained=None builds random weights:UserWarning"
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The tiny model gains nothing from threads; on a shared machine they only wait.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("hub_offline", "torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,7 @@ TEXTS = ["a normal chest x-ray", "left pleural effusion", "a small dark square",
          "edema", "right lung opacity with effusion and edema"]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("hub_offline", "torch_one_thread")
 
 
 @pytest.fixture(scope="module")
