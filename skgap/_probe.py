@@ -16,6 +16,13 @@ scalars :math:`\alpha_{im} = 1 / (r_{im}\sqrt{q_{im}})` and
 So the probe of every :math:`\lambda` trains on the raw rows ``X`` (read by
 BLAS, never copied or rewritten) and a few length-``n`` vectors.
 
+A cold start (no previous solution to start from) is preconditioned: CLIP-like
+embeddings lie in a narrow cone, so the features' covariance is very
+anisotropic and plain L-BFGS needs 15-40 iterations where the preconditioned
+one needs about 12 (see :func:`preconditioner`). The change of variables does
+not change the objective or the optimum, only the path to it, and the stopping
+rule stays scikit-learn's on the *original* coefficients.
+
 The objective and the optimiser are scikit-learn's
 ``LogisticRegression(solver='lbfgs')``, term for term: the weighted mean of
 the half binomial (or half multinomial, all classes penalised) loss plus
@@ -26,11 +33,12 @@ with ``gtol=tol``, ``ftol=64 eps``, ``maxls=50`` and ``maxiter=max_iter``.
 import warnings
 
 import numpy as np
+from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["decision_values", "fit_shifted_logistic"]
+__all__ = ["decision_values", "fit_shifted_logistic", "preconditioner"]
 
 
 def _block_products(X, slices, W):
@@ -66,10 +74,71 @@ def _grad_W(X, slices, S, alpha, gamma, G):
     return out
 
 
+def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_rows=2048):
+    r"""Linear change of variables that makes the probe's Hessian at zero about ``I``.
+
+    At :math:`\theta = 0` every predicted probability is :math:`1/K`
+    (:math:`K = 2` for a binary probe), so the Hessian of the objective in the
+    coefficients :math:`w` and intercept :math:`b` of one class is
+
+    .. math::
+
+        H = c \sum_i \omega_i \begin{pmatrix} z_i \\ 1 \end{pmatrix}
+        \begin{pmatrix} z_i \\ 1 \end{pmatrix}^\top
+        + \begin{pmatrix} \ell I & 0 \\ 0 & 0 \end{pmatrix},
+        \qquad c = \frac{K - 1}{K^2},\;
+        \omega_i = \frac{w_i}{\sum_j w_j},\;
+        \ell = \frac{1}{C \sum_j w_j}
+
+    (``c = 1/4`` for a binary probe). With the weighted mean
+    :math:`\mu = \sum_i \omega_i z_i`, the covariance
+    :math:`\Sigma = \sum_i \omega_i (z_i - \mu)(z_i - \mu)^\top` and the
+    Cholesky factor :math:`R^\top R = c\Sigma + \ell I`, the variables
+
+    .. math:: v = R w, \qquad v_0 = \sqrt{c}\,(b + \mu^\top w)
+
+    have Hessian :math:`I` at zero: centring removes the coupling of the
+    intercept with the cone's mean direction, :math:`R` whitens the rest.
+    :math:`\Sigma` and :math:`\mu` are estimated on at most ``max_rows``
+    evenly spaced rows (one small GEMM and one Cholesky factorisation); any
+    :math:`R` and :math:`\mu` give the same optimum, the estimate only decides
+    how fast L-BFGS gets there.
+
+    Parameters
+    ----------
+    X, slices, S, alpha, gamma, sample_weight, n_classes, C
+        As in :func:`fit_shifted_logistic`.
+    max_rows : int, default=2048
+        Rows used for :math:`\Sigma` and :math:`\mu`.
+
+    Returns
+    -------
+    R : ndarray of shape (D, D), float64
+        Upper-triangular factor.
+    mu : ndarray of shape (D,), float64
+    root_c : float
+        :math:`\sqrt{c}`.
+    """
+    n, D = X.shape
+    rows = np.unique(np.linspace(0, n - 1, min(n, max_rows)).round().astype(np.intp))
+    Z = np.empty((rows.size, D), dtype=X.dtype)
+    for m, sl in enumerate(slices):
+        Z[:, sl] = alpha[rows, m, None] * X[rows, sl] + gamma[rows, m, None] * S[m, sl]
+    omega = np.asarray(sample_weight, dtype=np.float64)[rows]
+    omega = omega / omega.sum()
+    mu = omega @ Z
+    Zc = ((Z - mu) * np.sqrt(omega)[:, None]).astype(X.dtype, copy=False)
+    c = (n_classes - 1) / n_classes**2
+    H = c * (Zc.T @ Zc).astype(np.float64)
+    H.flat[:: D + 1] += 1.0 / (C * np.sum(sample_weight))
+    return cholesky(H, lower=False, check_finite=False), mu.astype(np.float64), float(np.sqrt(c))
+
+
 def fit_shifted_logistic(
-    X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C, tol, max_iter, coef0=None
+    X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C, tol, max_iter, coef0=None,
+    precondition=None,
 ):
-    """Fit scikit-learn's lbfgs logistic regression on the implicit features.
+    r"""Fit scikit-learn's lbfgs logistic regression on the implicit features.
 
     Parameters
     ----------
@@ -90,6 +159,14 @@ def fit_shifted_logistic(
         As in :class:`~sklearn.linear_model.LogisticRegression`.
     coef0 : ndarray of shape (K, D + 1), optional
         Warm start: coefficients then intercept, ``K = 1`` for two classes.
+    precondition : tuple, optional
+        ``(R, mu, root_c)`` from :func:`preconditioner`: L-BFGS then runs in
+        the variables :math:`v = Rw`, :math:`v_0 = \sqrt c (b + \mu^\top w)`
+        of each class. The objective is unchanged; the solver stops, as
+        scikit-learn's, when the largest absolute gradient *in the original
+        coefficients and intercepts* is at most ``tol`` (checked after each
+        iteration, at the start too), or on SciPy's relative-reduction test,
+        which does not depend on the variables.
 
     Returns
     -------
@@ -130,6 +207,8 @@ def fit_shifted_logistic(
         return loss, grad.ravel()
 
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
+    if precondition is not None:
+        return _fit_preconditioned(loss_grad, theta0, precondition, tol=tol, max_iter=max_iter)
     res = minimize(
         loss_grad,
         theta0.ravel(),
@@ -145,3 +224,66 @@ def fit_shifted_logistic(
             stacklevel=3,
         )
     return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
+
+
+def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
+    """L-BFGS-B in the variables of :func:`preconditioner`, stopped on the original gradient."""
+    R, mu, root_c = precondition
+    K, D = theta0.shape[0], theta0.shape[1] - 1
+
+    def to_theta(v):
+        v = v.reshape(K, D + 1)
+        W = solve_triangular(R, v[:, :D].T, lower=False, check_finite=False).T
+        return np.column_stack([W, v[:, D] / root_c - W @ mu])
+
+    # Memo of the last evaluation: SciPy re-evaluates the start, and the
+    # stopping test after each iteration needs the gradient at the new iterate,
+    # which the line search has just computed.
+    last = {"v": None}
+
+    def loss_grad_v(v):
+        if last["v"] is not None and np.array_equal(v, last["v"]):
+            return last["out"]
+        loss, grad = loss_grad(to_theta(v).ravel())
+        grad = grad.reshape(K, D + 1)
+        # Chain rule through w = R^-1 v and b = v_0 / sqrt(c) - mu.w.
+        g_W = grad[:, :D] - grad[:, D:] * mu
+        g_v = np.column_stack(
+            [solve_triangular(R, g_W.T, trans="T", lower=False, check_finite=False).T,
+             grad[:, D] / root_c]
+        )
+        last.update(v=v.copy(), out=(loss, g_v.ravel()), gmax=np.max(np.abs(grad)))
+        return last["out"]
+
+    def converged(v):
+        loss_grad_v(v)
+        return last["gmax"] <= tol
+
+    W0, b0 = theta0[:, :D], theta0[:, D]
+    v0 = np.column_stack([W0 @ R.T, (b0 + W0 @ mu) * root_c]).ravel()
+    if converged(v0):  # scikit-learn's L-BFGS-B also stops at a converged start
+        return theta0, 0
+    stopped = []
+
+    def callback(intermediate_result):
+        if converged(intermediate_result.x):
+            stopped.append(True)
+            raise StopIteration
+
+    res = minimize(
+        loss_grad_v,
+        v0,
+        method="L-BFGS-B",
+        jac=True,
+        callback=callback,
+        # gtol=0: the gradient test is the callback's, on the original variables.
+        options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps},
+    )
+    if not (stopped or res.success) and res.nit >= max_iter:
+        warnings.warn(
+            f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
+            "increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return to_theta(res.x), min(int(res.nit), max_iter)
