@@ -147,6 +147,38 @@ def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, score
     return scores, n_iter, fit_time
 
 
+def _refit_probe(X, y, slices, shifter, probe_params):
+    """``LogisticRegression(**probe_params).fit(shifter.transform(X), y)``, implicitly.
+
+    The probe is fitted on the implicit features of all rows
+    (:mod:`skgap._probe`, cold start, preconditioned), so the shifted matrix is
+    never written; the returned estimator is a fitted ``LogisticRegression``
+    with the attributes its own ``fit`` sets (coefficients in ``X``'s dtype,
+    as ``LogisticRegression`` keeps float32 input float32).
+    """
+    classes, y_enc = np.unique(y, return_inverse=True)
+    sample_weight = np.ones(len(y))
+    if probe_params["class_weight"] is not None:
+        cw = compute_class_weight(probe_params["class_weight"], classes=classes, y=y)
+        sample_weight = cw[y_enc]
+    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
+    alpha, gamma = _row_scalars(X, slices, stats, shifter.lam)
+    S = stats[2]
+    pre = preconditioner(X, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"])
+    coef, n_iter = fit_shifted_logistic(
+        X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
+        C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
+        precondition=pre,
+    )
+    probe = LogisticRegression(**probe_params)
+    probe.classes_ = classes
+    probe.coef_ = np.ascontiguousarray(coef[:, :-1], dtype=X.dtype)
+    probe.intercept_ = coef[:, -1].astype(X.dtype)
+    probe.n_features_in_ = X.shape[1]
+    probe.n_iter_ = np.array([n_iter], dtype=np.int32)
+    return probe
+
+
 class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, BaseEstimator):
     r"""Gap shift plus linear probe, with the shift :math:`\lambda` chosen by CV.
 
@@ -231,7 +263,12 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     n_iter_ : ndarray of shape (n_splits, n_lams)
         Solver iterations of each fold and :math:`\lambda`.
     best_estimator_ : Pipeline
-        ``ModalityGapShifter(lam=lam_)`` then the probe, refitted on all rows.
+        ``ModalityGapShifter(lam=lam_)`` then the probe, a fitted
+        ``LogisticRegression``, refitted on all rows: it is fitted on the
+        implicit features (cold start, preconditioned), so the shifted
+        matrix is never written; its coefficients are those of
+        ``LogisticRegression(...).fit(shifter.transform(X), y)`` to the
+        solver's tolerance.
     classes_ : ndarray of shape (n_classes,)
     modality_dims_ : tuple of int
     n_features_in_ : int
@@ -464,7 +501,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             shifter = ModalityGapShifter(
                 lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
             ).fit(X)
-            probe = LogisticRegression(**probe_params).fit(shifter.transform(X), y)
+            probe = _refit_probe(X, y, slices, shifter, probe_params)
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self
 

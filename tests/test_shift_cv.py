@@ -189,22 +189,50 @@ def test_warm_start_needs_fewer_iterations_after_the_first_lambda(data):
 
 
 def test_refit_pipeline_is_the_best_lambda_refitted(data):
+    """The implicit refit is LogisticRegression on the shifted rows (converged)."""
     X, y = data
-    fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, C=0.3, class_weight="balanced").fit(X, y)
+    X = X.astype(np.float64)
+    params = dict(C=0.3, class_weight="balanced", tol=1e-10, max_iter=5000)
+    fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, **params).fit(X, y)
     shifter = ModalityGapShifter(lam=fast.lam_).fit(X)
-    probe = LogisticRegression(C=0.3, class_weight="balanced").fit(shifter.transform(X), y)
+    probe = LogisticRegression(**params).fit(shifter.transform(X), y)
     fitted = fast.best_estimator_.named_steps
+    assert type(fitted["probe"]) is LogisticRegression
+    assert fitted["probe"].get_params() == probe.get_params()
     np.testing.assert_allclose(fitted["shifter"].gap_vector_, shifter.gap_vector_)
     np.testing.assert_allclose(fitted["probe"].coef_, probe.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fitted["probe"].intercept_, probe.intercept_, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(fast.predict(X), probe.predict(shifter.transform(X)))
-    np.testing.assert_allclose(fast.predict_proba(X), probe.predict_proba(shifter.transform(X)))
+    Z = shifter.transform(X)
+    np.testing.assert_allclose(fast.predict_proba(X), probe.predict_proba(Z), rtol=1e-5)
     np.testing.assert_allclose(
-        fast.decision_function(X), probe.decision_function(shifter.transform(X))
+        fast.decision_function(X), probe.decision_function(Z), rtol=1e-5, atol=1e-6
     )
-    np.testing.assert_allclose(
-        fast.predict_log_proba(X), probe.predict_log_proba(shifter.transform(X))
-    )
+    np.testing.assert_allclose(fast.predict_log_proba(X), probe.predict_log_proba(Z), rtol=1e-5)
     assert fast.score(X, y) == pytest.approx(probe.score(shifter.transform(X), y))
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_refit_at_default_tolerance_is_a_solution_within_tol(data, tol):
+    """Cold-started like LogisticRegression(tol=tol), stopped by the same rule:
+    the largest absolute gradient of its objective on the shifted rows <= tol."""
+    X, y = data
+    fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, C=0.3, class_weight="balanced", tol=tol)
+    fast.fit(X, y)
+    probe = fast.best_estimator_.named_steps["probe"]
+    assert probe.coef_.dtype == X.dtype == np.float32  # as LogisticRegression keeps it
+    assert probe.intercept_.dtype == np.float32
+    np.testing.assert_array_equal(probe.classes_, [0, 1])
+    assert probe.n_features_in_ == X.shape[1] and 0 < probe.n_iter_[0] < 100
+    Z = fast.best_estimator_.named_steps["shifter"].transform(X).astype(np.float64)
+    w, b = probe.coef_[0].astype(np.float64), float(probe.intercept_[0])
+    sw = np.where(y == 1, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum())))
+    omega = sw / sw.sum()
+    resid = omega * (1.0 / (1.0 + np.exp(-(Z @ w + b))) - y)
+    grad = np.r_[Z.T @ resid + w / (0.3 * sw.sum()), resid.sum()]
+    assert np.max(np.abs(grad)) <= tol * 1.01  # float32 coefficients
+    old = LogisticRegression(C=0.3, class_weight="balanced", tol=tol).fit(Z.astype(np.float32), y)
+    assert np.mean(old.predict(Z.astype(np.float32)) == fast.predict(X)) > 0.99
 
 
 def test_cv_results_layout_and_ranking(data):
