@@ -100,7 +100,8 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     have Hessian :math:`I` at zero: centring removes the coupling of the
     intercept with the cone's mean direction, :math:`R` whitens the rest.
     :math:`\Sigma` and :math:`\mu` are estimated on at most ``max_rows``
-    evenly spaced rows (one small GEMM and one Cholesky factorisation); any
+    evenly spaced rows of positive weight (one small GEMM and one Cholesky
+    factorisation); any
     :math:`R` and :math:`\mu` give the same optimum, the estimate only decides
     how fast L-BFGS gets there.
 
@@ -119,8 +120,11 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     root_c : float
         :math:`\sqrt{c}`.
     """
-    n, D = X.shape
-    rows = np.unique(np.linspace(0, n - 1, min(n, max_rows)).round().astype(np.intp))
+    D = X.shape[1]
+    # Rows of zero weight (held-out rows read in place) do not count.
+    rows = np.flatnonzero(np.asarray(sample_weight) > 0)
+    n = rows.size
+    rows = rows[np.unique(np.linspace(0, n - 1, min(n, max_rows)).round().astype(np.intp))]
     Z = np.empty((rows.size, D), dtype=X.dtype)
     for m, sl in enumerate(slices):
         Z[:, sl] = alpha[rows, m, None] * X[rows, sl] + gamma[rows, m, None] * S[m, sl]

@@ -1,5 +1,6 @@
 """ModalityGapShifterCV: a fast cross-validated choice of the gap-shift lambda."""
 
+import mmap
 import time
 from numbers import Integral, Real
 
@@ -24,15 +25,26 @@ from ._validation import PairedMixin, block_names, modality_dims_constraint
 
 __all__ = ["ModalityGapShifterCV"]
 
+# Rows per chunk when the shifter of a memory-mapped fold is fitted piecewise
+# (16,384 x 1,024 float32 = 64 MiB).
+_CHUNK_ROWS = 16_384
 
-def _fold_statistics(X, slices, shifts):
+
+def _block_norms(X, slices):
+    """Block norms of every row, float64 ``(n, M)``; one pass."""
+    return np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
+
+
+def _fold_statistics(X, slices, shifts, norms=None):
     """Per-row block norms and dot products with the shifts, one pass each.
 
     Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
     shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
-    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``.
+    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``. The norms
+    do not depend on the fold: pass them when already known.
     """
-    norms = np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
+    if norms is None:
+        norms = _block_norms(X, slices)
     S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
     dots = (X @ S.T).astype(np.float64)
     return norms, dots, S
@@ -92,17 +104,35 @@ class _FoldProbe(LogisticRegression):
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
 
-def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, scorer):
+def _is_memory_mapped(X):
+    """Whether ``X``'s buffer is a memory map (``np.load(..., mmap_mode=...)``, ``np.memmap``)."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def _lambda_path(
+    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place
+):
     """Scores of every lambda on one fold, the probe warm-started along the path.
 
     The fold's gap is estimated on its training rows only (as
-    ``ModalityGapShifter`` inside a pipeline would); block norms and dot
-    products are computed once per fold; the probe of each lambda trains on
-    the implicit features (:mod:`skgap._probe`) starting from the previous
-    lambda's solution; the held-out rows are scored through the same implicit
-    features.
+    ``ModalityGapShifter`` inside a pipeline would); dot products with the
+    shifts are computed once per fold (block norms once for all folds,
+    ``norms``); the probe of each lambda trains on the implicit features
+    (:mod:`skgap._probe`) starting from the previous lambda's solution; the
+    held-out rows are scored through the same implicit features.
+
+    In memory, the fold's training rows are copied once (``X[train]``), which
+    keeps every solver pass on the fold's rows only. With ``in_place`` (a
+    memory-mapped ``X``: an archive on disk, often larger than what should be
+    copied) ``X`` is read in place instead: the probe trains on all rows with zero weight on the
+    held-out ones -- the same objective term for term, each pass reading
+    ``1 / (1 - test fraction)`` times more rows -- and the shifter is fitted
+    chunk by chunk, so no copy of the training rows is ever made.
     """
-    X_train, X_test = X[train], X[test]
     y_train, y_test = y[train], y[test]
     classes, y_enc = np.unique(y_train, return_inverse=True)
     if classes.size < 2:
@@ -114,10 +144,24 @@ def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, score
     if probe_params["class_weight"] is not None:
         cw = compute_class_weight(probe_params["class_weight"], classes=classes, y=y_train)
         sample_weight = cw[y_enc]
-    shifter = ModalityGapShifter(direction=direction).fit(X_train)
+    X_test = X[test]
+    shifter = ModalityGapShifter(direction=direction)
+    if in_place:
+        for start in range(0, len(train), _CHUNK_ROWS):
+            shifter.partial_fit(X[train[start : start + _CHUNK_ROWS]])
+        stats_all = _fold_statistics(X, slices, shifter.shift_vectors_, norms)
+        stats_test = (stats_all[0][test], stats_all[1][test], stats_all[2])
+        # Held-out rows: weight 0 (their label code is a placeholder).
+        X_train, stats_train = X, stats_all
+        weight_all, y_all = np.zeros(len(y)), np.zeros(len(y), dtype=y_enc.dtype)
+        weight_all[train], y_all[train] = sample_weight, y_enc
+        sample_weight, y_enc = weight_all, y_all
+    else:
+        X_train = X[train]
+        shifter.fit(X_train)
+        stats_train = _fold_statistics(X_train, slices, shifter.shift_vectors_, norms[train])
+        stats_test = _fold_statistics(X_test, slices, shifter.shift_vectors_, norms[test])
     shifts = shifter.shift_vectors_
-    stats_train = _fold_statistics(X_train, slices, shifts)
-    stats_test = _fold_statistics(X_test, slices, shifts)
     S = stats_train[2]
     coef = None
     scores = np.empty(len(lams))
@@ -147,7 +191,7 @@ def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, score
     return scores, n_iter, fit_time
 
 
-def _refit_probe(X, y, slices, shifter, probe_params):
+def _refit_probe(X, y, slices, shifter, probe_params, norms):
     """``LogisticRegression(**probe_params).fit(shifter.transform(X), y)``, implicitly.
 
     The probe is fitted on the implicit features of all rows
@@ -161,7 +205,7 @@ def _refit_probe(X, y, slices, shifter, probe_params):
     if probe_params["class_weight"] is not None:
         cw = compute_class_weight(probe_params["class_weight"], classes=classes, y=y)
         sample_weight = cw[y_enc]
-    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
+    stats = _fold_statistics(X, slices, shifter.shift_vectors_, norms)
     alpha, gamma = _row_scalars(X, slices, stats, shifter.lam)
     S = stats[2]
     pre = preconditioner(X, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"])
@@ -460,10 +504,14 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         probe_params = self._probe_params()
         scorer = check_scoring(LogisticRegression(**probe_params), scoring=self.scoring)
 
+        norms = _block_norms(X, slices)  # the same in every fold
+        # Decided here: joblib hands large arrays to process workers as memory maps.
+        in_place = _is_memory_mapped(X)
         results = run_fits(
             _lambda_path,
             [
-                (X, y, train, test, slices, lams, self.direction, probe_params, scorer)
+                (X, y, train, test, slices, lams, self.direction, probe_params, scorer, norms,
+                 in_place)
                 for train, test in splits
             ],
             n_jobs=self.n_jobs,
@@ -501,7 +549,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             shifter = ModalityGapShifter(
                 lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
             ).fit(X)
-            probe = _refit_probe(X, y, slices, shifter, probe_params)
+            probe = _refit_probe(X, y, slices, shifter, probe_params, norms)
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self
 

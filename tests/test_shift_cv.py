@@ -349,3 +349,47 @@ def test_pickle_clone_and_feature_names(data):
     np.testing.assert_array_equal(again.predict_proba(df), fast.predict_proba(df))
     assert clone(fast).get_params() == fast.get_params()
     assert not hasattr(clone(fast), "lam_")
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_memory_mapped_input_is_read_in_place_with_the_same_results(data, tmp_path, class_weight):
+    """A memmap trains on all rows with zero held-out weights: the same objective."""
+    X, y = data
+    X = X.astype(np.float64)  # float32 rounding could swap near-tied ranks
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    params = dict(lams=[0.0, 0.5, 1.0], cv=3, scoring="roc_auc", class_weight=class_weight)
+    for tol in (1e-10, 1e-4):
+        a = ModalityGapShifterCV(**params, tol=tol, max_iter=5000).fit(X, y)
+        b = ModalityGapShifterCV(**params, tol=tol, max_iter=5000).fit(mapped, y)
+        atol = 1e-7 if tol == 1e-10 else 2e-3
+        for k in range(3):
+            np.testing.assert_allclose(
+                b.cv_results_[f"split{k}_test_score"], a.cv_results_[f"split{k}_test_score"],
+                atol=atol,
+            )
+        np.testing.assert_allclose(
+            b.best_estimator_[-1].coef_, a.best_estimator_[-1].coef_,
+            atol=1e-4 if tol == 1e-10 else 5e-2,
+        )
+    assert b.lam_ == a.lam_
+
+
+def test_in_place_path_never_copies_the_training_rows(data, tmp_path, monkeypatch):
+    """The training rows of a memory-mapped fold are only ever read in chunks."""
+    import skgap.shift_cv as shift_cv
+
+    X, y = data
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    monkeypatch.setattr(shift_cv, "_CHUNK_ROWS", 100)
+    seen = []
+    fit = shift_cv.ModalityGapShifter.partial_fit
+
+    def partial_fit(self, X, y=None):
+        seen.append(len(X))
+        return fit(self, X, y)
+
+    monkeypatch.setattr(shift_cv.ModalityGapShifter, "partial_fit", partial_fit)
+    ModalityGapShifterCV([0.0, 1.0], cv=3).fit(mapped, y)
+    assert seen and max(seen) <= 100 and sum(seen) == 3 * 400
