@@ -15,9 +15,12 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
     The same protocol through the implicit-feature path:
     ``ModalityGapShifterCV(11, cv=StratifiedShuffleSplit(5, test_size=0.2),
     scoring='roc_auc', class_weight='balanced', max_iter=1000, select='best')``
-    -- per split the block norms and shift products are computed once, no
-    shifted matrix is written, the probe is warm-started along lambda (plus one
-    refit on all rows at the end, which the sweep does not do).
+    -- block norms once for all splits, shift products once per split, no
+    shifted matrix written (the final refit on all rows, which the sweep does
+    not do, trains on the implicit features too), the probe warm-started along
+    lambda; the memmap is read in place (held-out rows weighted 0, the
+    shifter fitted chunk by chunk), so only the held-out rows of a split are
+    copied.
 
 Targets (issue 14, section 5) at n = 400,000: under 10 minutes, peak RSS under
 2x the data (the ratio is printed).

@@ -26,11 +26,21 @@ not saturated (about 0.9), so that lambda matters to the fourth decimal only
 -- as on real data, where the linear probe is nearly invariant to the shift.
 ``--classes 10`` scores the multi-class probe by one-vs-rest AUC.
 
+The fast search's solver work is printed too: L-BFGS iterations (the first,
+cold-started lambda of each fold and the warm-started rest) and
+loss-and-gradient evaluations (each two passes over the fold's rows).
+``--accuracy`` also measures how far each search's tol-solutions lie from the
+converged ones: a reference ``ModalityGapShifterCV(tol=1e-10)`` (which agrees
+with ``GridSearchCV`` at that tolerance, ``tests/test_shift_cv.py``) for the
+mean CV scores, and ``LogisticRegression(tol=1e-10)`` on the shifted rows for
+the refitted probe's coefficients.
+
 Usage::
 
     python benchmarks/bench_lambda_search.py                 # n=20000, d=512, binary
     python benchmarks/bench_lambda_search.py --n 100000
     python benchmarks/bench_lambda_search.py --classes 10
+    python benchmarks/bench_lambda_search.py --accuracy      # + distance from converged fits
     python benchmarks/bench_lambda_search.py --smoke         # tiny, for CI
 """
 
@@ -46,6 +56,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+import skgap._probe
 from skgap import ModalityGapShifter, ModalityGapShifterCV
 from skgap._selection import select_setting
 from skgap.datasets import make_paired_embeddings
@@ -81,6 +92,10 @@ def main(argv=None):
         choices=("both", "one", "default"),
         default="both",
         help="thread settings of the baseline to time (default: both, the faster is used)",
+    )
+    parser.add_argument(
+        "--accuracy", action="store_true",
+        help="also measure the distance of both searches from converged (tol=1e-10) fits",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
     args = parser.parse_args(argv)
@@ -134,7 +149,19 @@ def main(argv=None):
         start = time.perf_counter()
         fast = fast_search("one_se")
         t_fast = time.perf_counter() - start
-        fast_best = fast_search("best")  # same scores; only the choice differs
+        # Count the loss-and-gradient evaluations (one gradient pass each) of
+        # one more run; in-process only, so not with n_jobs.
+        grad_w, evals = skgap._probe._grad_W, [0]
+
+        def counted(*a, **k):
+            evals[0] += 1
+            return grad_w(*a, **k)
+
+        skgap._probe._grad_W = counted
+        try:
+            fast_best = fast_search("best")  # same scores; only the choice differs
+        finally:
+            skgap._probe._grad_W = grad_w
 
     setting = min(t_grid, key=t_grid.get)
     t_base = t_grid[setting]
@@ -183,7 +210,46 @@ def main(argv=None):
         "solver iterations per lambda (fast, mean over folds):",
         fast.cv_results_["mean_n_iter"].round(1),
     )
+    first = np.argsort(lams, kind="stable")[0]
+    print(
+        f"solver work (fast): {int(fast.n_iter_.sum())} L-BFGS iterations "
+        f"({fast.n_iter_[:, first].mean():.1f} per fold at the cold-started first lambda), "
+        + (f"{evals[0]} loss-and-gradient evaluations" if args.n_jobs in (None, 1) else "")
+    )
     print(f"lambda target met: {ok}")
+    if args.accuracy:
+        accuracy(X, y, lams, folds, scoring, args, grid, fast)
+
+
+def accuracy(X, y, lams, folds, scoring, args, grid, fast):
+    """Distance of both searches' tol-solutions from converged ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = ModalityGapShifterCV(
+            lams, cv=folds, scoring=scoring, tol=1e-10, max_iter=10_000, select="best"
+        ).fit(X, y)
+        shifter = fast.best_estimator_.named_steps["shifter"]
+        Z = shifter.transform(X)
+        exact = LogisticRegression(tol=1e-10, max_iter=10_000).fit(Z, y)
+        old = LogisticRegression(tol=args.tol, max_iter=args.max_iter).fit(Z, y)
+    ref_scores = ref.cv_results_["mean_test_score"]
+    for label, search in (("GridSearchCV", grid), ("ModalityGapShifterCV", fast)):
+        diff = np.abs(search.cv_results_["mean_test_score"] - ref_scores)
+        print(
+            f"{label:<21s} mean CV score - converged (tol=1e-10): max |diff| {diff.max():.2e}, "
+            f"mean {diff.mean():.2e}"
+        )
+    for label, probe in (
+        (f"LogisticRegression(tol={args.tol:g}) refit", old),
+        ("ModalityGapShifterCV refit", fast.best_estimator_.named_steps["probe"]),
+    ):
+        coef = np.c_[probe.coef_, probe.intercept_].astype(np.float64)
+        true = np.c_[exact.coef_, exact.intercept_].astype(np.float64)
+        print(
+            f"{label:<38s} coefficients - converged at lambda {shifter.lam:.2f}: "
+            f"max |diff| {np.max(np.abs(coef - true)):.2e}, "
+            f"relative L2 {np.linalg.norm(coef - true) / np.linalg.norm(true):.2e}"
+        )
 
 
 if __name__ == "__main__":

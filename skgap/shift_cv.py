@@ -26,8 +26,8 @@ from ._validation import PairedMixin, block_names, modality_dims_constraint
 __all__ = ["ModalityGapShifterCV"]
 
 # Rows per chunk when the shifter of a memory-mapped fold is fitted piecewise
-# (16,384 x 1,024 float32 = 64 MiB).
-_CHUNK_ROWS = 16_384
+# (4,096 x 1,024 float32 = 16 MiB).
+_CHUNK_ROWS = 4096
 
 
 def _block_norms(X, slices):
