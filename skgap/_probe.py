@@ -114,11 +114,13 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
 
     Returns
     -------
-    R : ndarray of shape (D, D), float64
-        Upper-triangular factor.
-    mu : ndarray of shape (D,), float64
-    root_c : float
-        :math:`\sqrt{c}`.
+    (R, mu, root_c) or None
+        ``R`` (upper-triangular, float64, ``(D, D)``), ``mu`` (float64,
+        ``(D,)``) and :math:`\sqrt c`; the ridge added to :math:`c\Sigma` is
+        :math:`\max(\ell, 10^{-6} \operatorname{tr}(c\Sigma) / D)`, so that a
+        singular :math:`\Sigma` (fewer rows than features) with a tiny
+        :math:`\ell` stays factorable. ``None`` if the factorisation still
+        fails: the caller then runs plain L-BFGS.
     """
     D = X.shape[1]
     # Rows of zero weight (held-out rows read in place) do not count.
@@ -134,8 +136,15 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     Zc = ((Z - mu) * np.sqrt(omega)[:, None]).astype(X.dtype, copy=False)
     c = (n_classes - 1) / n_classes**2
     H = c * (Zc.T @ Zc).astype(np.float64)
-    H.flat[:: D + 1] += 1.0 / (C * np.sum(sample_weight))
-    return cholesky(H, lower=False, check_finite=False), mu.astype(np.float64), float(np.sqrt(c))
+    # With fewer rows than features and a tiny penalty (huge C) H is singular
+    # up to rounding; a ridge floor keeps it factorable (any R is valid).
+    ridge = max(1.0 / (C * np.sum(sample_weight)), 1e-6 * np.trace(H) / D)
+    H.flat[:: D + 1] += ridge
+    try:
+        R = cholesky(H, lower=False, check_finite=False)
+    except np.linalg.LinAlgError:  # not expected after the floor; plain L-BFGS then
+        return None
+    return R, mu.astype(np.float64), float(np.sqrt(c))
 
 
 def fit_shifted_logistic(

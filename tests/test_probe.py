@@ -116,3 +116,18 @@ def test_convergence_warning_at_max_iter():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         _fit(problem, 3, tol=1e-4, max_iter=1000)
+
+
+def test_preconditioner_of_a_singular_covariance_with_a_huge_c():
+    """Fewer rows than features and C = 1e12: the ridge floor keeps it factorable."""
+    X, y, S, alpha, gamma, sw, Z = _problem(2, n=30)
+    pre = preconditioner(X, SLICES, S, alpha, gamma, sw, 2, 1e12)
+    assert pre is not None
+    R, mu, _ = pre
+    cov = np.cov(Z, rowvar=False, bias=True, aweights=sw)
+    floor = 1e-6 * np.trace(cov / 4) / (2 * D)
+    np.testing.assert_allclose(R.T @ R, cov / 4 + floor * np.eye(2 * D), atol=1e-10)
+    coef, _ = fit_shifted_logistic(
+        X, SLICES, S, alpha, gamma, y, 2, sw, C=1e12, tol=1e-4, max_iter=300, precondition=pre
+    )
+    assert np.all(np.isfinite(coef))
