@@ -208,7 +208,9 @@ def _refit_probe(X, y, slices, shifter, probe_params, norms):
     stats = _fold_statistics(X, slices, shifter.shift_vectors_, norms)
     alpha, gamma = _row_scalars(X, slices, stats, shifter.lam)
     S = stats[2]
-    pre = preconditioner(X, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"])
+    pre = preconditioner(
+        X, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"]
+    )
     coef, n_iter = fit_shifted_logistic(
         X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
         C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],

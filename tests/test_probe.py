@@ -1,4 +1,4 @@
-"""skgap._probe: the preconditioned L-BFGS keeps LogisticRegression's objective and stopping rule."""
+"""skgap._probe: preconditioned L-BFGS, LogisticRegression's objective and stopping rule."""
 
 import warnings
 
