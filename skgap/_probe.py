@@ -134,7 +134,8 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     omega = np.asarray(sample_weight, dtype=np.float64)[rows]
     omega = omega / omega.sum()
     mu = omega @ Z
-    Zc = ((Z - mu) * np.sqrt(omega)[:, None]).astype(X.dtype, copy=False)
+    # In X's dtype: no float64 temporaries of the sample (the GEMM is float32 anyway).
+    Zc = (Z - mu.astype(X.dtype)) * np.sqrt(omega).astype(X.dtype)[:, None]
     c = (n_classes - 1) / n_classes**2
     H = c * (Zc.T @ Zc).astype(np.float64)
     # With fewer rows than features and a tiny penalty (huge C) H is singular
