@@ -128,10 +128,11 @@ def _lambda_path(
     In memory, the fold's training rows are copied once (``X[train]``), which
     keeps every solver pass on the fold's rows only. With ``in_place`` (a
     memory-mapped ``X``: an archive on disk, often larger than what should be
-    copied) ``X`` is read in place instead: the probe trains on all rows with zero weight on the
-    held-out ones -- the same objective term for term, each pass reading
-    ``1 / (1 - test fraction)`` times more rows -- and the shifter is fitted
-    chunk by chunk, so no copy of the training rows is ever made.
+    copied) ``X`` is read in place instead: the probe trains on all rows with
+    zero weight on the held-out ones -- the same objective term for term, each
+    pass reading ``1 / (1 - test fraction)`` times more rows -- and the
+    shifter is fitted chunk by chunk, so no copy of the training rows is ever
+    made.
     """
     y_train, y_test = y[train], y[test]
     classes, y_enc = np.unique(y_train, return_inverse=True)
