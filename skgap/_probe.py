@@ -241,6 +241,14 @@ def fit_shifted_logistic(
     return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
 
 
+class _Converged(Exception):
+    """Raised by the L-BFGS-B callback at an iterate that meets ``tol``; carries it.
+
+    An exception of our own rather than SciPy's ``StopIteration`` protocol,
+    which only SciPy >= 1.11 honours.
+    """
+
+
 def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     """L-BFGS-B in the variables of :func:`preconditioner`, stopped on the original gradient."""
     R, mu, root_c = precondition
@@ -278,23 +286,29 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     v0 = np.column_stack([W0 @ R.T, (b0 + W0 @ mu) * root_c]).ravel()
     if converged(v0):  # scikit-learn's L-BFGS-B also stops at a converged start
         return theta0, 0
-    stopped = []
+    n_iter = [0]
 
-    def callback(intermediate_result):
-        if converged(intermediate_result.x):
-            stopped.append(True)
-            raise StopIteration
+    def callback(xk):
+        # Called after each iteration (SciPy counts it first), at the new iterate.
+        n_iter[0] += 1
+        if converged(xk):
+            raise _Converged(np.array(xk, dtype=np.float64))
 
-    res = minimize(
-        loss_grad_v,
-        v0,
-        method="L-BFGS-B",
-        jac=True,
-        callback=callback,
-        # gtol=0: the gradient test is the callback's, on the original variables.
-        options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps},
-    )
-    if not (stopped or res.success) and res.nit >= max_iter:
+    try:
+        res = minimize(
+            loss_grad_v,
+            v0,
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            # gtol=0: the gradient test is the callback's, on the original variables.
+            options={
+                "maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps
+            },
+        )
+    except _Converged as stop:
+        return to_theta(stop.args[0]), min(n_iter[0], max_iter)
+    if not res.success and res.nit >= max_iter:
         warnings.warn(
             f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
             "increase max_iter.",
