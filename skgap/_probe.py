@@ -30,7 +30,48 @@ from scipy.optimize import minimize
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["decision_values", "fit_shifted_logistic"]
+from ._geometry import block_shift_matrix, replay_row_errors, row_norms
+from ._validation import block_names
+
+__all__ = ["decision_values", "fit_shifted_logistic", "fold_statistics", "row_scalars"]
+
+
+def fold_statistics(X, slices, shifts):
+    """Per-row block norms and dot products with the shifts, one pass each.
+
+    Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
+    shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
+    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``.
+    """
+    norms = np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
+    S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
+    dots = (X @ S.T).astype(np.float64)
+    return norms, dots, S
+
+
+def row_scalars(X, slices, stats, lam):
+    r"""Per-row scalars of the shifted features of one lambda.
+
+    With :math:`r = \lVert x \rVert`, :math:`p = x \cdot s` and
+    :math:`q = 1 + 2\lambda p / r + \lambda^2 \lVert s \rVert^2 =
+    \lVert u + \lambda s \rVert^2`, block ``m`` of the shifted row is
+    ``alpha * x + gamma * s`` with ``alpha = 1 / (r sqrt q)`` and
+    ``gamma = lam / sqrt q``. Rows where ``q`` is small (a row almost opposite
+    its shift, where the closed form loses digits) get ``q`` from the explicit
+    norm of ``u + lam s``.
+    """
+    norms, dots, S = stats
+    ss = np.einsum("ij,ij->i", S, S).astype(np.float64)
+    q = 1.0 + 2.0 * lam * dots / norms + lam**2 * ss
+    for i, m in zip(*np.nonzero(q < 1e-2)):
+        sl = slices[m]
+        v = X[i, sl].astype(np.float64) / norms[i, m] + lam * S[m, sl].astype(np.float64)
+        q[i, m] = v @ v
+    if not np.all(q > np.finfo(X.dtype).tiny):
+        shifts = [lam * S[m, sl] for m, sl in enumerate(slices)]
+        replay_row_errors(X, slices, block_names(len(slices)), shifts=shifts)
+    root = np.sqrt(q)
+    return 1.0 / (norms * root), lam / root
 
 
 def _block_products(X, slices, W):

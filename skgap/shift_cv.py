@@ -15,52 +15,13 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._geometry import block_shift_matrix, replay_row_errors, row_norms
-from ._probe import decision_values, fit_shifted_logistic
+from ._probe import decision_values, fit_shifted_logistic, fold_statistics, row_scalars
 from ._selection import SELECTION_RULES, select_setting
 from ._threads import one_blas_thread, run_fits
 from .shift import ModalityGapShifter
 from ._validation import PairedMixin, block_names, modality_dims_constraint
 
 __all__ = ["ModalityGapShifterCV"]
-
-
-def _fold_statistics(X, slices, shifts):
-    """Per-row block norms and dot products with the shifts, one pass each.
-
-    Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
-    shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
-    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``.
-    """
-    norms = np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
-    S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
-    dots = (X @ S.T).astype(np.float64)
-    return norms, dots, S
-
-
-def _row_scalars(X, slices, stats, lam):
-    r"""Per-row scalars of the shifted features of one lambda.
-
-    With :math:`r = \lVert x \rVert`, :math:`p = x \cdot s` and
-    :math:`q = 1 + 2\lambda p / r + \lambda^2 \lVert s \rVert^2 =
-    \lVert u + \lambda s \rVert^2`, block ``m`` of the shifted row is
-    ``alpha * x + gamma * s`` with ``alpha = 1 / (r sqrt q)`` and
-    ``gamma = lam / sqrt q``. Rows where ``q`` is small (a row almost opposite
-    its shift, where the closed form loses digits) get ``q`` from the explicit
-    norm of ``u + lam s``.
-    """
-    norms, dots, S = stats
-    ss = np.einsum("ij,ij->i", S, S).astype(np.float64)
-    q = 1.0 + 2.0 * lam * dots / norms + lam**2 * ss
-    for i, m in zip(*np.nonzero(q < 1e-2)):
-        sl = slices[m]
-        v = X[i, sl].astype(np.float64) / norms[i, m] + lam * S[m, sl].astype(np.float64)
-        q[i, m] = v @ v
-    if not np.all(q > np.finfo(X.dtype).tiny):
-        shifts = [lam * S[m, sl] for m, sl in enumerate(slices)]
-        replay_row_errors(X, slices, block_names(len(slices)), shifts=shifts)
-    root = np.sqrt(q)
-    return 1.0 / (norms * root), lam / root
 
 
 class _FoldProbe(LogisticRegression):
@@ -86,8 +47,8 @@ class _FoldProbe(LogisticRegression):
         X_test, stats = self._test_rows
         if X is not X_test:
             X = np.asarray(X)
-            stats = _fold_statistics(X, self._slices, self._shifts)
-        alpha, gamma = _row_scalars(X, self._slices, stats, self._lam)
+            stats = fold_statistics(X, self._slices, self._shifts)
+        alpha, gamma = row_scalars(X, self._slices, stats, self._lam)
         raw = decision_values(X, self._slices, stats[2], alpha, gamma, self.coef_, self.intercept_)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
@@ -116,8 +77,8 @@ def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, score
         sample_weight = cw[y_enc]
     shifter = ModalityGapShifter(direction=direction).fit(X_train)
     shifts = shifter.shift_vectors_
-    stats_train = _fold_statistics(X_train, slices, shifts)
-    stats_test = _fold_statistics(X_test, slices, shifts)
+    stats_train = fold_statistics(X_train, slices, shifts)
+    stats_test = fold_statistics(X_test, slices, shifts)
     S = stats_train[2]
     coef = None
     scores = np.empty(len(lams))
@@ -126,7 +87,7 @@ def _lambda_path(X, y, train, test, slices, lams, direction, probe_params, score
     for k in np.argsort(lams, kind="stable"):
         lam = float(lams[k])
         start = time.perf_counter()
-        alpha, gamma = _row_scalars(X_train, slices, stats_train, lam)
+        alpha, gamma = row_scalars(X_train, slices, stats_train, lam)
         coef, n_iter[k] = fit_shifted_logistic(
             X_train, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
             C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
