@@ -31,6 +31,7 @@ the half binomial (or half multinomial, all classes penalised) loss plus
 with ``gtol=tol``, ``ftol=64 eps``, ``maxls=50`` and ``maxiter=max_iter``.
 """
 
+import mmap
 import warnings
 
 import numpy as np
@@ -38,8 +39,76 @@ from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import minimize
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
 
-__all__ = ["decision_values", "fit_shifted_logistic", "preconditioner"]
+from ._geometry import block_shift_matrix, replay_row_errors, row_norms
+from ._validation import block_names
+
+__all__ = [
+    "block_norms",
+    "decision_values",
+    "fit_logistic_regression",
+    "fit_shifted_logistic",
+    "fold_statistics",
+    "is_memory_mapped",
+    "preconditioner",
+    "row_scalars",
+]
+
+
+def block_norms(X, slices):
+    """Block norms of every row, float64 ``(n, M)``; one pass."""
+    return np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
+
+
+def fold_statistics(X, slices, shifts, norms=None):
+    """Per-row block norms and dot products with the shifts, one pass each.
+
+    Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
+    shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
+    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``. The norms
+    do not depend on the fold: pass them when already known.
+    """
+    if norms is None:
+        norms = block_norms(X, slices)
+    S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
+    dots = (X @ S.T).astype(np.float64)
+    return norms, dots, S
+
+
+def row_scalars(X, slices, stats, lam):
+    r"""Per-row scalars of the shifted features of one lambda.
+
+    With :math:`r = \lVert x \rVert`, :math:`p = x \cdot s` and
+    :math:`q = 1 + 2\lambda p / r + \lambda^2 \lVert s \rVert^2 =
+    \lVert u + \lambda s \rVert^2`, block ``m`` of the shifted row is
+    ``alpha * x + gamma * s`` with ``alpha = 1 / (r sqrt q)`` and
+    ``gamma = lam / sqrt q``. Rows where ``q`` is small (a row almost opposite
+    its shift, where the closed form loses digits) get ``q`` from the explicit
+    norm of ``u + lam s``.
+    """
+    norms, dots, S = stats
+    ss = np.einsum("ij,ij->i", S, S).astype(np.float64)
+    q = 1.0 + 2.0 * lam * dots / norms + lam**2 * ss
+    for i, m in zip(*np.nonzero(q < 1e-2)):
+        sl = slices[m]
+        v = X[i, sl].astype(np.float64) / norms[i, m] + lam * S[m, sl].astype(np.float64)
+        q[i, m] = v @ v
+    if not np.all(q > np.finfo(X.dtype).tiny):
+        shifts = [lam * S[m, sl] for m, sl in enumerate(slices)]
+        replay_row_errors(X, slices, block_names(len(slices)), shifts=shifts)
+    root = np.sqrt(q)
+    return 1.0 / (norms * root), lam / root
+
+
+def is_memory_mapped(X):
+    """Whether ``X``'s buffer is a memory map (``np.load(..., mmap_mode=...)``, ``np.memmap``)."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
 
 
 def _block_products(X, slices, W):
@@ -316,3 +385,79 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
             stacklevel=4,
         )
     return to_theta(res.x), min(int(res.nit), max_iter)
+
+
+def fit_logistic_regression(
+    params, X, y, slices, shifts, lam, *, rows=None, norms=None, precondition=True
+):
+    """``LogisticRegression(**params)`` fitted on gap-shifted rows that are never written.
+
+    Equal, within the solver's tolerance, to
+    ``LogisticRegression(**params).fit(Z[rows], y[rows])`` where block ``m`` of
+    ``Z`` is ``(u + lam * shifts[m]) / ||u + lam * shifts[m]||`` for the unit
+    rows ``u`` of ``X``: the same objective term for term
+    (:func:`fit_shifted_logistic`), from a cold start.
+
+    Parameters
+    ----------
+    params : dict
+        ``LogisticRegression`` parameters (lbfgs, L2, with an intercept).
+    X : ndarray of shape (n, D)
+        Raw rows, read in place.
+    y : ndarray of shape (n,)
+        Labels (only those of ``rows`` are read).
+    slices : sequence of slice
+        Column slice of each block of ``X``.
+    shifts : array-like of shape (M, d)
+        Unit shift of each block; ``lam`` scales it.
+    lam : float
+    rows : ndarray of int, optional
+        The training rows; the others get weight zero, which leaves the
+        objective that of ``rows`` alone. ``None``: every row.
+    norms : ndarray of shape (n, M), optional
+        :func:`block_norms` of ``X``, when already known.
+    precondition : bool, default=True
+        Run L-BFGS in the variables of :func:`preconditioner` (a few times
+        fewer iterations, and at a given ``tol`` closer to the optimum);
+        ``False`` follows ``LogisticRegression``'s own path from zero, so the
+        solution matches its solution on the written-out rows up to rounding.
+
+    Returns
+    -------
+    probe : LogisticRegression
+        Fitted, with the attributes its own ``fit`` sets (coefficients in
+        ``X``'s dtype, as ``LogisticRegression`` keeps float32 input float32).
+    """
+    y_rows = y if rows is None else y[rows]
+    classes, codes = np.unique(y_rows, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(  # LogisticRegression's own message
+            "This solver needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {classes[0]!r}"
+        )
+    weights = np.ones(classes.size)
+    if params.get("class_weight") is not None:
+        weights = compute_class_weight(params["class_weight"], classes=classes, y=y_rows)
+    if rows is None:
+        y_enc, sample_weight = codes, weights[codes]
+    else:
+        y_enc, sample_weight = np.zeros(len(y), dtype=codes.dtype), np.zeros(len(y))
+        y_enc[rows], sample_weight[rows] = codes, weights[codes]
+    stats = fold_statistics(X, slices, shifts, norms)
+    alpha, gamma = row_scalars(X, slices, stats, lam)
+    S = stats[2]
+    C = params.get("C", 1.0)
+    pre = None
+    if precondition:
+        pre = preconditioner(X, slices, S, alpha, gamma, sample_weight, classes.size, C)
+    coef, n_iter = fit_shifted_logistic(
+        X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight, C=C,
+        tol=params.get("tol", 1e-4), max_iter=params.get("max_iter", 100), precondition=pre,
+    )
+    probe = LogisticRegression(**params)
+    probe.classes_ = classes
+    probe.coef_ = np.ascontiguousarray(coef[:, :-1], dtype=X.dtype)
+    probe.intercept_ = coef[:, -1].astype(X.dtype)
+    probe.n_features_in_ = X.shape[1]
+    probe.n_iter_ = np.array([n_iter], dtype=np.int32)
+    return probe

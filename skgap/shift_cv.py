@@ -16,8 +16,16 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ._geometry import block_shift_matrix, replay_row_errors, row_norms
-from ._probe import decision_values, fit_shifted_logistic, preconditioner
+from ._probe import (
+    block_norms,
+    decision_values,
+    fit_logistic_regression,
+    fit_shifted_logistic,
+    fold_statistics,
+    is_memory_mapped,
+    preconditioner,
+    row_scalars,
+)
 from ._selection import SELECTION_RULES, select_setting
 from ._threads import one_blas_thread, run_fits
 from .shift import ModalityGapShifter
@@ -28,51 +36,6 @@ __all__ = ["ModalityGapShifterCV"]
 # Rows per chunk when the shifter of a memory-mapped fold is fitted piecewise
 # (4,096 x 1,024 float32 = 16 MiB).
 _CHUNK_ROWS = 4096
-
-
-def _block_norms(X, slices):
-    """Block norms of every row, float64 ``(n, M)``; one pass."""
-    return np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
-
-
-def _fold_statistics(X, slices, shifts, norms=None):
-    """Per-row block norms and dot products with the shifts, one pass each.
-
-    Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
-    shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
-    ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``. The norms
-    do not depend on the fold: pass them when already known.
-    """
-    if norms is None:
-        norms = _block_norms(X, slices)
-    S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
-    dots = (X @ S.T).astype(np.float64)
-    return norms, dots, S
-
-
-def _row_scalars(X, slices, stats, lam):
-    r"""Per-row scalars of the shifted features of one lambda.
-
-    With :math:`r = \lVert x \rVert`, :math:`p = x \cdot s` and
-    :math:`q = 1 + 2\lambda p / r + \lambda^2 \lVert s \rVert^2 =
-    \lVert u + \lambda s \rVert^2`, block ``m`` of the shifted row is
-    ``alpha * x + gamma * s`` with ``alpha = 1 / (r sqrt q)`` and
-    ``gamma = lam / sqrt q``. Rows where ``q`` is small (a row almost opposite
-    its shift, where the closed form loses digits) get ``q`` from the explicit
-    norm of ``u + lam s``.
-    """
-    norms, dots, S = stats
-    ss = np.einsum("ij,ij->i", S, S).astype(np.float64)
-    q = 1.0 + 2.0 * lam * dots / norms + lam**2 * ss
-    for i, m in zip(*np.nonzero(q < 1e-2)):
-        sl = slices[m]
-        v = X[i, sl].astype(np.float64) / norms[i, m] + lam * S[m, sl].astype(np.float64)
-        q[i, m] = v @ v
-    if not np.all(q > np.finfo(X.dtype).tiny):
-        shifts = [lam * S[m, sl] for m, sl in enumerate(slices)]
-        replay_row_errors(X, slices, block_names(len(slices)), shifts=shifts)
-    root = np.sqrt(q)
-    return 1.0 / (norms * root), lam / root
 
 
 class _FoldProbe(LogisticRegression):
@@ -98,19 +61,10 @@ class _FoldProbe(LogisticRegression):
         X_test, stats = self._test_rows
         if X is not X_test:
             X = np.asarray(X)
-            stats = _fold_statistics(X, self._slices, self._shifts)
-        alpha, gamma = _row_scalars(X, self._slices, stats, self._lam)
+            stats = fold_statistics(X, self._slices, self._shifts)
+        alpha, gamma = row_scalars(X, self._slices, stats, self._lam)
         raw = decision_values(X, self._slices, stats[2], alpha, gamma, self.coef_, self.intercept_)
         return raw[:, 0] if raw.shape[1] == 1 else raw
-
-
-def _is_memory_mapped(X):
-    """Whether ``X``'s buffer is a memory map (``np.load(..., mmap_mode=...)``, ``np.memmap``)."""
-    while X is not None:
-        if isinstance(X, (np.memmap, mmap.mmap)):
-            return True
-        X = getattr(X, "base", None)
-    return False
 
 
 def _lambda_path(
@@ -150,7 +104,7 @@ def _lambda_path(
     if in_place:
         for start in range(0, len(train), _CHUNK_ROWS):
             shifter.partial_fit(X[train[start : start + _CHUNK_ROWS]])
-        stats_all = _fold_statistics(X, slices, shifter.shift_vectors_, norms)
+        stats_all = fold_statistics(X, slices, shifter.shift_vectors_, norms)
         stats_test = (stats_all[0][test], stats_all[1][test], stats_all[2])
         # Held-out rows: weight 0 (their label code is a placeholder).
         X_train, stats_train = X, stats_all
@@ -160,8 +114,8 @@ def _lambda_path(
     else:
         X_train = X[train]
         shifter.fit(X_train)
-        stats_train = _fold_statistics(X_train, slices, shifter.shift_vectors_, norms[train])
-        stats_test = _fold_statistics(X_test, slices, shifter.shift_vectors_, norms[test])
+        stats_train = fold_statistics(X_train, slices, shifter.shift_vectors_, norms[train])
+        stats_test = fold_statistics(X_test, slices, shifter.shift_vectors_, norms[test])
     shifts = shifter.shift_vectors_
     S = stats_train[2]
     coef = None
@@ -171,7 +125,7 @@ def _lambda_path(
     for k in np.argsort(lams, kind="stable"):
         lam = float(lams[k])
         start = time.perf_counter()
-        alpha, gamma = _row_scalars(X_train, slices, stats_train, lam)
+        alpha, gamma = row_scalars(X_train, slices, stats_train, lam)
         # The cold start is the expensive fit: precondition it. Warm starts need
         # 0-4 iterations and go faster without the change of variables.
         pre = None
@@ -190,40 +144,6 @@ def _lambda_path(
         )
         scores[k] = scorer(probe, X_test, y_test)
     return scores, n_iter, fit_time
-
-
-def _refit_probe(X, y, slices, shifter, probe_params, norms):
-    """``LogisticRegression(**probe_params).fit(shifter.transform(X), y)``, implicitly.
-
-    The probe is fitted on the implicit features of all rows
-    (:mod:`skgap._probe`, cold start, preconditioned), so the shifted matrix is
-    never written; the returned estimator is a fitted ``LogisticRegression``
-    with the attributes its own ``fit`` sets (coefficients in ``X``'s dtype,
-    as ``LogisticRegression`` keeps float32 input float32).
-    """
-    classes, y_enc = np.unique(y, return_inverse=True)
-    sample_weight = np.ones(len(y))
-    if probe_params["class_weight"] is not None:
-        cw = compute_class_weight(probe_params["class_weight"], classes=classes, y=y)
-        sample_weight = cw[y_enc]
-    stats = _fold_statistics(X, slices, shifter.shift_vectors_, norms)
-    alpha, gamma = _row_scalars(X, slices, stats, shifter.lam)
-    S = stats[2]
-    pre = preconditioner(
-        X, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"]
-    )
-    coef, n_iter = fit_shifted_logistic(
-        X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
-        C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
-        precondition=pre,
-    )
-    probe = LogisticRegression(**probe_params)
-    probe.classes_ = classes
-    probe.coef_ = np.ascontiguousarray(coef[:, :-1], dtype=X.dtype)
-    probe.intercept_ = coef[:, -1].astype(X.dtype)
-    probe.n_features_in_ = X.shape[1]
-    probe.n_iter_ = np.array([n_iter], dtype=np.int32)
-    return probe
 
 
 class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, BaseEstimator):
@@ -507,9 +427,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         probe_params = self._probe_params()
         scorer = check_scoring(LogisticRegression(**probe_params), scoring=self.scoring)
 
-        norms = _block_norms(X, slices)  # the same in every fold
+        norms = block_norms(X, slices)  # the same in every fold
         # Decided here: joblib hands large arrays to process workers as memory maps.
-        in_place = _is_memory_mapped(X)
+        in_place = is_memory_mapped(X)
         results = run_fits(
             _lambda_path,
             [
@@ -552,7 +472,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             shifter = ModalityGapShifter(
                 lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
             ).fit(X)
-            probe = _refit_probe(X, y, slices, shifter, probe_params, norms)
+            probe = fit_logistic_regression(
+                probe_params, X, y, slices, shifter.shift_vectors_, shifter.lam, norms=norms
+            )
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from skgap._probe import fit_shifted_logistic, preconditioner
 from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
-from skgap.shift_cv import _fold_statistics, _row_scalars
+from skgap._probe import fold_statistics, row_scalars
 
 D = 24
 SLICES = (slice(0, D), slice(D, 2 * D))
@@ -23,8 +23,8 @@ def _problem(n_classes, lam=0.4, n=800, noise=3.0, dtype=np.float64, preset="coc
     )
     X = X.astype(dtype)
     shifter = ModalityGapShifter(lam=lam).fit(X)
-    stats = _fold_statistics(X, SLICES, shifter.shift_vectors_)
-    alpha, gamma = _row_scalars(X, SLICES, stats, lam)
+    stats = fold_statistics(X, SLICES, shifter.shift_vectors_)
+    alpha, gamma = row_scalars(X, SLICES, stats, lam)
     sw = np.where(y == 0, 2.0, 1.0)
     return X, y, stats[2], alpha, gamma, sw, shifter.transform(X).astype(np.float64)
 

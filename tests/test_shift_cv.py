@@ -15,7 +15,8 @@ from skgap._probe import fit_shifted_logistic
 from skgap._testing import INTEGER_ZERO_ROW, parametrize_with_paired_checks
 from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
-from skgap.shift_cv import ModalityGapShifterCV, _fold_statistics, _row_scalars
+from skgap._probe import fold_statistics, row_scalars
+from skgap.shift_cv import ModalityGapShifterCV
 
 @parametrize_with_paired_checks(
     [ModalityGapShifterCV(lams=[0.0, 0.5, 1.0], cv=3)],
@@ -67,8 +68,8 @@ def test_implicit_features_are_the_shifter_output(data):
     X = X.astype(np.float64) * np.linspace(1, 3, len(X))[:, None]  # raw, not unit
     slices = (slice(0, 16), slice(16, 32))
     shifter = ModalityGapShifter(lam=0.7).fit(X[:400])
-    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
-    alpha, gamma = _row_scalars(X, slices, stats, 0.7)
+    stats = fold_statistics(X, slices, shifter.shift_vectors_)
+    alpha, gamma = row_scalars(X, slices, stats, 0.7)
     S = stats[2]
     Z = np.hstack(
         [alpha[:, [m]] * X[:, sl] + gamma[:, [m]] * S[m, sl] for m, sl in enumerate(slices)]
@@ -84,8 +85,8 @@ def test_probe_solver_is_logistic_regression(data, n_classes):
     X = X.astype(np.float64)
     slices = (slice(0, 16), slice(16, 32))
     shifter = ModalityGapShifter(lam=0.4).fit(X)
-    stats = _fold_statistics(X, slices, shifter.shift_vectors_)
-    alpha, gamma = _row_scalars(X, slices, stats, 0.4)
+    stats = fold_statistics(X, slices, shifter.shift_vectors_)
+    alpha, gamma = row_scalars(X, slices, stats, 0.4)
     sw = np.where(y == 0, 2.0, 1.0)
     coef, _ = fit_shifted_logistic(
         X, slices, stats[2], alpha, gamma, y, n_classes, sw, C=0.5, tol=1e-10, max_iter=5000

@@ -25,7 +25,8 @@ from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
 from ._summary import summarize_sweep
 from ._table import make_table
-from ._tasks import check_tasks, score_split
+from ._implicit import ShiftedTrainingRows, fits_in_place
+from ._tasks import PROBE_TASKS, check_tasks, score_split
 
 __all__ = ["LabelLeakageWarning", "gap_sweep", "summarize_sweep"]
 
@@ -148,32 +149,77 @@ def _as_text_rows(fitted, C, slices, n_features):
     return np.asarray(fitted.transform(rows))[:, slices[1]]
 
 
+#: Rows per chunk when the gap shift is fitted on the training rows (about 64 MiB).
+_CHUNK_BYTES = 64 * 2**20
+
+
+def _fit_on_rows(fitted, X, rows):
+    """``fitted.fit(X[rows])``, chunk by chunk: never a copy of all the rows at once.
+
+    One chunk (any split under about 64 MiB) is exactly ``fit``; more chunks
+    go through ``partial_fit``, equal to ``fit`` up to float rounding.
+    """
+    step = max(1, _CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
+    for start in range(0, rows.size, step):
+        part = X[rows[start:start + step]]
+        if start == 0:
+            fitted.fit(part)
+        else:
+            fitted.partial_fit(part)
+    return fitted
+
+
 def _run_one(X, y, train, test, value, config):
-    """Fit the map on the training rows, transform both splits, score every task."""
+    """Fit the map on the training rows, transform the test rows, score every task.
+
+    With the default gap shift and a plain lbfgs ``LogisticRegression`` probe
+    the training rows are never shifted into a new array: the probe trains on
+    ``X`` in place through the implicit features (:mod:`._implicit`), so a
+    memory-mapped archive costs little more than its mapped pages. Any other
+    map or probe sees the written-out training rows, as ``fit_transform``
+    gives them.
+    """
     transformer, path, dims, direction = config["map"]
+    tasks, probe = config["tasks"], config["probe"]
+    slices = block_slices(dims)
     if transformer is None:
         # lam in [-1, 1]: negative values widen the gap along the same directions.
-        fitted = ModalityGapShifter(lam=value, modality_dims=dims, direction=direction)
+        fitted = _fit_on_rows(
+            ModalityGapShifter(lam=value, modality_dims=dims, direction=direction), X, train
+        )
     else:
         fitted = clone(transformer).set_params(**{path: value})
-    # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
-    Z_train = np.asarray(fitted.fit_transform(X[train]))
+    in_place = transformer is None and fits_in_place(probe)
+    Z_train = None
+    if transformer is not None:
+        # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
+        Z_train = np.asarray(fitted.fit_transform(X[train]))
+    elif not in_place and PROBE_TASKS.intersection(tasks):
+        Z_train = np.asarray(fitted.transform(X[train]))
     Z_test = np.asarray(fitted.transform(X[test]))
-    slices = block_slices(dims)
+    if in_place and PROBE_TASKS.intersection(tasks):
+        rows = ShiftedTrainingRows(X, train, fitted, slices)
+
+        def fit_probe(columns):
+            return rows.fit(probe, columns, y)
+    else:
+        y_train = y[train]
+
+        def fit_probe(columns):
+            return clone(probe).fit(Z_train[:, columns], y_train)
     C = None
-    if "zeroshot" in config["tasks"]:
+    if "zeroshot" in tasks:
         C0 = config["class_embeddings"]
         if C0 is None:
-            C0 = _text_prototypes(X[train][:, slices[1]], y[train], config["classes"])
+            C0 = _text_prototypes(X[:, slices[1]][train], y[train], config["classes"])
         # A class with no text row in the training split gets a NaN row: it is never predicted.
         present = np.isfinite(C0).all(axis=1)
         C = np.full(C0.shape, np.nan)
         C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
                                     "the class embeddings")
     rows = score_split(
-        config["tasks"], Z_train, Z_test, y[train], y[test], slices,
-        label_task=config["label_task"], probe=config["probe"], classes=config["classes"],
-        class_embeddings=C, seed=config["seed"],
+        tasks, fit_probe, Z_test, y[test], slices, label_task=config["label_task"],
+        classes=config["classes"], class_embeddings=C, seed=config["seed"],
     )
     blocks = [Z_test[:, s] for s in slices]
     geometry = [mean_resultant_length(B) for B in blocks]
@@ -185,14 +231,12 @@ def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values)
     """Warn when the fusion probe can read the label off the text block."""
     if "fusion" not in tasks:
         return
-    T_train = X[splits[0][0]][:, block_slices(dims)[1]]
-    y_train = y[splits[0][0]]
+    train = splits[0][0]
     reason = None
-    if label_task != "multilabel":
-        classes = np.unique(y_train)
-        distinct = max(np.unique(T_train[y_train == c], axis=0).shape[0] for c in classes)
-        if distinct <= 1:
-            reason = "the text block holds one distinct row per class (class-name captions)"
+    if label_task != "multilabel" and _one_text_row_per_class(
+        X[:, block_slices(dims)[1]], train, y[train]
+    ):
+        reason = "the text block holds one distinct row per class (class-name captions)"
     if reason is None:
         text_auc = _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values)
         if text_auc >= 0.999:
@@ -205,6 +249,22 @@ def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values)
             LabelLeakageWarning,
             stacklevel=3,
         )
+
+
+def _one_text_row_per_class(T, rows, y_rows):
+    """Whether the rows ``T[rows]`` of each class are all one and the same row.
+
+    Read chunk by chunk against each class's first row (no copy of the text
+    block, no sort); real captions differ in the first chunk.
+    """
+    step = max(1, _CHUNK_BYTES // max(1, T.shape[1] * T.itemsize))
+    for c in np.unique(y_rows):
+        members = rows[y_rows == c]
+        first = T[members[0]]
+        for start in range(0, members.size, step):
+            if not np.all(T[members[start:start + step]] == first):
+                return False
+    return True
 
 
 def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values):
@@ -396,6 +456,18 @@ def gap_sweep(
     fitted on :math:`\phi_{\lambda,s}(X_{\mathrm{train}_s})` (or the class
     embeddings, or k-means). Estimating the map on the whole data would leak
     the test rows into it.
+
+    Memory: with the default gap shift and a plain lbfgs
+    :class:`~sklearn.linear_model.LogisticRegression` probe (the probe of
+    :func:`make_linear_probe`), the shifted training rows are never written
+    out. The shift is fitted on the training rows chunk by chunk and the probe
+    trains on ``X`` in place through per-row scalars (block :math:`m` of a
+    shifted row is :math:`\alpha_{im} x_{im} + \gamma_{im} s_m`), with weight
+    zero on the held-out rows -- scikit-learn's objective, term for term, so
+    the scores equal those of the written-out rows within the solver's
+    tolerance. A memory-mapped archive (``np.load(path, mmap_mode='r')``)
+    then costs its mapped pages plus the shifted test rows. Other maps and
+    probes see the written-out training rows.
 
     References
     ----------

@@ -8,14 +8,13 @@ one setting see exactly the same rows.
 import warnings
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from ..metrics._retrieval import retrieval_recall_at_k
 from ._auc import binary_auc, continuous_scores, multiclass_auc, multilabel_auc
 
-__all__ = ["TASK_FAMILIES", "LOWER_IS_BETTER", "check_tasks", "score_split"]
+__all__ = ["PROBE_TASKS", "TASK_FAMILIES", "LOWER_IS_BETTER", "check_tasks", "score_split"]
 
 #: Names of the task families, as ``gap_sweep(tasks=...)`` and ``skgap sweep --tasks`` take them.
 TASK_FAMILIES = (
@@ -28,6 +27,9 @@ TASK_FAMILIES = (
     "text_to_image",
     "image_to_text",
 )
+
+#: Task families that fit a probe on the training rows (the others only read the test rows).
+PROBE_TASKS = frozenset({"fusion", "image", "text", "text_to_image", "image_to_text"})
 
 #: Metrics where a lower score is better (the clusters should not follow the modality).
 LOWER_IS_BETTER = frozenset({"modality_ARI"})
@@ -97,10 +99,6 @@ def _multiclass_or_nan(y, scores, labels):
         return np.nan
 
 
-def _fit_probe(probe, Z, y):
-    return clone(probe).fit(Z, y)
-
-
 def _zeroshot_metrics(V, C, y, classes):
     """Accuracy and AUC of nearest-class-embedding classification (unit rows, cosine)."""
     absent = ~np.isfinite(C).all(axis=1)
@@ -115,8 +113,7 @@ def _zeroshot_metrics(V, C, y, classes):
     return out + [("auc", auc)]
 
 
-def _transfer_metrics(probe, Z_from, y_from, Z_to, y_to, label_task):
-    model = _fit_probe(probe, Z_from, y_from)
+def _transfer_metrics(model, Z_to, y_to, label_task):
     accuracy = float(np.mean(model.predict(Z_to) == y_to))
     return [("accuracy", accuracy)] + _probe_metrics(model, Z_to, y_to, label_task)
 
@@ -142,20 +139,24 @@ def _retrieval_metrics(V, T):
     ]
 
 
-def score_split(tasks, Z_train, Z_test, y_train, y_test, slices, *, label_task, probe,
-                classes, class_embeddings, seed):
+def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes,
+                class_embeddings, seed):
     """Score every task family on one transformed split.
 
     Parameters
     ----------
     tasks : tuple of str
-    Z_train, Z_test : ndarray
-        Transformed training and test rows ``[V' | T']`` (unit rows per block).
-    y_train, y_test : ndarray
+    fit_probe : callable
+        ``fit_probe(columns)`` returns the probe fitted on the columns
+        ``columns`` (a slice) of the transformed training rows and their labels.
+        The training rows themselves never reach this function, so the caller
+        may fit without writing them out.
+    Z_test : ndarray
+        Transformed test rows ``[V' | T']`` (unit rows per block).
+    y_test : ndarray
     slices : list of slice
         The column block of each modality (image first, text second).
     label_task : {'binary', 'multiclass', 'multilabel'}
-    probe : unfitted classifier
     classes : ndarray
         Sorted classes of the whole ``y`` (single-label tasks only).
     class_embeddings : ndarray of shape (n_classes, d) or None
@@ -172,12 +173,11 @@ def score_split(tasks, Z_train, Z_test, y_train, y_test, slices, *, label_task, 
     rows = []
     for task in tasks:
         if task == "fusion":
-            model = _fit_probe(probe, Z_train, y_train)
+            model = fit_probe(slice(None))
             found = _probe_metrics(model, Z_test, y_test, label_task)
         elif task in ("image", "text"):
             sl = img if task == "image" else txt
-            model = _fit_probe(probe, Z_train[:, sl], y_train)
-            found = _probe_metrics(model, Z_test[:, sl], y_test, label_task)
+            found = _probe_metrics(fit_probe(sl), Z_test[:, sl], y_test, label_task)
         elif task == "zeroshot":
             found = _zeroshot_metrics(Z_test[:, img], class_embeddings, y_test, classes)
         elif task == "retrieval":
@@ -186,10 +186,8 @@ def score_split(tasks, Z_train, Z_test, y_train, y_test, slices, *, label_task, 
             found = _clustering_metrics(Z_test[:, img], Z_test[:, txt], y_test, classes.size,
                                         seed)
         elif task == "text_to_image":
-            found = _transfer_metrics(probe, Z_train[:, txt], y_train, Z_test[:, img], y_test,
-                                      label_task)
+            found = _transfer_metrics(fit_probe(txt), Z_test[:, img], y_test, label_task)
         else:  # image_to_text
-            found = _transfer_metrics(probe, Z_train[:, img], y_train, Z_test[:, txt], y_test,
-                                      label_task)
+            found = _transfer_metrics(fit_probe(img), Z_test[:, txt], y_test, label_task)
         rows += [(task, metric, float(score)) for metric, score in found]
     return rows
