@@ -280,6 +280,11 @@ def _blas():
     return _blas_controller
 
 
+def blas_one_thread():
+    """Context manager: every BLAS pool at one thread (cheaper than threadpool_limits)."""
+    return _blas().limit(limits=1)
+
+
 def pass_threads(n_items):
     """Threads for a pass of ``n_items`` work items: 1, or what BLAS is allowed.
 
@@ -330,7 +335,7 @@ def run_work_items(n, item_rows, fn):
         except BaseException as exc:  # re-raised in the caller below
             errors.append(exc)
 
-    with _blas().limit(limits=1):
+    with blas_one_thread():
         helpers = [threading.Thread(target=work) for _ in range(n_threads - 1)]
         for t in helpers:
             t.start()

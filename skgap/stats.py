@@ -28,7 +28,11 @@ from ._validation import (
     validate_paired,
     validate_paired_fast,
 )
-from .metrics._cone import _sample_gap_principal_cosine, _uniformity_of_unit_rows
+from .metrics._cone import (
+    _sample_gap_principal_cosine,
+    _uniformity_of_unit_rows,
+    uniformities,
+)
 
 __all__ = ["ConeStats"]
 
@@ -355,7 +359,9 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         else:
             safe = [scale_safe_rows(rows[:, sl], xp) for sl in slices]
             units = [B / xp.linalg.vector_norm(B, axis=1, keepdims=True) for B in safe]
-        if rows.shape[0] >= 2:
+        if rows.shape[0] >= 2 and is_numpy(xp):
+            unif = uniformities(units, self.uniformity_t)  # all blocks in one threaded pass
+        elif rows.shape[0] >= 2:
             unif = [_uniformity_of_unit_rows(U, self.uniformity_t, xp=xp, acc=acc) for U in units]
         else:
             unif = [float("nan")] * len(units)
