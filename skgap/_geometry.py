@@ -311,14 +311,18 @@ def run_work_items(n, item_rows, fn):
 
     The items are shared among :func:`pass_threads` threads (the caller's
     included), each taking the next free item. Inside the pass every BLAS call
-    is limited to one thread (the threads are the parallelism). The first
-    exception of any thread is re-raised here once all have stopped.
+    is limited to one thread (the threads are the parallelism, and a BLAS
+    call rounds the same on any number of threads). The first exception of
+    any thread is re-raised here once all have stopped.
     """
     starts = range(0, n, item_rows)
     n_threads = pass_threads(len(starts))
     if n_threads == 1:
-        for a in starts:
-            fn(a, min(a + item_rows, n))
+        # BLAS on one thread here too: a multi-threaded GEMM may round
+        # differently, and the result must not depend on the threads.
+        with blas_one_thread():
+            for a in starts:
+                fn(a, min(a + item_rows, n))
         return
     items = iter(starts)
     lock = threading.Lock()
