@@ -306,8 +306,16 @@ def pass_threads(n_items):
     return max(1, min(n_items, cpus, *limits))
 
 
-def run_work_items(n, item_rows, fn):
+#: Fewer multiply-adds than this in a whole pass: not worth starting threads
+#: (a thread start costs 0.1-1 ms on a busy machine).
+MIN_THREADED_FLOPS = 5e7
+
+
+def run_work_items(n, item_rows, fn, flops=None):
     """Call ``fn(start, stop)`` for each run of ``item_rows`` rows of ``0 .. n``.
+
+    ``flops``, when given, is the work of the whole pass (multiply-adds); below
+    :data:`MIN_THREADED_FLOPS` the pass stays on the calling thread.
 
     The items are shared among :func:`pass_threads` threads (the caller's
     included), each taking the next free item. Inside the pass every BLAS call
@@ -316,7 +324,8 @@ def run_work_items(n, item_rows, fn):
     any thread is re-raised here once all have stopped.
     """
     starts = range(0, n, item_rows)
-    n_threads = pass_threads(len(starts))
+    small = flops is not None and flops < MIN_THREADED_FLOPS
+    n_threads = 1 if small else pass_threads(len(starts))
     if n_threads == 1:
         # BLAS on one thread here too: a multi-threaded GEMM may round
         # differently, and the result must not depend on the threads.

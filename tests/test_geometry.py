@@ -171,3 +171,20 @@ def test_pass_threads_follow_the_blas_limit_and_never_nest():
         worker.start()
         worker.join()
         assert seen == [1]
+
+
+def test_small_passes_stay_on_the_calling_thread(threads):
+    import threading
+    import time
+
+    threads(4)
+    seen = set()
+
+    def record(a, b):
+        seen.add(threading.get_ident())
+        time.sleep(0.02)  # long enough for the helpers to take items too
+
+    G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS / 2)
+    assert seen == {threading.get_ident()}
+    G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS)
+    assert len(seen) > 1

@@ -319,7 +319,8 @@ def uniformities(units, t, block_size=_UNIFORMITY_BLOCK):
         upper = float(square.sum(dtype=np.float64)) - float(np.trace(square, dtype=np.float64))
         sums[i] = upper / 2.0 + float(G[w:].sum(dtype=np.float64))
 
-    run_work_items(len(items), 1, block_sum)
+    flops = sum(U.shape[0] ** 2 * U.shape[1] / 2 for U in units)
+    run_work_items(len(items), 1, block_sum, flops=flops)
     out = []
     for m, U in enumerate(units):
         n = U.shape[0]
@@ -496,7 +497,7 @@ def _second_moment(*blocks):
         B = U[a : a + step]
         parts[i] = B.T @ B
 
-    run_work_items(len(items), 1, moment)
+    run_work_items(len(items), 1, moment, flops=sum(U.size for U in blocks) * d)
     return parts.sum(axis=0)
 
 
