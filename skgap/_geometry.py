@@ -19,6 +19,7 @@ that range are redone from ``x / a``. A row is "zero" only when all its
 entries are exactly zero.
 """
 
+import contextlib
 import os
 import threading
 
@@ -281,7 +282,15 @@ def _blas():
 
 
 def blas_one_thread():
-    """Context manager: every BLAS pool at one thread (cheaper than threadpool_limits)."""
+    """Context manager: every BLAS pool at one thread (cheaper than threadpool_limits).
+
+    The limit is process-wide and restored on exit, so only the main thread
+    sets it: two threads entering and leaving it in turn could restore each
+    other's limit and leave BLAS on one thread for good. Elsewhere (a dask or
+    joblib worker thread) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
     return _blas().limit(limits=1)
 
 
