@@ -189,25 +189,3 @@ def test_small_passes_stay_on_the_calling_thread(threads):
     G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS)
     assert len(seen) > 1
 
-
-def test_blas_limit_is_left_alone_off_the_main_thread():
-    import threading
-
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    with threadpool_limits(2):
-        seen = []
-
-        def worker():
-            with G.blas_one_thread():
-                seen.append(blas_threads())
-
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join()
-        assert seen == [blas_threads()]
-        with G.blas_one_thread():
-            assert set(blas_threads()) == {1}
