@@ -772,9 +772,9 @@ def paired_unit_sums(X, slices, *, pairs=True):
     item_pairs = np.zeros((n_items, max(M - 1, 0), 3))
 
     def sum_item(a, b):
+        i = a // item_rows
         with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged
-            _sum_item(X[a:b], slices, width, rows, pairs, lohi, item_sums[a // item_rows],
-                      item_pairs[a // item_rows])
+            _sum_item(X[a:b], slices, width, rows, pairs, lohi, item_sums[i], item_pairs[i])
 
     run_work_items(n, item_rows, sum_item)
     # In item order: the same float64 sums whatever the number of threads.

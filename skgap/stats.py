@@ -120,9 +120,13 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     fused pass over row tiles that stay in cache (each row's block norms, pair
     dot products and its contribution to the centroid sums are taken while
     the tile is loaded), in the precision of ``X`` with float64
-    accumulation; ``X`` is never copied. Uniformity and the principal axis
-    need a row sample: a uniform sample of ``k = max_uniformity_samples``
-    rows, the same rows for every modality. Uniformity then costs
+    accumulation; ``X`` is never copied. The tiles, and the blocks of the
+    sample statistics below, are shared among as many threads as BLAS may
+    use (from the main thread; ``threadpoolctl.threadpool_limits(1)`` keeps
+    ``fit`` on one thread), and partial sums are added in a fixed order:
+    the result does not depend on the number of threads. Uniformity and the
+    principal axis need a row sample: a uniform sample of
+    ``k = max_uniformity_samples`` rows, the same rows for every modality. Uniformity then costs
     O(k^2 d) and the principal axis O(k d^2 + d^3) (the pooled ``2k x d``
     sample's covariance, top eigenpair only), instead of O(n^2 d) and
     O(n d^2). The sample axis is exact when ``n <= k``; otherwise its error
