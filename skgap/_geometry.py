@@ -275,6 +275,7 @@ def _blas():
     """The BLAS pools of this process (threadpoolctl, looked up once)."""
     global _blas_controller
     if _blas_controller is None:
+        import scipy.linalg.blas  # noqa: F401 - its BLAS (the tiles' GEMM) must be seen
         from threadpoolctl import ThreadpoolController
 
         _blas_controller = ThreadpoolController().select(user_api="blas")
