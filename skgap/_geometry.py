@@ -246,6 +246,14 @@ def unit_second_moment(blocks_and_inv):
 #: every tile costs some twenty NumPy calls of fixed overhead.
 TILE_BYTES = 1 << 21
 
+#: Bytes per tile when a kernel is called from a thread other than the main
+#: one (a dask or joblib worker thread). There the BLAS limit cannot be set
+#: (it is process-wide), and OpenBLAS runs a GEMM above 65536 x 4
+#: multiply-adds on all its threads: with 2 MiB tiles the tiles' rank update
+#: went multi-threaded inside every dask worker and a dask transform ran 20x
+#: slower. 128 rows of 2 x 512 float32 keep it under that size.
+WORKER_TILE_BYTES = 1 << 19
+
 #: Tiles per work item of a threaded pass (8 MiB of input at the default tile).
 WORK_TILES = 4
 
@@ -264,8 +272,14 @@ class InvalidRowsError(ValueError):
 
 
 def tile_rows(n_features, itemsize):
-    """Rows per tile so that one tile of ``n_features`` columns holds ``TILE_BYTES``."""
-    return max(16, TILE_BYTES // max(1, n_features * itemsize))
+    """Rows per tile so that one tile of ``n_features`` columns holds ``TILE_BYTES``.
+
+    Off the main thread the tile holds at most ``WORKER_TILE_BYTES``.
+    """
+    budget = TILE_BYTES
+    if threading.current_thread() is not threading.main_thread():
+        budget = min(budget, WORKER_TILE_BYTES)
+    return max(16, budget // max(1, n_features * itemsize))
 
 
 _blas_controller = None

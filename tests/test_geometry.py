@@ -189,3 +189,15 @@ def test_small_passes_stay_on_the_calling_thread(threads):
     G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS)
     assert len(seen) > 1
 
+
+
+def test_worker_threads_use_small_tiles():
+    """Off the main thread BLAS cannot be limited: tiles stay small (see WORKER_TILE_BYTES)."""
+    import threading
+
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(G.tile_rows(1024, 4)))
+    worker.start()
+    worker.join()
+    assert seen == [G.WORKER_TILE_BYTES // 4096] and G.tile_rows(1024, 4) == G.TILE_BYTES // 4096
+    assert seen[0] < G.tile_rows(1024, 4)
