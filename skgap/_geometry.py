@@ -397,35 +397,29 @@ def block_shift_matrix(slices, shifts, n_features, dtype):
 
 
 def _rank_update(O):
-    """``update(coef, S)``: ``O += coef @ S`` in place, for tiles (row runs) of ``O``.
+    """``update(tile, coef, S)``: ``tile += coef @ S`` in place, for row runs of ``O``.
 
     One BLAS GEMM per tile when ``O`` is C-contiguous (the GEMM function is
     looked up once per pass), else a NumPy product.
     """
     if not O.flags.c_contiguous:
-        def update(T, coef, S):
-            T += coef @ S
+
+        def update(tile, coef, S):
+            tile += coef @ S
 
         return update
     from scipy.linalg.blas import get_blas_funcs
 
     (gemm,) = get_blas_funcs(("gemm",), (O,))
 
-    def update(T, coef, S):
-        if T.shape[0] == 0:  # pragma: no cover - tiles are never empty
-            return
-        # T.T is Fortran-ordered, which is what BLAS updates in place.
-        TT = T.T
-        res = gemm(1.0, S.T, coef.T, beta=1.0, c=TT, overwrite_c=True)
-        if res is not TT:
-            T[...] = res.T  # pragma: no cover - BLAS made a copy
+    def update(tile, coef, S):
+        # tile.T is Fortran-ordered, which is what BLAS updates in place.
+        tT = tile.T
+        res = gemm(1.0, S.T, coef.T, beta=1.0, c=tT, overwrite_c=True)
+        if res is not tT:
+            tile[...] = res.T  # pragma: no cover - BLAS made a copy
 
     return update
-
-
-def _add_rank_update(O, coef, S):
-    """``O += coef @ S`` in place, with one BLAS GEMM when ``O`` is C-contiguous."""
-    _rank_update(O)(O, coef, S)
 
 
 _vecdot = getattr(np, "vecdot", None)  # NumPy >= 2.0: a gufunc, faster than einsum
