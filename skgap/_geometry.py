@@ -227,7 +227,7 @@ def unit_second_moment(blocks_and_inv):
 # Fused row-tile kernels
 #
 # The kernels below read each row of X once from memory: a tile of rows small
-# enough to stay in the L2 cache is loaded, every per-row quantity (norm, dot
+# enough to stay in cache is loaded, every per-row quantity (norm, dot
 # product with a shift) is computed from it, and the output tile is written in
 # one go. Per-row scalars are computed in float64 (they are n x M values, not
 # n x d); the big arrays stay in their own precision.
