@@ -23,6 +23,7 @@ Usage::
     python benchmarks/bench_transform.py              # 200k x (2 x 512) float32
     python benchmarks/bench_transform.py --n 50000 --repeat 3
     python benchmarks/bench_transform.py --smoke      # tiny, for CI
+    python benchmarks/bench_transform.py --before /tmp/old   # also the code of /tmp/old/skgap_old
 """
 
 import argparse
@@ -46,6 +47,24 @@ def unfused_reference(X, d, shifts):
     return out
 
 
+def _before_candidates(folder, X):
+    """The transform and ConeStats of the package copy ``folder/skgap_old``."""
+    import sys
+
+    sys.path.insert(0, folder)
+    from skgap_old.shift import ModalityGapShifter as OldShifter
+    from skgap_old.stats import ConeStats as OldConeStats
+
+    old = OldShifter(lam=1.0).fit(X)
+    return {
+        "shifter.transform(X)": lambda: old.transform(X),
+        "ConeStats(k=1000).fit": lambda: OldConeStats(
+            max_uniformity_samples=1000, random_state=0
+        ).fit(X),
+        "ConeStats().fit [k=5000]": lambda: OldConeStats(random_state=0).fit(X),
+    }
+
+
 def one_thread(fn):
     """``fn`` run under ``threadpool_limits(1)``."""
 
@@ -62,6 +81,13 @@ def main(argv=None):
     parser.add_argument("--d", type=int, default=512, help="width of each modality")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="a folder holding an older copy of the package renamed skgap_old "
+        "(git archive <commit> skgap | tar -x -C DIR && mv DIR/skgap DIR/skgap_old): "
+        "its transform and ConeStats are timed in the same rounds, after / before printed",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.n, args.d, args.repeat = 2000, 16, 2
@@ -92,6 +118,10 @@ def main(argv=None):
         fns[name] = fn
         # The same call with every BLAS pool (and so the fused passes) on one thread.
         fns[name + " 1thr"] = one_thread(fn)
+    before = _before_candidates(args.before, X) if args.before else {}
+    for name, fn in before.items():
+        fns["before: " + name] = fn
+        fns["before: " + name + " 1thr"] = one_thread(fn)
     fns["unfused reference"] = lambda: unfused_reference(X, args.d, shifts)
     times = interleaved(fns, repeat=args.repeat)
     for base in ("np.copy(X)", "X.sum(axis=0)"):
@@ -102,6 +132,11 @@ def main(argv=None):
         print(ratio_line(name + " 1thr", times, base))
         print(ratio_line(name, times, name + " 1thr"))
     print(ratio_line("unfused reference", times, "np.copy(X)"))
+    for name in before:
+        for suffix in ("", " 1thr"):
+            print(ratio_line("before: " + name + suffix, times, "np.copy(X)"
+                             if name.startswith("shifter") else "X.sum(axis=0)"))
+            print(ratio_line(name + suffix, times, "before: " + name + suffix))
 
     peak, out_bytes = peak_traced(lambda: shifter.transform(X))
     print(
