@@ -190,8 +190,10 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
         \sum_{i<j} \exp\!\big(-t \lVert \hat e_i - \hat e_j \rVert_2^2\big)
 
     Lower (more negative) is more uniform. The double sum is computed over
-    blocks of ``block_size`` rows, so memory stays at ``block_size x n`` values
-    in the input precision rather than an ``n x n`` float64 matrix; with
+    blocks of at most ``block_size`` rows (at most 256 for NumPy input, whose
+    blocks are shared among threads as BLAS allows), so memory
+    stays at ``block_size x n`` values in the input precision rather than an
+    ``n x n`` float64 matrix; with
     ``max_samples`` a random subset of rows (without replacement) estimates it.
 
     Parameters
@@ -206,7 +208,7 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
     random_state : int, RandomState instance or None, default=None
         Seed of the subsample.
     block_size : int, default=1024
-        Rows per block of the blocked double sum.
+        Upper bound on the rows per block of the blocked double sum.
 
     Returns
     -------
