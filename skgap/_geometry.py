@@ -19,6 +19,10 @@ that range are redone from ``x / a``. A row is "zero" only when all its
 entries are exactly zero.
 """
 
+import contextlib
+import os
+import threading
+
 import numpy as np
 from sklearn.utils import check_array
 
@@ -69,14 +73,6 @@ def safe_sq_range(dtype):
     """
     fi = np.finfo(dtype)
     return float(fi.tiny) / float(fi.eps), float(fi.max)
-
-
-def _in_safe_range(sq, dtype):
-    """Whether every squared sum of ``sq`` lies in :func:`safe_sq_range` (NaN: no)."""
-    if sq.size == 0:
-        return True
-    lo, hi = safe_sq_range(dtype)
-    return bool(sq.min() >= lo) and bool(sq.max() <= hi)
 
 
 def max_abs_scaled(B):
@@ -231,15 +227,35 @@ def unit_second_moment(blocks_and_inv):
 # Fused row-tile kernels
 #
 # The kernels below read each row of X once from memory: a tile of rows small
-# enough to stay in the L2 cache is loaded, every per-row quantity (norm, dot
+# enough to stay in cache is loaded, every per-row quantity (norm, dot
 # product with a shift) is computed from it, and the output tile is written in
 # one go. Per-row scalars are computed in float64 (they are n x M values, not
 # n x d); the big arrays stay in their own precision.
+#
+# A pass over many tiles is split into work items of WORK_TILES tiles, which
+# the calling thread and up to (BLAS threads - 1) helper threads take in turn
+# (NumPy and BLAS release the GIL inside each tile's operations, so the
+# threads overlap). Each work item writes its own rows or its own partial
+# sums, and partial sums are added in work-item order: the result does not
+# depend on the number of threads.
 # ---------------------------------------------------------------------------
 
-#: Bytes of input per row tile of the fused kernels (the tile and its output
-#: fit in a 1 MiB L2 cache with room to spare): 128 rows of 2 x 512 float32.
-TILE_BYTES = 1 << 19
+#: Bytes of input per row tile of the fused kernels: 512 rows of 2 x 512
+#: float32. A tile and its output stay in the last-level cache (two threads:
+#: 8 MiB); tiles of 0.5-1 MiB, which fit a 1 MiB L2, were measured slower:
+#: every tile costs some twenty NumPy calls of fixed overhead.
+TILE_BYTES = 1 << 21
+
+#: Bytes per tile when a kernel is called from a thread other than the main
+#: one (a dask or joblib worker thread). There the BLAS limit cannot be set
+#: (it is process-wide), and OpenBLAS runs a GEMM above 65536 x 4
+#: multiply-adds on all its threads: with 2 MiB tiles the tiles' rank update
+#: went multi-threaded inside every dask worker and a dask transform ran 20x
+#: slower. 128 rows of 2 x 512 float32 keep it under that size.
+WORKER_TILE_BYTES = 1 << 19
+
+#: Tiles per work item of a threaded pass (8 MiB of input at the default tile).
+WORK_TILES = 4
 
 # Below this value of q = ||u + s||^2 the closed form 1 + 2 u.s + ||s||^2 loses
 # too many digits to cancellation; such (rare) rows are recomputed explicitly.
@@ -256,8 +272,115 @@ class InvalidRowsError(ValueError):
 
 
 def tile_rows(n_features, itemsize):
-    """Rows per tile so that one tile of ``n_features`` columns holds ``TILE_BYTES``."""
-    return max(16, TILE_BYTES // max(1, n_features * itemsize))
+    """Rows per tile so that one tile of ``n_features`` columns holds ``TILE_BYTES``.
+
+    Off the main thread the tile holds at most ``WORKER_TILE_BYTES``.
+    """
+    budget = TILE_BYTES
+    if threading.current_thread() is not threading.main_thread():
+        budget = min(budget, WORKER_TILE_BYTES)
+    return max(16, budget // max(1, n_features * itemsize))
+
+
+_blas_controller = None
+
+
+def _blas():
+    """The BLAS pools of this process (threadpoolctl, looked up once)."""
+    global _blas_controller
+    if _blas_controller is None:
+        import scipy.linalg.blas  # noqa: F401 - its BLAS (the tiles' GEMM) must be seen
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller
+
+
+def blas_one_thread():
+    """Context manager: every BLAS pool at one thread (cheaper than threadpool_limits).
+
+    The limit is process-wide and restored on exit, so only the main thread
+    sets it: two threads entering and leaving it in turn could restore each
+    other's limit and leave BLAS on one thread for good. Elsewhere (a dask or
+    joblib worker thread) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    return _blas().limit(limits=1)
+
+
+def pass_threads(n_items):
+    """Threads for a pass of ``n_items`` work items: 1, or what BLAS is allowed.
+
+    The pass follows the BLAS thread limit, so ``threadpool_limits(1)`` (and
+    :func:`skgap._threads.run_fits`, joblib's workers) keep it on one thread.
+    Called from any thread other than the main one (a dask or joblib worker,
+    a user's pool) it stays on that thread, so that it never nests threads
+    inside someone else's.
+    """
+    if n_items < 2 or threading.current_thread() is not threading.main_thread():
+        return 1
+    limits = [lib.num_threads for lib in _blas().lib_controllers]
+    if not limits:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(n_items, cpus, *limits))
+
+
+#: Fewer multiply-adds than this in a whole pass: not worth starting threads
+#: (a thread start costs 0.1-1 ms on a busy machine).
+MIN_THREADED_FLOPS = 5e7
+
+
+def run_work_items(n, item_rows, fn, flops=None):
+    """Call ``fn(start, stop)`` for each run of ``item_rows`` rows of ``0 .. n``.
+
+    ``flops``, when given, is the work of the whole pass (multiply-adds); below
+    :data:`MIN_THREADED_FLOPS` the pass stays on the calling thread.
+
+    The items are shared among :func:`pass_threads` threads (the caller's
+    included), each taking the next free item. Inside the pass every BLAS call
+    is limited to one thread (the threads are the parallelism, and a BLAS
+    call rounds the same on any number of threads). The first exception of
+    any thread is re-raised here once all have stopped.
+    """
+    starts = range(0, n, item_rows)
+    small = flops is not None and flops < MIN_THREADED_FLOPS
+    n_threads = 1 if small else pass_threads(len(starts))
+    if n_threads == 1:
+        # BLAS on one thread here too: a multi-threaded GEMM may round
+        # differently, and the result must not depend on the threads.
+        with blas_one_thread():
+            for a in starts:
+                fn(a, min(a + item_rows, n))
+        return
+    items = iter(starts)
+    lock = threading.Lock()
+    errors = []
+
+    def work():
+        try:
+            while not errors:
+                with lock:
+                    a = next(items, None)
+                if a is None:
+                    return
+                fn(a, min(a + item_rows, n))
+        except BaseException as exc:  # re-raised in the caller below
+            errors.append(exc)
+
+    with blas_one_thread():
+        helpers = [threading.Thread(target=work) for _ in range(n_threads - 1)]
+        for t in helpers:
+            t.start()
+        work()
+        for t in helpers:
+            t.join()
+    if errors:
+        raise errors[0]
 
 
 def block_shift_matrix(slices, shifts, n_features, dtype):
@@ -273,36 +396,47 @@ def block_shift_matrix(slices, shifts, n_features, dtype):
     return S
 
 
-def _add_rank_update(O, coef, S):
-    """``O += coef @ S`` in place, with one BLAS GEMM when ``O`` is C-contiguous."""
-    if O.flags.c_contiguous and O.shape[0] > 0:
-        from scipy.linalg.blas import get_blas_funcs
+def _rank_update(O):
+    """``update(tile, coef, S)``: ``tile += coef @ S`` in place, for row runs of ``O``.
 
-        (gemm,) = get_blas_funcs(("gemm",), (O,))
-        # O.T is Fortran-ordered, which is what BLAS updates in place.
-        res = gemm(1.0, S.T, coef.T, beta=1.0, c=O.T, overwrite_c=True)
-        if np.shares_memory(res, O):
-            return
-        O[...] = res.T  # pragma: no cover - BLAS made a copy
-        return
-    O += coef @ S
+    One BLAS GEMM per tile when ``O`` is C-contiguous (the GEMM function is
+    looked up once per pass), else a NumPy product.
+    """
+    if not O.flags.c_contiguous:
+
+        def update(tile, coef, S):
+            tile += coef @ S
+
+        return update
+    from scipy.linalg.blas import get_blas_funcs
+
+    (gemm,) = get_blas_funcs(("gemm",), (O,))
+
+    def update(tile, coef, S):
+        # tile.T is Fortran-ordered, which is what BLAS updates in place.
+        tT = tile.T
+        res = gemm(1.0, S.T, coef.T, beta=1.0, c=tT, overwrite_c=True)
+        if res is not tT:
+            tile[...] = res.T  # pragma: no cover - BLAS made a copy
+
+    return update
 
 
 _vecdot = getattr(np, "vecdot", None)  # NumPy >= 2.0: a gufunc, faster than einsum
 
 
-def _row_dots(A, B):
+def _row_dots(A, B, out=None):
     """``sum_j A[i, j] * B[i, j]`` for every row (in the dtype of the inputs)."""
     if _vecdot is not None:
-        return _vecdot(A, B)
-    return np.einsum("...j,...j->...", A, B)  # pragma: no cover - NumPy < 2
+        return _vecdot(A, B, out=out)
+    return np.einsum("...j,...j->...", A, B, out=out)  # pragma: no cover - NumPy < 2
 
 
 def _block_sq_norms(T, slices, width):
     """Squared norm of every block of every row of the tile, shape ``(k, M)``.
 
     One call on the ``(k, M, d)`` view when the blocks tile a C-contiguous
-    row, else one call per block.
+    row, else one call per block. In the dtype of ``T``.
     """
     k = T.shape[0]
     if width is not None:
@@ -319,19 +453,19 @@ def _equal_width(X, slices):
     return None
 
 
-def _safe_tile(T, slices, width):
-    """The tile and its squared block norms (float64), scaled where needed.
+def _safe_tile(T, slices, width, lo, hi):
+    """The tile and its squared block norms (in its dtype), scaled where needed.
 
     The fast path squares the tile in its own dtype. When any squared norm left
-    :func:`safe_sq_range` (huge or tiny entries, a zero row, a NaN), every
-    block row of the tile is divided by its max-abs entry (a tile-sized copy):
-    the directions -- all the fused kernels use -- are unchanged, and the
-    squared norms land in ``[1, d]``. Zero and non-finite rows raise
-    :class:`InvalidRowsError`.
+    ``[lo, hi]`` (:func:`safe_sq_range`: huge or tiny entries, a zero row, a
+    NaN), every block row of the tile is divided by its max-abs entry (a
+    tile-sized copy): the directions -- all the fused kernels use -- are
+    unchanged, and the squared norms land in ``[1, d]``. Zero and non-finite
+    rows raise :class:`InvalidRowsError`.
     """
     sq = _block_sq_norms(T, slices, width)
-    if _in_safe_range(sq, T.dtype):
-        return T, sq.astype(np.float64)
+    if sq.min() >= lo and sq.max() <= hi:  # NaN compares False
+        return T, sq
     if not np.isfinite(T).all():
         raise InvalidRowsError("non-finite entries")
     U = np.empty(T.shape, dtype=T.dtype)
@@ -340,7 +474,7 @@ def _safe_tile(T, slices, width):
         if not (a > 0).all():
             raise InvalidRowsError("zero-norm rows")
         U[:, sl] = B
-    return U, _block_sq_norms(U, slices, _equal_width(U, slices)).astype(np.float64)
+    return U, _block_sq_norms(U, slices, _equal_width(U, slices))
 
 
 def shift_rows(X, slices, shifts, out=None):
@@ -354,7 +488,9 @@ def shift_rows(X, slices, shifts, out=None):
 
     so each row needs its norm and one dot product, and the output is written
     once as ``alpha * x + beta * s`` (a row scaling and a rank-``M`` GEMM
-    update on a tile that is still in cache).
+    update on a tile that is still in cache). Tiles are shared among threads
+    (:func:`run_work_items`); every output row depends on its input row only,
+    so the result does not depend on the number of threads.
 
     Parameters
     ----------
@@ -379,36 +515,50 @@ def shift_rows(X, slices, shifts, out=None):
     dtype = X.dtype
     n, D = X.shape
     S = block_shift_matrix(slices, shifts, D, dtype)
-    ss = _row_dots(S, S).astype(np.float64)
     if out is None:
         out = np.empty((n, D), dtype=dtype)
     width = _equal_width(X, slices)
     # With equal blocks the dot products u . s_m are one vecdot on the
     # (k, M, d) view against the (M, d) shifts: faster than a GEMM of M columns.
     Sb = None if width is None else np.stack([S[m, sl] for m, sl in enumerate(slices)])
+    plan = dict(
+        slices=slices,
+        S=S,
+        c=1.0 + _row_dots(S, S).astype(np.float64),  # q = 2 u.s + (1 + ||s||^2)
+        width=width,
+        Sb=Sb,
+        update=_rank_update(out),
+        lohi=safe_sq_range(dtype),
+    )
     rows = tile_rows(D, dtype.itemsize)
-    with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged below
-        for a in range(0, n, rows):
-            _shift_tile(X[a : a + rows], out[a : a + rows], slices, S, ss, width, dtype, Sb)
+
+    def shift_item(a, b):
+        with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged
+            for t in range(a, b, rows):
+                _shift_tile(X[t : min(t + rows, b)], out[t : min(t + rows, b)], **plan)
+
+    run_work_items(n, WORK_TILES * rows, shift_item)
     return out
 
 
-def _shift_tile(T, O, slices, S, ss, width, dtype, Sb=None):
+def _shift_tile(T, O, slices, S, c, width, Sb, update, lohi):
     """One tile of :func:`shift_rows` (T and O in cache)."""
-    T, sq = _safe_tile(T, slices, width)
-    norms = np.sqrt(sq)
+    T, sq = _safe_tile(T, slices, width, *lohi)
+    norms = np.sqrt(sq, dtype=np.float64)
     if Sb is not None:
         q = _row_dots(T.reshape(T.shape[0], len(slices), width), Sb) / norms
     else:
         q = T @ S.T / norms
     q *= 2.0
-    q += 1.0 + ss
+    q += c
     beta = np.sqrt(q)
     if not beta.min() >= _SQRT_Q_EXPLICIT:
-        _shift_tile_with_explicit_rows(T, O, slices, S, norms, q)
+        _shift_tile_with_explicit_rows(T, O, slices, S, norms, q, update)
         return
     np.reciprocal(beta, out=beta)
-    alpha = (beta / norms).astype(dtype)
+    # alpha = beta / r, computed in float64 and rounded once to the dtype.
+    alpha = np.empty(beta.shape, dtype=T.dtype)
+    np.divide(beta, norms, out=alpha, casting="same_kind")
     if width is not None and O.flags.c_contiguous:
         k = T.shape[0]
         M = len(slices)
@@ -416,17 +566,17 @@ def _shift_tile(T, O, slices, S, ss, width, dtype, Sb=None):
     else:
         for m, sl in enumerate(slices):
             np.multiply(T[:, sl], alpha[:, m, None], out=O[:, sl])
-    _add_rank_update(O, beta.astype(dtype), S)
+    update(O, beta.astype(T.dtype), S)
 
 
-def _shift_tile_with_explicit_rows(T, O, slices, S, norms, q):
+def _shift_tile_with_explicit_rows(T, O, slices, S, norms, q, update):
     """A tile holding rows with ``q`` near 0: closed form elsewhere, explicit there."""
     explicit = q < _Q_EXPLICIT
     beta = 1.0 / np.sqrt(np.maximum(q, _Q_EXPLICIT))
     alpha = (beta / norms).astype(T.dtype)
     for m, sl in enumerate(slices):
         np.multiply(T[:, sl], alpha[:, m, None], out=O[:, sl])
-    _add_rank_update(O, beta.astype(T.dtype), S)
+    update(O, beta.astype(T.dtype), S)
     _shift_explicitly(T, O, slices, S, norms, explicit)
 
 
@@ -600,8 +750,12 @@ def paired_unit_sums(X, slices, *, pairs=True):
     .. math:: \Sigma_m = \sum_i u_{im}, \qquad
         \Big(\sum_i c_{im},\ \sum_i \sqrt{2 - 2 c_{im}},\ \sum_i (2 - 2 c_{im})\Big)
 
-    accumulated in float64 over row tiles (each tile product in the precision
-    of ``X``).
+    Each row tile's norms, pair dot products and weighted row sum are taken
+    while it is in cache (tile products in the precision of ``X``, partial
+    sums in float64); the per-row float64 work (cosines, distances) is done
+    once per work item. Work items may run on several threads
+    (:func:`run_work_items`); their partial sums are added in item order, so
+    the result does not depend on the number of threads.
 
     Returns
     -------
@@ -617,29 +771,47 @@ def paired_unit_sums(X, slices, *, pairs=True):
     dtype = X.dtype
     n, D = X.shape
     M = len(slices)
-    sums = np.zeros((M, slices[0].stop - slices[0].start))
-    pair_sums = np.zeros((max(M - 1, 0), 3))
+    d = slices[0].stop - slices[0].start
     width = _equal_width(X, slices)
-    # Nothing is written per row here, so tiles can be twice as tall.
-    rows = 2 * tile_rows(D, dtype.itemsize)
-    with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged
-        for a in range(0, n, rows):
-            _sum_tile(X[a : a + rows], slices, width, dtype, pairs, sums, pair_sums)
-    return sums, pair_sums
+    lohi = safe_sq_range(dtype)
+    rows = tile_rows(D, dtype.itemsize)
+    item_rows = WORK_TILES * rows
+    n_items = -(-n // item_rows)
+    item_sums = np.zeros((n_items, M, d))
+    item_pairs = np.zeros((n_items, max(M - 1, 0), 3))
+
+    def sum_item(a, b):
+        i = a // item_rows
+        with np.errstate(over="ignore", invalid="ignore"):  # bad rows are flagged
+            _sum_item(X[a:b], slices, width, rows, pairs, lohi, item_sums[i], item_pairs[i])
+
+    run_work_items(n, item_rows, sum_item)
+    # In item order: the same float64 sums whatever the number of threads.
+    return item_sums.sum(axis=0), item_pairs.sum(axis=0)
 
 
-def _sum_tile(T, slices, width, dtype, pairs, sums, pair_sums):
-    """One tile of :func:`paired_unit_sums`, accumulated into ``sums``, ``pair_sums``."""
-    T, sq = _safe_tile(T, slices, width)
-    inv = np.sqrt(sq)
-    np.reciprocal(inv, out=inv)
-    inv_t = inv.astype(dtype)
-    for m, sl in enumerate(slices):
-        sums[m] += inv_t[:, m] @ T[:, sl]
+def _sum_item(X, slices, width, rows, pairs, lohi, sums, pair_sums):
+    """One work item of :func:`paired_unit_sums`, accumulated into ``sums``, ``pair_sums``."""
+    n = X.shape[0]
+    M = len(slices)
+    dtype = X.dtype
+    inv = np.empty((n, M))
+    dots = np.empty((n, max(M - 1, 0)), dtype=dtype) if pairs else None
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        T, sq = _safe_tile(X[a:b], slices, width, *lohi)
+        # 1 / ||x||, in float64 and rounded once to the dtype for the row sums.
+        np.divide(1.0, np.sqrt(sq, dtype=np.float64), out=inv[a:b])
+        inv_t = inv[a:b].astype(dtype)
+        for m, sl in enumerate(slices):
+            sums[m] += inv_t[:, m] @ T[:, sl]
+        if pairs:
+            B0 = T[:, slices[0]]
+            for m in range(1, M):
+                _row_dots(B0, T[:, slices[m]], out=dots[a:b, m - 1])
     if pairs:
-        B0 = T[:, slices[0]]
-        for m in range(1, len(slices)):
-            cos = _row_dots(B0, T[:, slices[m]]).astype(np.float64)
+        for m in range(1, M):
+            cos = dots[:, m - 1].astype(np.float64)
             cos *= inv[:, 0]
             cos *= inv[:, m]
             np.minimum(cos, 1.0, out=cos)

@@ -105,6 +105,11 @@ class ModalityGapShifter(BlockTranslation):
     each row needs its norm and one dot product, and the output is written
     once. ``transform`` runs over row tiles that stay in cache, reads ``X``
     once from memory, allocates only the output and never upcasts float32.
+    The tiles are shared among as many threads as BLAS may use (called from
+    the main thread; ``threadpoolctl.threadpool_limits(1)`` keeps the
+    transform on one thread, and worker threads of dask or joblib never
+    start more); every output row depends on its input row only, so the
+    result does not depend on the threads.
 
     **Streaming, dask, array API.** :meth:`partial_fit` accumulates the sums
     of unit rows, so chunks of a memory-mapped file give the centroids of

@@ -28,7 +28,11 @@ from ._validation import (
     validate_paired,
     validate_paired_fast,
 )
-from .metrics._cone import _sample_gap_principal_cosine, _uniformity_of_unit_rows
+from .metrics._cone import (
+    _sample_gap_principal_cosine,
+    _uniformity_of_unit_rows,
+    uniformities,
+)
 
 __all__ = ["ConeStats"]
 
@@ -116,9 +120,13 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
     fused pass over row tiles that stay in cache (each row's block norms, pair
     dot products and its contribution to the centroid sums are taken while
     the tile is loaded), in the precision of ``X`` with float64
-    accumulation; ``X`` is never copied. Uniformity and the principal axis
-    need a row sample: a uniform sample of ``k = max_uniformity_samples``
-    rows, the same rows for every modality. Uniformity then costs
+    accumulation; ``X`` is never copied. The tiles, and the blocks of the
+    sample statistics below, are shared among as many threads as BLAS may
+    use (from the main thread; ``threadpoolctl.threadpool_limits(1)`` keeps
+    ``fit`` on one thread), and partial sums are added in a fixed order:
+    the result does not depend on the number of threads. Uniformity and the
+    principal axis need a row sample: a uniform sample of
+    ``k = max_uniformity_samples`` rows, the same rows for every modality. Uniformity then costs
     O(k^2 d) and the principal axis O(k d^2 + d^3) (the pooled ``2k x d``
     sample's covariance, top eigenpair only), instead of O(n^2 d) and
     O(n d^2). The sample axis is exact when ``n <= k``; otherwise its error
@@ -355,7 +363,9 @@ class ConeStats(OneToOneFeatureMixin, TransformerMixin, PairedMixin, BaseEstimat
         else:
             safe = [scale_safe_rows(rows[:, sl], xp) for sl in slices]
             units = [B / xp.linalg.vector_norm(B, axis=1, keepdims=True) for B in safe]
-        if rows.shape[0] >= 2:
+        if rows.shape[0] >= 2 and is_numpy(xp):
+            unif = uniformities(units, self.uniformity_t)  # all blocks in one threaded pass
+        elif rows.shape[0] >= 2:
             unif = [_uniformity_of_unit_rows(U, self.uniformity_t, xp=xp, acc=acc) for U in units]
         else:
             unif = [float("nan")] * len(units)

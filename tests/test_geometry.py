@@ -112,3 +112,92 @@ def test_replay_names_rows_with_their_offset(rng):
     X[3, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         G.replay_row_errors(X, SLICES, ("a", "b"), estimator="ConeStats")
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Run the fused passes on ``n`` threads (even on a one-core machine)."""
+
+    def set_threads(n):
+        monkeypatch.setattr(G, "pass_threads", lambda n_items: min(n, n_items))
+
+    return set_threads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_passes_equal_one_thread_bit_for_bit(dtype, small_tiles, threads, rng):
+    # 16-row tiles, 4 tiles per work item: 1003 rows are 16 items on 3 threads.
+    X = (rng.standard_normal((1003, 12)) * rng.uniform(0.1, 50, (1003, 1))).astype(dtype)
+    X[[5, 600]] *= dtype(1e30)  # scale-safe tiles in two items
+    shifts = rng.standard_normal((2, 6)) * 0.4
+    threads(1)
+    out1 = G.shift_rows(X, SLICES, shifts)
+    sums1, pairs1 = G.paired_unit_sums(X, SLICES)
+    threads(3)
+    out3 = G.shift_rows(X, SLICES, shifts)
+    sums3, pairs3 = G.paired_unit_sums(X, SLICES)
+    np.testing.assert_array_equal(out3, out1)
+    # Partial sums are added in work-item order: no dependence on the threads.
+    np.testing.assert_array_equal(sums3, sums1)
+    np.testing.assert_array_equal(pairs3, pairs1)
+    np.testing.assert_allclose(out1, _reference_shift(X.astype(np.float64), SLICES, shifts),
+                               atol=2e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_invalid_row_in_a_helper_thread_is_raised(small_tiles, threads, rng):
+    threads(3)
+    X = rng.standard_normal((1003, 12))
+    X[990, :6] = 0.0  # in the last work item
+    with pytest.raises(G.InvalidRowsError, match="zero-norm"):
+        G.shift_rows(X, SLICES, np.zeros((2, 6)))
+    X[990, :6] = np.nan
+    with pytest.raises(G.InvalidRowsError, match="non-finite"):
+        G.paired_unit_sums(X, SLICES)
+
+
+def test_pass_threads_follow_the_blas_limit_and_never_nest():
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    assert G.pass_threads(1) == 1
+    with threadpool_limits(1):
+        assert G.pass_threads(100) == 1
+    with threadpool_limits(2):
+        expected = min(2, len(__import__("os").sched_getaffinity(0)))
+        assert G.pass_threads(100) == expected
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(G.pass_threads(100)))
+        worker.start()
+        worker.join()
+        assert seen == [1]
+
+
+def test_small_passes_stay_on_the_calling_thread(threads):
+    import threading
+    import time
+
+    threads(4)
+    seen = set()
+
+    def record(a, b):
+        seen.add(threading.get_ident())
+        time.sleep(0.02)  # long enough for the helpers to take items too
+
+    G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS / 2)
+    assert seen == {threading.get_ident()}
+    G.run_work_items(8, 1, record, flops=G.MIN_THREADED_FLOPS)
+    assert len(seen) > 1
+
+
+
+def test_worker_threads_use_small_tiles():
+    """Off the main thread BLAS cannot be limited: tiles stay small (see WORKER_TILE_BYTES)."""
+    import threading
+
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(G.tile_rows(1024, 4)))
+    worker.start()
+    worker.join()
+    assert seen == [G.WORKER_TILE_BYTES // 4096] and G.tile_rows(1024, 4) == G.TILE_BYTES // 4096
+    assert seen[0] < G.tile_rows(1024, 4)

@@ -199,3 +199,12 @@ def test_R_in_unit_interval_and_permutation_invariant(data):
     assert alignment(V[perm], T[perm]) == pytest.approx(alignment(V, T), abs=1e-12)
     assert modality_gap(V[perm], T[perm])[1] == pytest.approx(modality_gap(V, T)[1], abs=1e-12)
     assert 0 < relative_modality_gap(V, T) <= 1
+
+
+@pytest.mark.parametrize("dtype, rel", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_uniformity_over_many_blocks_matches_pdist(dtype, rel, rng):
+    # 600 rows: three row blocks of the GEMM kernel, each with its diagonal square.
+    E = (rng.standard_normal((600, 24)) + 0.8).astype(dtype)
+    for t in (2.0, 0.7):
+        d2 = pdist(_unit(E.astype(np.float64)), "sqeuclidean")
+        assert uniformity(E, t=t) == pytest.approx(np.log(np.mean(np.exp(-t * d2))), rel=rel)

@@ -202,3 +202,25 @@ def test_rotation_and_permutation_leave_statistics_unchanged(data, seed):
         assert other.relative_gap_ == pytest.approx(a.relative_gap_, abs=1e-9)
         np.testing.assert_allclose(other.uniformity_, a.uniformity_, atol=1e-9)
     assert np.all((a.mean_resultant_length_ >= 0) & (a.mean_resultant_length_ <= 1))
+
+
+def test_fit_on_threads_equals_one_thread_bit_for_bit(monkeypatch, rng):
+    """Work items of every pass (sums, uniformity blocks, covariance) add up in order."""
+    import skgap._geometry as G
+
+    X = (rng.standard_normal((900, 32)) + 0.5).astype(np.float32)
+    X *= rng.uniform(0.5, 20, (900, 1)).astype(np.float32)
+    monkeypatch.setattr(G, "TILE_BYTES", 1)  # 16-row tiles: many items
+    fitted = {}
+    for n_threads in (1, 3):
+        monkeypatch.setattr(G, "pass_threads", lambda n, k=n_threads: min(k, n))
+        fitted[n_threads] = ConeStats(max_uniformity_samples=700, random_state=0).fit(X)
+    for key in ("centroids_", "pairwise_gap_", "alignment_", "uniformity_",
+                "gap_principal_cosine_"):
+        np.testing.assert_array_equal(getattr(fitted[3], key), getattr(fitted[1], key))
+    # And the sample statistics are those of the metric functions on the sample.
+    rows = fitted[1]._stats.reservoir.rows
+    np.testing.assert_allclose(
+        fitted[1].uniformity_, [M.uniformity(rows[:, :16]), M.uniformity(rows[:, 16:])],
+        rtol=1e-6,
+    )

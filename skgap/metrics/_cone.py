@@ -16,11 +16,12 @@ from .._geometry import (
     check_block,
     check_pair_blocks,
     inverse_norms,
+    blas_one_thread,
     normalize_rows,
     pair_cosines,
+    run_work_items,
     unit_mean,
     unit_second_moment,
-    weighted_row_sum,
 )
 
 __all__ = [
@@ -189,8 +190,10 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
         \sum_{i<j} \exp\!\big(-t \lVert \hat e_i - \hat e_j \rVert_2^2\big)
 
     Lower (more negative) is more uniform. The double sum is computed over
-    blocks of ``block_size`` rows, so memory stays at ``block_size x n`` values
-    in the input precision rather than an ``n x n`` float64 matrix; with
+    blocks of at most ``block_size`` rows (at most 256 for NumPy input, whose
+    blocks are shared among threads as BLAS allows), so memory
+    stays at ``block_size x n`` values in the input precision rather than an
+    ``n x n`` float64 matrix; with
     ``max_samples`` a random subset of rows (without replacement) estimates it.
 
     Parameters
@@ -205,7 +208,7 @@ def uniformity(E, t=2, *, max_samples=None, random_state=None, block_size=1024):
     random_state : int, RandomState instance or None, default=None
         Seed of the subsample.
     block_size : int, default=1024
-        Rows per block of the blocked double sum.
+        Upper bound on the rows per block of the blocked double sum.
 
     Returns
     -------
@@ -236,6 +239,8 @@ def _uniformity_of_unit_rows(U, t, block_size=1024, xp=np, acc=None):
     strict upper triangle is ``(sum - trace) / 2`` (the Gram block is
     symmetric), so no triangular mask is needed.
     """
+    if xp is np and U.dtype in (np.float32, np.float64):
+        return _uniformity_numpy(U, t, block_size)
     n = U.shape[0]
     acc = xp.float64 if acc is None else acc
     total = 0.0
@@ -250,6 +255,80 @@ def _uniformity_of_unit_rows(U, t, block_size=1024, xp=np, acc=None):
         total += upper + float(xp.sum(vals[:, w:], dtype=acc))
     n_pairs = n * (n - 1) / 2.0
     return float(math.log(total / n_pairs))
+
+
+#: Rows per block of the NumPy uniformity kernel: small enough that the
+#: doubly computed diagonal squares cost little (a fraction ``b / (2k)`` of the
+#: ``k^2 / 2`` pairs) and that the blocks spread evenly over threads, large
+#: enough for an efficient GEMM.
+_UNIFORMITY_BLOCK = 256
+
+
+def _uniformity_numpy(U, t, block_size):
+    """NumPy kernel of :func:`_uniformity_of_unit_rows` (see :func:`uniformities`)."""
+    return uniformities([U], t, block_size)[0]
+
+
+def uniformities(units, t, block_size=_UNIFORMITY_BLOCK):
+    r"""Uniformity of each array of unit rows (NumPy), all blocks in one pass.
+
+    With :math:`g_{ij} = u_i \cdot u_j`, each pair :math:`i < j` contributes
+    :math:`\exp(-t \max(2 - 2 g_{ij}, 0)) = \exp(\min(2t\,g_{ij} - 2t, 0))`.
+    Each row block ``b`` (at most ``_UNIFORMITY_BLOCK`` rows) is paired with
+    itself and every later row: one BLAS GEMM writes :math:`2t\,g` directly
+    (its ``alpha``) in the dtype of the rows, the shift, the clip and the
+    exponential run in place (no temporaries), and the block's sum is taken
+    in float64; in the square diagonal part the strict upper triangle is
+    ``(sum - trace) / 2``. The blocks of all arrays are work items of one
+    threaded pass (:func:`skgap._geometry.run_work_items`, one BLAS thread
+    each); their sums are added in block order, so the result does not
+    depend on the number of threads.
+
+    Parameters
+    ----------
+    units : list of ndarray of shape (k, d), float32 or float64
+        Unit rows; at least two per array.
+    t : float
+        Temperature.
+    block_size : int
+        Upper bound on the rows per block.
+
+    Returns
+    -------
+    list of float
+    """
+    from scipy.linalg.blas import get_blas_funcs
+
+    b = max(1, min(block_size, _UNIFORMITY_BLOCK))
+    units = [np.ascontiguousarray(U) for U in units]
+    items = [(m, start) for m, U in enumerate(units) for start in range(0, U.shape[0], b)]
+    sums = np.zeros(len(items))
+    two_t = 2.0 * float(t)
+
+    def block_sum(i, _):
+        m, start = items[i]
+        U = units[m]
+        stop = min(start + b, U.shape[0])
+        w = stop - start
+        (gemm,) = get_blas_funcs(("gemm",), (U,))
+        # Rows start..k against rows start..stop: G[j, i] = 2t u_j . u_i, from
+        # the Fortran-ordered views U.T (no copy for BLAS).
+        G = gemm(two_t, U[start:].T, U[start:stop].T, trans_a=True)
+        np.subtract(G, two_t, out=G)
+        np.minimum(G, 0.0, out=G)
+        np.exp(G, out=G)
+        square = G[:w]
+        upper = float(square.sum(dtype=np.float64)) - float(np.trace(square, dtype=np.float64))
+        sums[i] = upper / 2.0 + float(G[w:].sum(dtype=np.float64))
+
+    flops = sum(U.shape[0] ** 2 * U.shape[1] / 2 for U in units)
+    run_work_items(len(items), 1, block_sum, flops=flops)
+    out = []
+    for m, U in enumerate(units):
+        n = U.shape[0]
+        total = float(sums[[i for i, (mm, _) in enumerate(items) if mm == m]].sum())
+        out.append(float(math.log(total / (n * (n - 1) / 2.0))))
+    return out
 
 
 def mean_within_cosine(E):
@@ -392,6 +471,38 @@ def _cosine_with_top_axis(C, delta):
     return float(min(abs(u1 @ delta) / norm, 1.0))
 
 
+#: Rows per work item of :func:`_second_moment`.
+_MOMENT_ROWS = 2048
+
+
+def _second_moment(*blocks):
+    """``sum_i u_i u_i^T`` over the rows of the blocks, float64 (NumPy).
+
+    Runs of at least ``_MOMENT_ROWS`` rows (at most two per block) are work
+    items of one threaded pass
+    (:func:`skgap._geometry.run_work_items`): each is one SYRK-like GEMM
+    ``U^T U`` in the dtype of the rows, and the float64 partial products are
+    added in item order (the same result for any number of threads).
+    """
+    # At most two items per block: the d x d partials stay a few matrices.
+    items = [
+        (U, a, step)
+        for U in blocks
+        for step in [max(_MOMENT_ROWS, -(-U.shape[0] // 2))]
+        for a in range(0, U.shape[0], step)
+    ]
+    d = blocks[0].shape[1]
+    parts = np.zeros((len(items), d, d))
+
+    def moment(i, _):
+        U, a, step = items[i]
+        B = U[a : a + step]
+        parts[i] = B.T @ B
+
+    run_work_items(len(items), 1, moment, flops=sum(U.size for U in blocks) * d)
+    return parts.sum(axis=0)
+
+
 def _sample_gap_principal_cosine(U0, U1, delta, xp=np):
     """:func:`gap_principal_cosine` of the unit rows ``U0, U1`` of a row sample.
 
@@ -400,14 +511,12 @@ def _sample_gap_principal_cosine(U0, U1, delta, xp=np):
     formed in the widest float of the sample's device.
     """
     if xp is np:
-        inv0 = np.ones(U0.shape[0], dtype=U0.dtype)
-        inv1 = np.ones(U1.shape[0], dtype=U1.dtype)
-        mu0 = weighted_row_sum(U0, inv0) / U0.shape[0]
-        mu1 = weighted_row_sum(U1, inv1) / U1.shape[0]
         n = U0.shape[0] + U1.shape[0]
-        pooled = (U0.shape[0] * mu0 + U1.shape[0] * mu1) / n
-        C = unit_second_moment([(U0, inv0), (U1, inv1)]) / n - np.outer(pooled, pooled)
-        return _cosine_with_top_axis(C, np.asarray(delta, dtype=np.float64))
+        pooled = (U0.sum(axis=0, dtype=np.float64) + U1.sum(axis=0, dtype=np.float64)) / n
+        C = _second_moment(U0, U1) / n - np.outer(pooled, pooled)
+        # A 512 x 512 Lanczos is too small for BLAS threads (they only wait).
+        with blas_one_thread():
+            return _cosine_with_top_axis(C, np.asarray(delta, dtype=np.float64))
     acc = delta.dtype
     Z = xp.astype(xp.concat([U0, U1], axis=0), acc)
     Z = Z - xp.mean(Z, axis=0)
