@@ -9,8 +9,10 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
 
 ``gap_sweep``
     The public protocol, :func:`skgap.gap_sweep` with
-    ``make_linear_probe('binary')``: per split and lambda it writes out the
-    shifted training and test rows and fits ``LogisticRegression`` cold.
+    ``make_linear_probe('binary')``: per split and lambda it fits the shift
+    chunk by chunk, writes out the shifted test rows only and fits the
+    ``LogisticRegression`` cold on the implicit features of the mapped rows
+    (held-out rows weighted 0), along scikit-learn's own solver path.
 ``ModalityGapShifterCV``
     The same protocol through the implicit-feature path:
     ``ModalityGapShifterCV(11, cv=StratifiedShuffleSplit(5, test_size=0.2),
