@@ -218,6 +218,15 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     return R, mu.astype(np.float64), float(np.sqrt(c))
 
 
+def _warn_not_converged(max_iter, stacklevel):
+    warnings.warn(
+        f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
+        "increase max_iter.",
+        ConvergenceWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def fit_shifted_logistic(
     X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C, tol, max_iter, coef0=None,
     precondition=None,
@@ -301,12 +310,7 @@ def fit_shifted_logistic(
         options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
     )
     if not res.success and res.nit >= max_iter:
-        warnings.warn(
-            f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
-            "increase max_iter.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        _warn_not_converged(max_iter, stacklevel=4)
     return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
 
 
@@ -378,12 +382,7 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     except _Converged as stop:
         return to_theta(stop.args[0]), min(n_iter[0], max_iter)
     if not res.success and res.nit >= max_iter:
-        warnings.warn(
-            f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
-            "increase max_iter.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        _warn_not_converged(max_iter, stacklevel=5)
     return to_theta(res.x), min(int(res.nit), max_iter)
 
 

@@ -1,6 +1,5 @@
 """ModalityGapShifterCV: a fast cross-validated choice of the gap-shift lambda."""
 
-import mmap
 import time
 from numbers import Integral, Real
 
@@ -29,7 +28,7 @@ from ._probe import (
 from ._selection import SELECTION_RULES, select_setting
 from ._threads import one_blas_thread, run_fits
 from .shift import ModalityGapShifter
-from ._validation import PairedMixin, block_names, modality_dims_constraint
+from ._validation import PairedMixin, modality_dims_constraint
 
 __all__ = ["ModalityGapShifterCV"]
 
