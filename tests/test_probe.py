@@ -8,10 +8,9 @@ from scipy.special import expit, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from skgap._probe import fit_shifted_logistic, preconditioner
+from skgap._probe import fit_shifted_logistic, fold_statistics, preconditioner, row_scalars
 from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
-from skgap._probe import fold_statistics, row_scalars
 
 D = 24
 SLICES = (slice(0, D), slice(D, 2 * D))
