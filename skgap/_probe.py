@@ -118,10 +118,21 @@ def _block_products(X, slices, W):
     return np.stack([X[:, sl] @ W[:, sl].T for sl in slices], axis=1)
 
 
-def decision_values(X, slices, S, alpha, gamma, W, b):
-    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K)."""
+def decision_values(X, slices, S, alpha, gamma, W, b, products=None):
+    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K).
+
+    ``products``, a dict kept by the caller for one ``X``, holds the block
+    products ``X_m W_m^T`` of the last ``W`` seen: they do not depend on
+    :math:`\lambda`, so a warm start along the path (the previous lambda's
+    solution, its last evaluated point) skips the forward pass over ``X``.
+    """
     Wt = W.astype(X.dtype, copy=False)
-    P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
+    if products is not None and np.array_equal(products.get("W"), Wt):
+        P = products["P"]
+    else:
+        P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
+        if products is not None:
+            products["W"], products["P"] = Wt.copy(), P
     # s_m . w_m for every block and class, shape (M, K).
     sW = np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
     raw = np.einsum("nm,nmk->nk", alpha, P) + gamma @ sW
@@ -229,7 +240,7 @@ def _warn_not_converged(max_iter, stacklevel):
 
 def fit_shifted_logistic(
     X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C, tol, max_iter, coef0=None,
-    precondition=None,
+    precondition=None, products=None,
 ):
     r"""Fit scikit-learn's lbfgs logistic regression on the implicit features.
 
@@ -260,6 +271,10 @@ def fit_shifted_logistic(
         coefficients and intercepts* is at most ``tol`` (checked after each
         iteration, at the start too), or on SciPy's relative-reduction test,
         which does not depend on the variables.
+    products : dict, optional
+        Cache of the block products ``X_m W_m^T`` of the last evaluated
+        ``W`` (see :func:`decision_values`), shared by the fits of one ``X``
+        along the lambda path.
 
     Returns
     -------
@@ -283,7 +298,7 @@ def fit_shifted_logistic(
     def loss_grad(theta):
         th = theta.reshape(K, D + 1)
         W, b = th[:, :D], th[:, D]
-        raw = decision_values(X, slices, S, alpha, gamma, W, b)
+        raw = decision_values(X, slices, S, alpha, gamma, W, b, products)
         if binary:
             # Half binomial loss log(1 + e^r) - y r, and its derivative.
             point = np.logaddexp(0.0, raw) - target * raw

@@ -66,8 +66,28 @@ class _FoldProbe(LogisticRegression):
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
 
+def _search_preconditioner(X, y, slices, lam, direction, probe_params, norms):
+    """One :func:`~skgap._probe.preconditioner` for the cold start of every fold.
+
+    Built from the features of ``lam`` (the first lambda of the path) with the
+    gap of all rows: a fold's own gap and rows differ only a little, and any
+    preconditioner leaves the optimum where it is -- it only decides how fast
+    L-BFGS gets there -- so one GEMM and one Cholesky serve all folds.
+    """
+    shifter = ModalityGapShifter(direction=direction).fit(X)
+    stats = fold_statistics(X, slices, shifter.shift_vectors_, norms)
+    alpha, gamma = row_scalars(X, slices, stats, lam)
+    classes, codes = np.unique(y, return_inverse=True)
+    weights = np.ones(classes.size)
+    if probe_params["class_weight"] is not None:
+        weights = compute_class_weight(probe_params["class_weight"], classes=classes, y=y)
+    return preconditioner(
+        X, slices, stats[2], alpha, gamma, weights[codes], classes.size, probe_params["C"]
+    )
+
+
 def _lambda_path(
-    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place
+    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place, pre
 ):
     """Scores of every lambda on one fold, the probe warm-started along the path.
 
@@ -86,6 +106,10 @@ def _lambda_path(
     pass reading ``1 / (1 - test fraction)`` times more rows -- and the
     shifter is fitted chunk by chunk, so no copy of the training rows is ever
     made.
+
+    ``pre`` preconditions the cold start (:func:`_search_preconditioner`);
+    the block products of the last evaluation are kept for the next lambda's
+    warm start (:func:`skgap._probe.decision_values`).
     """
     y_train, y_test = y[train], y[test]
     classes, y_enc = np.unique(y_train, return_inverse=True)
@@ -118,6 +142,7 @@ def _lambda_path(
     shifts = shifter.shift_vectors_
     S = stats_train[2]
     coef = None
+    products = {}  # X_train @ W of the last evaluation: a warm start begins there
     scores = np.empty(len(lams))
     n_iter = np.empty(len(lams), dtype=int)
     fit_time = np.empty(len(lams))
@@ -127,15 +152,10 @@ def _lambda_path(
         alpha, gamma = row_scalars(X_train, slices, stats_train, lam)
         # The cold start is the expensive fit: precondition it. Warm starts need
         # 0-4 iterations and go faster without the change of variables.
-        pre = None
-        if coef is None:
-            pre = preconditioner(
-                X_train, slices, S, alpha, gamma, sample_weight, classes.size, probe_params["C"]
-            )
         coef, n_iter[k] = fit_shifted_logistic(
             X_train, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
             C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
-            coef0=coef, precondition=pre,
+            coef0=coef, precondition=pre if coef is None else None, products=products,
         )
         fit_time[k] = time.perf_counter() - start
         probe = _FoldProbe(**probe_params)._bind(
@@ -275,9 +295,10 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     first :math:`\lambda` of each fold starts cold, in preconditioned
     variables: the cone makes the features' covariance so anisotropic that
     plain L-BFGS needs 15-40 iterations there, against about 6 after
-    whitening with a Cholesky factor of the covariance of 2048 of the fold's
-    rows (:func:`skgap._probe.preconditioner`); this changes the path, not
-    the objective, and stops closer to the optimum. Its
+    whitening with a Cholesky factor of the features' covariance on 2048
+    rows (:func:`skgap._probe.preconditioner`; one for the whole search,
+    from the first :math:`\lambda` and the gap of all rows); this changes
+    the path, not the objective, and stops closer to the optimum. Its
     optimum is the one the cold-started pipeline reaches, to the solver's
     tolerance ``tol``: the scores agree with ``GridSearchCV`` to that
     tolerance, and exactly once both have converged (small ``tol``). A
@@ -429,11 +450,15 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         norms = block_norms(X, slices)  # the same in every fold
         # Decided here: joblib hands large arrays to process workers as memory maps.
         in_place = is_memory_mapped(X)
+        with one_blas_thread():
+            pre = _search_preconditioner(
+                X, y, slices, float(lams.min()), self.direction, probe_params, norms
+            )
         results = run_fits(
             _lambda_path,
             [
                 (X, y, train, test, slices, lams, self.direction, probe_params, scorer, norms,
-                 in_place)
+                 in_place, pre)
                 for train, test in splits
             ],
             n_jobs=self.n_jobs,
