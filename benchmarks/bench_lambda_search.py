@@ -149,19 +149,19 @@ def main(argv=None):
         start = time.perf_counter()
         fast = fast_search("one_se")
         t_fast = time.perf_counter() - start
-        # Count the loss-and-gradient evaluations (one gradient pass each) of
-        # one more run; in-process only, so not with n_jobs.
-        grad_w, evals = skgap._probe._grad_W, [0]
+        # Count the loss-and-gradient evaluations (one pass over the rows'
+        # work items each) of one more run; in-process only, so not with n_jobs.
+        run_items, evals = skgap._probe.run_work_items, [0]
 
         def counted(*a, **k):
             evals[0] += 1
-            return grad_w(*a, **k)
+            return run_items(*a, **k)
 
-        skgap._probe._grad_W = counted
+        skgap._probe.run_work_items = counted
         try:
             fast_best = fast_search("best")  # same scores; only the choice differs
         finally:
-            skgap._probe._grad_W = grad_w
+            skgap._probe.run_work_items = run_items
 
     setting = min(t_grid, key=t_grid.get)
     t_base = t_grid[setting]

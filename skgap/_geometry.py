@@ -335,11 +335,14 @@ def pass_threads(n_items):
 MIN_THREADED_FLOPS = 5e7
 
 
-def run_work_items(n, item_rows, fn, flops=None):
+def run_work_items(n, item_rows, fn, flops=None, threads=None):
     """Call ``fn(start, stop)`` for each run of ``item_rows`` rows of ``0 .. n``.
 
     ``flops``, when given, is the work of the whole pass (multiply-adds); below
     :data:`MIN_THREADED_FLOPS` the pass stays on the calling thread.
+    ``threads``, when given, replaces :func:`pass_threads`: a caller that
+    already holds BLAS at one thread (inside :func:`skgap._threads.run_fits`)
+    passes the count it was allowed before.
 
     The items are shared among :func:`pass_threads` threads (the caller's
     included), each taking the next free item. Inside the pass every BLAS call
@@ -349,7 +352,10 @@ def run_work_items(n, item_rows, fn, flops=None):
     """
     starts = range(0, n, item_rows)
     small = flops is not None and flops < MIN_THREADED_FLOPS
-    n_threads = 1 if small else pass_threads(len(starts))
+    if threads is not None:
+        n_threads = max(1, min(int(threads), len(starts)))
+    else:
+        n_threads = 1 if small else pass_threads(len(starts))
     if n_threads == 1:
         # BLAS on one thread here too: a multi-threaded GEMM may round
         # differently, and the result must not depend on the threads.

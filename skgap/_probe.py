@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
-from ._geometry import block_shift_matrix, replay_row_errors, row_norms
+from ._geometry import block_shift_matrix, replay_row_errors, row_norms, run_work_items
 from ._validation import block_names
 
 __all__ = [
@@ -111,6 +111,11 @@ def is_memory_mapped(X):
     return False
 
 
+#: Bytes of ``X`` per work item of a loss-and-gradient evaluation (2048 rows of
+#: 2 x 512 float32): the item's backward products find its rows in cache.
+_ITEM_BYTES = 8 << 20
+
+
 def _block_products(X, slices, W):
     """``[X_m @ W_m^T]`` stacked, shape (n, M, K): one BLAS call per block."""
     if W.shape[0] == 1:
@@ -118,41 +123,14 @@ def _block_products(X, slices, W):
     return np.stack([X[:, sl] @ W[:, sl].T for sl in slices], axis=1)
 
 
-def decision_values(X, slices, S, alpha, gamma, W, b, products=None):
-    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K).
-
-    ``products``, a dict kept by the caller for one ``X``, holds the block
-    products ``X_m W_m^T`` of the last ``W`` seen: they do not depend on
-    :math:`\lambda`, so a warm start along the path (the previous lambda's
-    solution, its last evaluated point) skips the forward pass over ``X``.
-    """
+def decision_values(X, slices, S, alpha, gamma, W, b):
+    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K)."""
     Wt = W.astype(X.dtype, copy=False)
-    if products is not None and np.array_equal(products.get("W"), Wt):
-        P = products["P"]
-    else:
-        P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
-        if products is not None:
-            products["W"], products["P"] = Wt.copy(), P
+    P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
     # s_m . w_m for every block and class, shape (M, K).
     sW = np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
     raw = np.einsum("nm,nmk->nk", alpha, P) + gamma @ sW
     return raw + b
-
-
-def _grad_W(X, slices, S, alpha, gamma, G):
-    """``Z.T @ G`` of the implicit features, shape (K, D)."""
-    K = G.shape[1]
-    out = np.empty((K, X.shape[1]))
-    for m, sl in enumerate(slices):
-        AG = (alpha[:, m, None] * G).astype(X.dtype)
-        if K == 1:
-            out[0, sl] = X[:, sl].T @ AG[:, 0]
-        else:
-            # (d, n) @ (n, K): OpenBLAS is slow on the (K, n) @ (n, d) orientation.
-            out[:, sl] = (X[:, sl].T @ AG).T
-    for m, sl in enumerate(slices):
-        out[:, sl] += np.outer(gamma[:, m] @ G, S[m, sl].astype(np.float64))
-    return out
 
 
 def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_rows=2048):
@@ -240,7 +218,7 @@ def _warn_not_converged(max_iter, stacklevel):
 
 def fit_shifted_logistic(
     X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C, tol, max_iter, coef0=None,
-    precondition=None, products=None,
+    precondition=None, products=None, threads=1,
 ):
     r"""Fit scikit-learn's lbfgs logistic regression on the implicit features.
 
@@ -273,8 +251,13 @@ def fit_shifted_logistic(
         which does not depend on the variables.
     products : dict, optional
         Cache of the block products ``X_m W_m^T`` of the last evaluated
-        ``W`` (see :func:`decision_values`), shared by the fits of one ``X``
-        along the lambda path.
+        ``W``, shared by the fits of one ``X`` along the lambda path: a warm
+        start from the previous solution skips its first forward pass.
+    threads : int, default=1
+        Threads sharing each evaluation's work items (row runs of about
+        8 MiB: forward and backward products of an item read its rows once
+        from memory). BLAS runs at one thread inside; the result does not
+        depend on ``threads``.
 
     Returns
     -------
@@ -295,23 +278,68 @@ def fit_shifted_logistic(
         target = np.zeros((n, K))
         target[np.arange(n), y] = 1.0
 
+    M = len(slices)
+    scale = sw / sw_sum
+    item_rows = max(1, _ITEM_BYTES // max(1, D * X.itemsize))
+    n_items = -(-n // item_rows)
+    # Per work item: weighted loss, X^T (alpha G), gamma^T G and sum G; added in
+    # item order, so the result does not depend on the number of threads.
+    loss_parts = np.empty(n_items)
+    grad_parts = np.empty((n_items, K, D))
+    gamma_parts = np.empty((n_items, M, K))
+    sum_parts = np.empty((n_items, K))
+    if products is None:
+        products = {}
+
     def loss_grad(theta):
         th = theta.reshape(K, D + 1)
         W, b = th[:, :D], th[:, D]
-        raw = decision_values(X, slices, S, alpha, gamma, W, b, products)
-        if binary:
-            # Half binomial loss log(1 + e^r) - y r, and its derivative.
-            point = np.logaddexp(0.0, raw) - target * raw
-            G = expit(raw) - target
-        else:
-            lse = logsumexp(raw, axis=1, keepdims=True)
-            point = lse - np.sum(target * raw, axis=1, keepdims=True)
-            G = np.exp(raw - lse) - target
-        loss = float(sw @ point.sum(axis=1)) / sw_sum + 0.5 * l2 * float(np.sum(W * W))
-        G *= (sw / sw_sum)[:, None]
+        Wt = W.astype(X.dtype, copy=False)
+        # s_m . w_m for every block and class, shape (M, K).
+        sW = np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
+        # X_m W_m^T does not depend on lambda: a warm start (the previous
+        # lambda's solution, its last evaluated point) skips the forward pass.
+        reuse = np.array_equal(products.get("W"), Wt)
+        P = products["P"] if reuse else np.empty((n, M, K))
+
+        def item(a, z):
+            i = a // item_rows
+            Xi = X[a:z]
+            if not reuse:
+                P[a:z] = _block_products(Xi, slices, Wt)
+            raw = np.einsum("nm,nmk->nk", alpha[a:z], P[a:z]) + gamma[a:z] @ sW + b
+            t = target[a:z]
+            if binary:
+                # Half binomial loss log(1 + e^r) - y r, and its derivative.
+                point = np.logaddexp(0.0, raw) - t * raw
+                G = expit(raw) - t
+            else:
+                lse = logsumexp(raw, axis=1, keepdims=True)
+                point = lse - np.sum(t * raw, axis=1, keepdims=True)
+                G = np.exp(raw - lse) - t
+            loss_parts[i] = sw[a:z] @ point.sum(axis=1)
+            G *= scale[a:z, None]
+            # The backward products read the item's rows again while in cache.
+            for m, sl in enumerate(slices):
+                AG = (alpha[a:z, m, None] * G).astype(X.dtype)
+                if K == 1:
+                    grad_parts[i, 0, sl] = Xi[:, sl].T @ AG[:, 0]
+                else:
+                    # (d, n) @ (n, K): OpenBLAS is slow on the (K, n) @ (n, d) orientation.
+                    grad_parts[i, :, sl] = (Xi[:, sl].T @ AG).T
+            gamma_parts[i] = gamma[a:z].T @ G
+            sum_parts[i] = G.sum(axis=0)
+
+        run_work_items(n, item_rows, item, threads=threads)
+        if not reuse:
+            products["W"], products["P"] = Wt.copy(), P
+        loss = float(loss_parts.sum()) / sw_sum + 0.5 * l2 * float(np.sum(W * W))
         grad = np.empty((K, D + 1))
-        grad[:, :D] = _grad_W(X, slices, S, alpha, gamma, G) + l2 * W
-        grad[:, D] = G.sum(axis=0)
+        grad[:, :D] = grad_parts.sum(axis=0) + l2 * W
+        gG = gamma_parts.sum(axis=0)
+        for m, sl in enumerate(slices):
+            grad[:, sl] += np.outer(gG[m], S[m, sl].astype(np.float64))
+        grad[:, D] = sum_parts.sum(axis=0)
         return loss, grad.ravel()
 
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
@@ -402,7 +430,7 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
 
 
 def fit_logistic_regression(
-    params, X, y, slices, shifts, lam, *, rows=None, norms=None, precondition=True
+    params, X, y, slices, shifts, lam, *, rows=None, norms=None, precondition=True, threads=1
 ):
     """``LogisticRegression(**params)`` fitted on gap-shifted rows that are never written.
 
@@ -435,6 +463,8 @@ def fit_logistic_regression(
         fewer iterations, and at a given ``tol`` closer to the optimum);
         ``False`` follows ``LogisticRegression``'s own path from zero, so the
         solution matches its solution on the written-out rows up to rounding.
+    threads : int, default=1
+        Threads of each evaluation (:func:`fit_shifted_logistic`).
 
     Returns
     -------
@@ -467,6 +497,7 @@ def fit_logistic_regression(
     coef, n_iter = fit_shifted_logistic(
         X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight, C=C,
         tol=params.get("tol", 1e-4), max_iter=params.get("max_iter", 100), precondition=pre,
+        threads=threads,
     )
     probe = LogisticRegression(**params)
     probe.classes_ = classes

@@ -4,6 +4,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring, get_scorer_names
@@ -15,6 +16,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ._geometry import pass_threads
 from ._probe import (
     block_norms,
     decision_values,
@@ -87,7 +89,8 @@ def _search_preconditioner(X, y, slices, lam, direction, probe_params, norms):
 
 
 def _lambda_path(
-    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place, pre
+    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place, pre,
+    threads,
 ):
     """Scores of every lambda on one fold, the probe warm-started along the path.
 
@@ -109,7 +112,8 @@ def _lambda_path(
 
     ``pre`` preconditions the cold start (:func:`_search_preconditioner`);
     the block products of the last evaluation are kept for the next lambda's
-    warm start (:func:`skgap._probe.decision_values`).
+    warm start; ``threads`` share each evaluation
+    (:func:`skgap._probe.fit_shifted_logistic`).
     """
     y_train, y_test = y[train], y[test]
     classes, y_enc = np.unique(y_train, return_inverse=True)
@@ -156,6 +160,7 @@ def _lambda_path(
             X_train, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
             C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
             coef0=coef, precondition=pre if coef is None else None, products=products,
+            threads=threads,
         )
         fit_time[k] = time.perf_counter() - start
         probe = _FoldProbe(**probe_params)._bind(
@@ -450,6 +455,10 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         norms = block_norms(X, slices)  # the same in every fold
         # Decided here: joblib hands large arrays to process workers as memory maps.
         in_place = is_memory_mapped(X)
+        # With one fold at a time (n_jobs=None), the cores the BLAS may use go
+        # to each evaluation's row items instead (one BLAS thread each);
+        # with parallel folds each fold keeps one thread.
+        threads = pass_threads(X.shape[0]) if effective_n_jobs(self.n_jobs) == 1 else 1
         with one_blas_thread():
             pre = _search_preconditioner(
                 X, y, slices, float(lams.min()), self.direction, probe_params, norms
@@ -458,7 +467,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             _lambda_path,
             [
                 (X, y, train, test, slices, lams, self.direction, probe_params, scorer, norms,
-                 in_place, pre)
+                 in_place, pre, threads)
                 for train, test in splits
             ],
             n_jobs=self.n_jobs,
@@ -497,7 +506,8 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
                 lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
             ).fit(X)
             probe = fit_logistic_regression(
-                probe_params, X, y, slices, shifter.shift_vectors_, shifter.lam, norms=norms
+                probe_params, X, y, slices, shifter.shift_vectors_, shifter.lam, norms=norms,
+                threads=threads,
             )
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self

@@ -168,3 +168,16 @@ def test_float32_rows_give_float32_coefficients_as_scikit_learn_does(data):
     Z_test = shifter.transform(X[test])
     np.testing.assert_allclose(model.predict_proba(Z_test), want.predict_proba(Z_test),
                                atol=1e-3)
+
+
+def test_the_threads_of_a_probe_fit_do_not_change_it(data, monkeypatch):
+    from skgap import _probe
+
+    X, y, train, _ = data
+    monkeypatch.setattr(_probe, "_ITEM_BYTES", 16 * X.shape[1] * X.itemsize)  # 16-row items
+    shifter = ModalityGapShifter(lam=0.5).fit(X[train])
+    rows = ShiftedTrainingRows(X, train, shifter, [slice(0, D), slice(D, 2 * D)])
+    one = rows.fit(LogisticRegression(), slice(None), y, threads=1)
+    two = rows.fit(LogisticRegression(), slice(None), y, threads=2)
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)

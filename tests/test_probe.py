@@ -8,6 +8,7 @@ from scipy.special import expit, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from skgap import _probe
 from skgap._probe import fit_shifted_logistic, fold_statistics, preconditioner, row_scalars
 from skgap.datasets import make_paired_embeddings
 from skgap.shift import ModalityGapShifter
@@ -130,3 +131,40 @@ def test_preconditioner_of_a_singular_covariance_with_a_huge_c():
         X, SLICES, S, alpha, gamma, y, 2, sw, C=1e12, tol=1e-4, max_iter=300, precondition=pre
     )
     assert np.all(np.isfinite(coef))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_an_evaluation_does_not_depend_on_its_threads(n_classes, monkeypatch):
+    """Work items add their partial sums in item order, whatever thread ran them."""
+    problem = _problem(n_classes)
+    whole, _ = _fit(problem, n_classes, tol=1e-6, max_iter=500)
+    monkeypatch.setattr(_probe, "_ITEM_BYTES", 50 * 2 * D * 8)  # 16 items of 50 rows
+    one, n_one = _fit(problem, n_classes, tol=1e-6, max_iter=500, threads=1)
+    two, n_two = _fit(problem, n_classes, tol=1e-6, max_iter=500, threads=2)
+    np.testing.assert_array_equal(one, two)
+    assert n_one == n_two
+    np.testing.assert_allclose(one, whole, atol=1e-4)
+
+
+def test_a_warm_start_from_the_last_solution_skips_the_forward_pass(monkeypatch):
+    problem = _problem(2)
+    products = {}
+    coef, _ = _fit(problem, 2, tol=1e-8, max_iter=1000, products=products)
+    forward = []
+    block_products = _probe._block_products
+
+    def counted(*args):
+        forward.append(1)
+        return block_products(*args)
+
+    monkeypatch.setattr(_probe, "_block_products", counted)
+    # Warm starts run in the original variables (the search preconditions cold
+    # starts only), so the start is the last evaluated point, bit for bit.
+    again, n_iter = _fit(problem, 2, tol=1e-4, max_iter=1000, coef0=coef, products=products,
+                         precondition=False)
+    assert n_iter == 0 and forward == []
+    np.testing.assert_array_equal(again, coef)
+    # A start elsewhere computes its products.
+    _fit(problem, 2, tol=1e-4, max_iter=1000, coef0=0.5 * coef, products=products,
+         precondition=False)
+    assert forward

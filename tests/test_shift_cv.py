@@ -394,3 +394,24 @@ def test_in_place_path_never_copies_the_training_rows(data, tmp_path, monkeypatc
     monkeypatch.setattr(shift_cv.ModalityGapShifter, "partial_fit", partial_fit)
     ModalityGapShifterCV([0.0, 1.0], cv=3).fit(mapped, y)
     assert seen and max(seen) <= 100 and sum(seen) == 3 * 400
+
+
+def test_threads_of_the_evaluations_do_not_change_the_search(data, monkeypatch):
+    """With one fold at a time the BLAS-allowed cores share each evaluation;
+    under ``threadpool_limits(1)`` it runs on one thread with the same result."""
+    from threadpoolctl import threadpool_limits
+
+    from skgap import _probe
+
+    X, y = data
+    monkeypatch.setattr(_probe, "_ITEM_BYTES", 64 * X.shape[1] * X.itemsize)  # 64-row items
+    default = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3).fit(X, y)
+    with threadpool_limits(limits=1):
+        one = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3).fit(X, y)
+    np.testing.assert_array_equal(
+        default.cv_results_["mean_test_score"], one.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_array_equal(default.n_iter_, one.n_iter_)
+    np.testing.assert_array_equal(
+        default.best_estimator_[-1].coef_, one.best_estimator_[-1].coef_
+    )

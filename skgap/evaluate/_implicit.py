@@ -68,7 +68,7 @@ class ShiftedTrainingRows:
         # The block norms serve every probe of this split and lambda.
         self.norms = block_norms(self.X, self.slices)
 
-    def fit(self, probe, columns, y):
+    def fit(self, probe, columns, y, threads=1):
         """Fit a clone of ``probe`` on ``columns`` of the shifted training rows.
 
         Parameters
@@ -79,6 +79,9 @@ class ShiftedTrainingRows:
             ``slice(None)`` for every block, or the slice of one block.
         y : ndarray of shape (n_samples,)
             Labels of all rows (only the training rows are read).
+        threads : int, default=1
+            Threads sharing each solver evaluation (the result does not
+            depend on them).
 
         Returns
         -------
@@ -101,5 +104,5 @@ class ShiftedTrainingRows:
         rows, y_fit = (self.train, y) if self.in_place else (None, y[self.train])
         return fit_logistic_regression(
             probe.get_params(), X, y_fit, slices, self.shifts[blocks], self.lam,
-            rows=rows, norms=self.norms[:, blocks], precondition=False,
+            rows=rows, norms=self.norms[:, blocks], precondition=False, threads=threads,
         )

@@ -9,12 +9,13 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
-from .._geometry import normalize_rows
+from .._geometry import normalize_rows, pass_threads
 from .._layout import block_slices, resolve_modality_dims
 from .._threads import run_fits
 from ..metrics._cone import mean_resultant_length, modality_gap
@@ -201,7 +202,7 @@ def _run_one(X, y, train, test, value, config):
         rows = ShiftedTrainingRows(X, train, fitted, slices)
 
         def fit_probe(columns):
-            return rows.fit(probe, columns, y)
+            return rows.fit(probe, columns, y, threads=config["threads"])
     else:
         y_train = y[train]
 
@@ -276,7 +277,8 @@ def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, value
         return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
     train, test = splits[0]
     config = {"map": (None, "lam", dims, "raw"), "tasks": ("text",), "class_embeddings": None,
-              "label_task": label_task, "probe": probe, "classes": None, "seed": 0}
+              "label_task": label_task, "probe": probe, "classes": None, "seed": 0,
+              "threads": pass_threads(X.shape[0])}
     # Through run_fits like every other fit: one BLAS thread.
     (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, config)])
     return rows[0][2]
@@ -411,8 +413,10 @@ def gap_sweep(
         Show a tqdm progress bar (one step per split and value).
     n_jobs : int or None, default=None
         Fits run in parallel across (split, value) pairs, each with one BLAS
-        thread (:func:`skgap._threads.run_fits`). The table does not depend
-        on ``n_jobs``.
+        thread (:func:`skgap._threads.run_fits`). With one fit at a time, the
+        cores BLAS may use share the row items of each evaluation of an
+        lbfgs ``LogisticRegression`` probe instead (see Notes). The table does
+        not depend on ``n_jobs``.
     as_frame : {'auto', True, False}, default='auto'
         Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
         installed) or a dict of 1-D arrays.
@@ -522,7 +526,10 @@ def gap_sweep(
 
     config = {"map": (transformer, path, dims, direction), "tasks": tasks,
               "class_embeddings": C, "label_task": label_task, "probe": probe,
-              "classes": classes, "seed": 0}
+              "classes": classes, "seed": 0,
+              # One fit at a time: the BLAS-allowed cores share each probe
+              # evaluation (the result does not depend on them).
+              "threads": pass_threads(X.shape[0]) if effective_n_jobs(n_jobs) == 1 else 1}
     jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
     bar = _progress_bar(len(jobs), progress)
     results = []
