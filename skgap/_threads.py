@@ -10,6 +10,7 @@ fits instead (``n_jobs``, as in scikit-learn: ``None`` means one job unless a
 :func:`joblib.parallel_config` context says otherwise).
 """
 
+import threading
 from contextlib import contextmanager
 
 from sklearn.utils.parallel import Parallel, delayed
@@ -17,12 +18,31 @@ from threadpoolctl import threadpool_limits
 
 __all__ = ["one_blas_thread", "run_fits"]
 
+# Only the outermost block of a thread sets and restores the limits: nested
+# blocks (every fit inside run_fits, in the calling process) cost nothing --
+# threadpoolctl scans the loaded libraries on each call, about 2.6 ms. Per
+# thread, because OpenMP's limit is a per-thread setting (BLAS's is
+# process-wide).
+_state = threading.local()
+
 
 @contextmanager
 def one_blas_thread():
     """Limit every BLAS/OpenMP pool of this process to one thread within the block."""
+    depth = getattr(_state, "depth", 0)
+    if depth:
+        _state.depth = depth + 1
+        try:
+            yield
+        finally:
+            _state.depth = depth
+        return
     with threadpool_limits(limits=1):
-        yield
+        _state.depth = 1
+        try:
+            yield
+        finally:
+            _state.depth = 0
 
 
 def run_fits(fn, tasks, n_jobs=None):

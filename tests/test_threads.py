@@ -37,6 +37,19 @@ def test_one_blas_thread_limits_and_restores(two_threads):
     assert _max_threads() == before == 2
 
 
+def test_a_nested_block_leaves_the_limit_to_the_outermost(two_threads, monkeypatch):
+    import skgap._threads as threads
+
+    with one_blas_thread():
+        calls = []
+        monkeypatch.setattr(threads, "threadpool_limits", lambda **k: calls.append(k))
+        with one_blas_thread():  # nested: no second scan of the libraries
+            assert _max_threads() == 1
+        assert calls == []
+        assert _max_threads() == 1  # the inner block did not restore the limits
+    assert _max_threads() == 2
+
+
 @pytest.mark.parametrize("n_jobs", [None, 1, 2])
 def test_run_fits_keeps_order_and_runs_each_fit_with_one_thread(two_threads, n_jobs):
     out = run_fits(_square_and_threads, [(k,) for k in range(5)], n_jobs=n_jobs)
