@@ -48,6 +48,7 @@ from ._validation import block_names
 __all__ = [
     "block_norms",
     "decision_values",
+    "encode_labels",
     "fit_logistic_regression",
     "fit_shifted_logistic",
     "fold_statistics",
@@ -123,14 +124,21 @@ def _block_products(X, slices, W):
     return np.stack([X[:, sl] @ W[:, sl].T for sl in slices], axis=1)
 
 
+def _shift_products(S, slices, W):
+    """``s_m . w_m`` for every block and class, float64, shape (M, K)."""
+    return np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
+
+
+def _raw(alpha, P, gamma, sW, b):
+    """``(Z W^T)_i + b`` from the block products ``P = [X_m W_m^T]`` (module docstring)."""
+    return np.einsum("nm,nmk->nk", alpha, P) + gamma @ sW + b
+
+
 def decision_values(X, slices, S, alpha, gamma, W, b):
     """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K)."""
     Wt = W.astype(X.dtype, copy=False)
     P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
-    # s_m . w_m for every block and class, shape (M, K).
-    sW = np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
-    raw = np.einsum("nm,nmk->nk", alpha, P) + gamma @ sW
-    return raw + b
+    return _raw(alpha, P, gamma, _shift_products(S, slices, W), b)
 
 
 def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_rows=2048):
@@ -295,8 +303,7 @@ def fit_shifted_logistic(
         th = theta.reshape(K, D + 1)
         W, b = th[:, :D], th[:, D]
         Wt = W.astype(X.dtype, copy=False)
-        # s_m . w_m for every block and class, shape (M, K).
-        sW = np.stack([W[:, sl] @ S[m, sl].astype(np.float64) for m, sl in enumerate(slices)])
+        sW = _shift_products(S, slices, W)
         # X_m W_m^T does not depend on lambda: a warm start (the previous
         # lambda's solution, its last evaluated point) skips the forward pass.
         reuse = np.array_equal(products.get("W"), Wt)
@@ -307,7 +314,7 @@ def fit_shifted_logistic(
             Xi = X[a:z]
             if not reuse:
                 P[a:z] = _block_products(Xi, slices, Wt)
-            raw = np.einsum("nm,nmk->nk", alpha[a:z], P[a:z]) + gamma[a:z] @ sW + b
+            raw = _raw(alpha[a:z], P[a:z], gamma[a:z], sW, b)
             t = target[a:z]
             if binary:
                 # Half binomial loss log(1 + e^r) - y r, and its derivative.
@@ -429,15 +436,62 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     return to_theta(res.x), min(int(res.nit), max_iter)
 
 
+def encode_labels(y, class_weight, rows=None, name="the data"):
+    """Classes, label codes and row weights of ``LogisticRegression``'s objective.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        Labels.
+    class_weight : dict, 'balanced' or None
+        As in :class:`~sklearn.linear_model.LogisticRegression`, computed on
+        the training rows.
+    rows : ndarray of int, optional
+        The training rows; the others get code 0 and weight 0, which leaves
+        the objective that of ``rows`` alone. ``None``: every row.
+    name : str, default='the data'
+        What the training rows are called in the error message.
+
+    Returns
+    -------
+    classes : ndarray
+        Sorted classes of the training rows.
+    y_enc : ndarray of shape (n,)
+        Codes ``0 .. len(classes) - 1``.
+    sample_weight : ndarray of shape (n,), float64
+
+    Raises
+    ------
+    ValueError
+        When the training rows hold fewer than two classes (scikit-learn's
+        message).
+    """
+    y_rows = y if rows is None else y[rows]
+    classes, codes = np.unique(y_rows, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(
+            "This solver needs samples of at least 2 classes in the data, but "
+            f"{name} contains only one class: {classes[0]!r}"
+        )
+    weights = np.ones(classes.size)
+    if class_weight is not None:
+        weights = compute_class_weight(class_weight, classes=classes, y=y_rows)
+    if rows is None:
+        return classes, codes, weights[codes]
+    y_enc, sample_weight = np.zeros(len(y), dtype=codes.dtype), np.zeros(len(y))
+    y_enc[rows], sample_weight[rows] = codes, weights[codes]
+    return classes, y_enc, sample_weight
+
+
 def fit_logistic_regression(
-    params, X, y, slices, shifts, lam, *, rows=None, norms=None, precondition=True, threads=1
+    params, X, y, slices, stats, lam, *, rows=None, precondition=True, threads=1
 ):
     """``LogisticRegression(**params)`` fitted on gap-shifted rows that are never written.
 
     Equal, within the solver's tolerance, to
     ``LogisticRegression(**params).fit(Z[rows], y[rows])`` where block ``m`` of
-    ``Z`` is ``(u + lam * shifts[m]) / ||u + lam * shifts[m]||`` for the unit
-    rows ``u`` of ``X``: the same objective term for term
+    ``Z`` is ``(u + lam * s_m) / ||u + lam * s_m||`` for the unit rows ``u`` of
+    ``X`` and the unit shifts ``s_m``: the same objective term for term
     (:func:`fit_shifted_logistic`), from a cold start.
 
     Parameters
@@ -450,14 +504,13 @@ def fit_logistic_regression(
         Labels (only those of ``rows`` are read).
     slices : sequence of slice
         Column slice of each block of ``X``.
-    shifts : array-like of shape (M, d)
-        Unit shift of each block; ``lam`` scales it.
+    stats : tuple
+        :func:`fold_statistics` of ``X`` with the unit shifts ``s_m``.
     lam : float
+        Scales the shifts.
     rows : ndarray of int, optional
         The training rows; the others get weight zero, which leaves the
         objective that of ``rows`` alone. ``None``: every row.
-    norms : ndarray of shape (n, M), optional
-        :func:`block_norms` of ``X``, when already known.
     precondition : bool, default=True
         Run L-BFGS in the variables of :func:`preconditioner` (a few times
         fewer iterations, and at a given ``tol`` closer to the optimum);
@@ -472,22 +525,7 @@ def fit_logistic_regression(
         Fitted, with the attributes its own ``fit`` sets (coefficients in
         ``X``'s dtype, as ``LogisticRegression`` keeps float32 input float32).
     """
-    y_rows = y if rows is None else y[rows]
-    classes, codes = np.unique(y_rows, return_inverse=True)
-    if classes.size < 2:
-        raise ValueError(  # LogisticRegression's own message
-            "This solver needs samples of at least 2 classes in the data, but the data "
-            f"contains only one class: {classes[0]!r}"
-        )
-    weights = np.ones(classes.size)
-    if params.get("class_weight") is not None:
-        weights = compute_class_weight(params["class_weight"], classes=classes, y=y_rows)
-    if rows is None:
-        y_enc, sample_weight = codes, weights[codes]
-    else:
-        y_enc, sample_weight = np.zeros(len(y), dtype=codes.dtype), np.zeros(len(y))
-        y_enc[rows], sample_weight[rows] = codes, weights[codes]
-    stats = fold_statistics(X, slices, shifts, norms)
+    classes, y_enc, sample_weight = encode_labels(y, params.get("class_weight"), rows)
     alpha, gamma = row_scalars(X, slices, stats, lam)
     S = stats[2]
     C = params.get("C", 1.0)

@@ -22,7 +22,38 @@ import numpy as np
 from ._array_api import is_numpy, max_float_dtype, scale_safe_rows
 from ._geometry import paired_unit_sums
 
-__all__ = ["PairedStats", "RowReservoir", "row_priorities", "sample_key"]
+__all__ = [
+    "CHUNK_BYTES",
+    "PairedStats",
+    "RowReservoir",
+    "chunk_rows",
+    "fit_rows_in_chunks",
+    "row_priorities",
+    "sample_key",
+]
+
+#: Bytes per gather when rows of a large (memory-mapped) array are read by
+#: index: 4,096 rows of 2 x 512 float32.
+CHUNK_BYTES = 16 * 2**20
+
+
+def chunk_rows(X):
+    """Rows of ``X`` per gather of about :data:`CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
+
+
+def fit_rows_in_chunks(estimator, X, rows):
+    """``estimator.fit(X[rows])`` through ``partial_fit`` on gathers of :func:`chunk_rows` rows.
+
+    For an unfitted estimator whose ``partial_fit`` over any chunking reaches
+    the state of ``fit`` (every estimator built on :class:`PairedStats`): a
+    memory-mapped ``X`` is then never copied whole. One chunk is exactly
+    ``fit``; more are equal to it up to float rounding.
+    """
+    step = chunk_rows(X)
+    for start in range(0, len(rows), step):
+        estimator.partial_fit(X[rows[start : start + step]])
+    return estimator
 
 
 def sample_key(random_state):

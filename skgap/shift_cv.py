@@ -12,7 +12,6 @@ from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -20,6 +19,7 @@ from ._geometry import pass_threads
 from ._probe import (
     block_norms,
     decision_values,
+    encode_labels,
     fit_logistic_regression,
     fit_shifted_logistic,
     fold_statistics,
@@ -28,15 +28,12 @@ from ._probe import (
     row_scalars,
 )
 from ._selection import SELECTION_RULES, select_setting
+from ._streaming import fit_rows_in_chunks
 from ._threads import one_blas_thread, run_fits
 from .shift import ModalityGapShifter
 from ._validation import PairedMixin, modality_dims_constraint
 
 __all__ = ["ModalityGapShifterCV"]
-
-# Rows per chunk when the shifter of a memory-mapped fold is fitted piecewise
-# (4,096 x 1,024 float32 = 16 MiB).
-_CHUNK_ROWS = 4096
 
 
 class _FoldProbe(LogisticRegression):
@@ -68,24 +65,23 @@ class _FoldProbe(LogisticRegression):
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
 
-def _search_preconditioner(X, y, slices, lam, direction, probe_params, norms):
+def _search_preconditioner(X, y, slices, lam, shifter, probe_params, norms):
     """One :func:`~skgap._probe.preconditioner` for the cold start of every fold.
 
     Built from the features of ``lam`` (the first lambda of the path) with the
-    gap of all rows: a fold's own gap and rows differ only a little, and any
-    preconditioner leaves the optimum where it is -- it only decides how fast
-    L-BFGS gets there -- so one GEMM and one Cholesky serve all folds.
+    gap of all rows (``shifter``, fitted on them): a fold's own gap and rows
+    differ only a little, and any preconditioner leaves the optimum where it
+    is -- it only decides how fast L-BFGS gets there -- so one GEMM and one
+    Cholesky serve all folds. Returns it with the statistics of all rows
+    (:func:`~skgap._probe.fold_statistics`), which the refit uses too.
     """
-    shifter = ModalityGapShifter(direction=direction).fit(X)
     stats = fold_statistics(X, slices, shifter.shift_vectors_, norms)
     alpha, gamma = row_scalars(X, slices, stats, lam)
-    classes, codes = np.unique(y, return_inverse=True)
-    weights = np.ones(classes.size)
-    if probe_params["class_weight"] is not None:
-        weights = compute_class_weight(probe_params["class_weight"], classes=classes, y=y)
-    return preconditioner(
-        X, slices, stats[2], alpha, gamma, weights[codes], classes.size, probe_params["C"]
+    classes, _, sample_weight = encode_labels(y, probe_params["class_weight"])
+    pre = preconditioner(
+        X, slices, stats[2], alpha, gamma, sample_weight, classes.size, probe_params["C"]
     )
+    return pre, stats
 
 
 def _lambda_path(
@@ -115,29 +111,19 @@ def _lambda_path(
     warm start; ``threads`` share each evaluation
     (:func:`skgap._probe.fit_shifted_logistic`).
     """
-    y_train, y_test = y[train], y[test]
-    classes, y_enc = np.unique(y_train, return_inverse=True)
-    if classes.size < 2:
-        raise ValueError(
-            "This solver needs samples of at least 2 classes in the data, but the "
-            f"training fold contains only one class: {classes[0]!r}."
-        )
-    sample_weight = np.ones(len(y_train))
-    if probe_params["class_weight"] is not None:
-        cw = compute_class_weight(probe_params["class_weight"], classes=classes, y=y_train)
-        sample_weight = cw[y_enc]
+    y_test = y[test]
+    # Held-out rows read in place: weight 0 (their label code is a placeholder).
+    classes, y_enc, sample_weight = encode_labels(
+        y if in_place else y[train], probe_params["class_weight"],
+        rows=train if in_place else None, name="the training fold",
+    )
     X_test = X[test]
     shifter = ModalityGapShifter(direction=direction)
     if in_place:
-        for start in range(0, len(train), _CHUNK_ROWS):
-            shifter.partial_fit(X[train[start : start + _CHUNK_ROWS]])
+        fit_rows_in_chunks(shifter, X, train)
         stats_all = fold_statistics(X, slices, shifter.shift_vectors_, norms)
         stats_test = (stats_all[0][test], stats_all[1][test], stats_all[2])
-        # Held-out rows: weight 0 (their label code is a placeholder).
         X_train, stats_train = X, stats_all
-        weight_all, y_all = np.zeros(len(y)), np.zeros(len(y), dtype=y_enc.dtype)
-        weight_all[train], y_all[train] = sample_weight, y_enc
-        sample_weight, y_enc = weight_all, y_all
     else:
         X_train = X[train]
         shifter.fit(X_train)
@@ -459,9 +445,13 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         # to each evaluation's row items instead (one BLAS thread each);
         # with parallel folds each fold keeps one thread.
         threads = pass_threads(X.shape[0]) if effective_n_jobs(self.n_jobs) == 1 else 1
+        # The gap of all rows: the search's preconditioner and the refit's shift
+        # (a shifter's fitted state does not depend on lam).
+        shifter = ModalityGapShifter(modality_dims=self.modality_dims, direction=self.direction)
         with one_blas_thread():
-            pre = _search_preconditioner(
-                X, y, slices, float(lams.min()), self.direction, probe_params, norms
+            shifter.fit(X)
+            pre, stats_all = _search_preconditioner(
+                X, y, slices, float(lams.min()), shifter, probe_params, norms
             )
         results = run_fits(
             _lambda_path,
@@ -501,13 +491,10 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         self.lam_ = float(lams[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
 
+        shifter.set_params(lam=self.lam_)
         with one_blas_thread():
-            shifter = ModalityGapShifter(
-                lam=self.lam_, modality_dims=self.modality_dims, direction=self.direction
-            ).fit(X)
             probe = fit_logistic_regression(
-                probe_params, X, y, slices, shifter.shift_vectors_, shifter.lam, norms=norms,
-                threads=threads,
+                probe_params, X, y, slices, stats_all, shifter.lam, threads=threads,
             )
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self

@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
+from skgap import _streaming
 from skgap.evaluate import _sweep, gap_sweep
 from skgap.evaluate._implicit import ShiftedTrainingRows, fits_in_place
 from skgap.shift import ModalityGapShifter
@@ -112,7 +113,7 @@ def _traced_peak(f):
 
 def test_the_training_rows_are_not_shifted_into_memory(tmp_path, monkeypatch):
     X, y = make_paired_embeddings(4000, 256, preset="mimic-clip", random_state=0)
-    monkeypatch.setattr(_sweep, "_CHUNK_BYTES", X.nbytes // 20)
+    monkeypatch.setattr(_streaming, "CHUNK_BYTES", X.nbytes // 20)
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     # The old path held X[train] and its shifted copy (1.6x X) at once. A
@@ -139,8 +140,8 @@ def test_a_memory_map_gives_the_table_of_the_array(tmp_path, data):
 
 def test_the_shift_fitted_chunk_by_chunk_is_the_shift_fitted_at_once(data, monkeypatch):
     X, _, train, _ = data
-    monkeypatch.setattr(_sweep, "_CHUNK_BYTES", 7 * X.shape[1] * X.itemsize)  # 32 chunks
-    chunked = _sweep._fit_on_rows(ModalityGapShifter(lam=0.3), X, train)
+    monkeypatch.setattr(_streaming, "CHUNK_BYTES", 7 * X.shape[1] * X.itemsize)  # 32 chunks
+    chunked = _streaming.fit_rows_in_chunks(ModalityGapShifter(lam=0.3), X, train)
     whole = ModalityGapShifter(lam=0.3).fit(X[train])
     assert chunked._stats.n_samples == train.size
     np.testing.assert_allclose(chunked.centroids_, whole.centroids_, rtol=1e-6)
@@ -149,7 +150,7 @@ def test_the_shift_fitted_chunk_by_chunk_is_the_shift_fitted_at_once(data, monke
 
 def test_class_name_captions_are_found_chunk_by_chunk(data, monkeypatch):
     X, y, train, _ = data
-    monkeypatch.setattr(_sweep, "_CHUNK_BYTES", 5 * D * X.itemsize)  # 5 rows a chunk
+    monkeypatch.setattr(_streaming, "CHUNK_BYTES", 5 * D * X.itemsize)  # 5 rows a chunk
     T = np.eye(3, D, dtype=X.dtype)[y] * 2.0
     assert _sweep._one_text_row_per_class(T, train, y[train])
     members = train[y[train] == 2]

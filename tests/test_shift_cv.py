@@ -378,12 +378,13 @@ def test_memory_mapped_input_is_read_in_place_with_the_same_results(data, tmp_pa
 
 def test_in_place_path_never_copies_the_training_rows(data, tmp_path, monkeypatch):
     """The training rows of a memory-mapped fold are only ever read in chunks."""
+    import skgap._streaming as streaming
     import skgap.shift_cv as shift_cv
 
     X, y = data
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
-    monkeypatch.setattr(shift_cv, "_CHUNK_ROWS", 100)
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 100 * X.shape[1] * X.itemsize)
     seen = []
     fit = shift_cv.ModalityGapShifter.partial_fit
 

@@ -12,12 +12,13 @@ memory-mapped ``X`` is read in place: the held-out rows get weight zero, which
 leaves scikit-learn's objective -- the weighted mean loss plus
 :math:`\lVert W \rVert^2 / (2 C \sum_i w_i)` -- exactly that of the
 training rows alone. The fit follows scikit-learn's own L-BFGS path
-(:func:`skgap._probe.fit_logistic_regression`); the fitted model is a ``LogisticRegression`` scored like any other.
+(:func:`skgap._probe.fit_logistic_regression`); the fitted model is a
+``LogisticRegression`` scored like any other.
 """
 
 from sklearn.linear_model import LogisticRegression
 
-from .._probe import block_norms, fit_logistic_regression, is_memory_mapped
+from .._probe import block_norms, fit_logistic_regression, fold_statistics
 
 __all__ = ["ShiftedTrainingRows", "fits_in_place"]
 
@@ -43,27 +44,22 @@ def fits_in_place(probe):
 class ShiftedTrainingRows:
     """The shifted training rows of one split and one lambda, kept implicit.
 
-    A memory-mapped ``X`` (an archive on disk) is read in place, the held-out
-    rows with weight zero; an array in memory gives up one copy of its
-    training rows (``X[train]``), which makes every solver pass read only
-    those -- the rule of :class:`~skgap.ModalityGapShifterCV`.
-
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        All rows.
-    train : ndarray of int
-        Indices of the training rows.
+    X : ndarray of shape (n_rows, n_features)
+        The rows the probe reads: all rows of a memory-mapped archive (read in
+        place), or a copy of the training rows.
+    rows : ndarray of int or None
+        The training rows of ``X``; the others get weight zero (the same
+        objective). ``None``: every row of ``X`` is a training row.
     shifter : ModalityGapShifter
         Fitted on the training rows.
     slices : sequence of slice
         Column block of each modality.
     """
 
-    def __init__(self, X, train, shifter, slices):
-        self.in_place = is_memory_mapped(X)
-        self.X = X if self.in_place else X[train]
-        self.train, self.slices = train, tuple(slices)
+    def __init__(self, X, rows, shifter, slices):
+        self.X, self.rows, self.slices = X, rows, tuple(slices)
         self.shifts, self.lam = shifter.shift_vectors_, float(shifter.lam)
         # The block norms serve every probe of this split and lambda.
         self.norms = block_norms(self.X, self.slices)
@@ -77,8 +73,8 @@ class ShiftedTrainingRows:
             Unfitted; :func:`fits_in_place` must hold.
         columns : slice
             ``slice(None)`` for every block, or the slice of one block.
-        y : ndarray of shape (n_samples,)
-            Labels of all rows (only the training rows are read).
+        y : ndarray of shape (n_rows,)
+            Labels of the rows of ``X`` (only the training rows are read).
         threads : int, default=1
             Threads sharing each solver evaluation (the result does not
             depend on them).
@@ -101,8 +97,8 @@ class ShiftedTrainingRows:
             sl = self.slices[blocks[0]]
             X = self.X[:, sl]  # a strided view: BLAS reads it in place
             slices = (slice(0, sl.stop - sl.start),)
-        rows, y_fit = (self.train, y) if self.in_place else (None, y[self.train])
+        stats = fold_statistics(X, slices, self.shifts[blocks], self.norms[:, blocks])
         return fit_logistic_regression(
-            probe.get_params(), X, y_fit, slices, self.shifts[blocks], self.lam,
-            rows=rows, norms=self.norms[:, blocks], precondition=False, threads=threads,
+            probe.get_params(), X, y, slices, stats, self.lam, rows=self.rows,
+            precondition=False, threads=threads,
         )

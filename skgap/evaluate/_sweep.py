@@ -17,6 +17,8 @@ from sklearn.utils.validation import check_consistent_length
 
 from .._geometry import normalize_rows, pass_threads
 from .._layout import block_slices, resolve_modality_dims
+from .._probe import is_memory_mapped
+from .._streaming import chunk_rows, fit_rows_in_chunks
 from .._threads import run_fits
 from ..metrics._cone import mean_resultant_length, modality_gap
 from ..shift import ModalityGapShifter
@@ -150,59 +152,47 @@ def _as_text_rows(fitted, C, slices, n_features):
     return np.asarray(fitted.transform(rows))[:, slices[1]]
 
 
-#: Rows per chunk when the gap shift is fitted on the training rows (about 64 MiB).
-_CHUNK_BYTES = 64 * 2**20
-
-
-def _fit_on_rows(fitted, X, rows):
-    """``fitted.fit(X[rows])``, chunk by chunk: never a copy of all the rows at once.
-
-    One chunk (any split under about 64 MiB) is exactly ``fit``; more chunks
-    go through ``partial_fit``, equal to ``fit`` up to float rounding.
-    """
-    step = max(1, _CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
-    for start in range(0, rows.size, step):
-        part = X[rows[start:start + step]]
-        if start == 0:
-            fitted.fit(part)
-        else:
-            fitted.partial_fit(part)
-    return fitted
-
-
 def _run_one(X, y, train, test, value, config):
     """Fit the map on the training rows, transform the test rows, score every task.
 
     With the default gap shift and a plain lbfgs ``LogisticRegression`` probe
-    the training rows are never shifted into a new array: the probe trains on
-    ``X`` in place through the implicit features (:mod:`._implicit`), so a
-    memory-mapped archive costs little more than its mapped pages. Any other
-    map or probe sees the written-out training rows, as ``fit_transform``
-    gives them.
+    the training rows are never shifted into a new array: the probe trains
+    through the implicit features (:mod:`._implicit`). A memory-mapped archive
+    is read in place (the shift fitted chunk by chunk, the held-out rows
+    weighted 0), so it costs little more than its mapped pages; an array in
+    memory gives up one copy of its training rows. Any other map or probe sees
+    the written-out training rows, as ``fit_transform`` gives them.
     """
     transformer, path, dims, direction = config["map"]
     tasks, probe = config["tasks"], config["probe"]
     slices = block_slices(dims)
+    X_train = None  # the training rows, when copied
     if transformer is None:
         # lam in [-1, 1]: negative values widen the gap along the same directions.
-        fitted = _fit_on_rows(
-            ModalityGapShifter(lam=value, modality_dims=dims, direction=direction), X, train
-        )
+        fitted = ModalityGapShifter(lam=value, modality_dims=dims, direction=direction)
+        if is_memory_mapped(X):
+            fit_rows_in_chunks(fitted, X, train)
+        else:
+            X_train = X[train]
+            fitted.fit(X_train)
     else:
         fitted = clone(transformer).set_params(**{path: value})
-    in_place = transformer is None and fits_in_place(probe)
+    implicit = transformer is None and fits_in_place(probe)
     Z_train = None
     if transformer is not None:
         # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
         Z_train = np.asarray(fitted.fit_transform(X[train]))
-    elif not in_place and PROBE_TASKS.intersection(tasks):
-        Z_train = np.asarray(fitted.transform(X[train]))
+    elif not implicit and PROBE_TASKS.intersection(tasks):
+        Z_train = np.asarray(fitted.transform(X[train] if X_train is None else X_train))
     Z_test = np.asarray(fitted.transform(X[test]))
-    if in_place and PROBE_TASKS.intersection(tasks):
-        rows = ShiftedTrainingRows(X, train, fitted, slices)
+    if implicit and PROBE_TASKS.intersection(tasks):
+        if X_train is None:
+            rows, y_rows = ShiftedTrainingRows(X, train, fitted, slices), y
+        else:
+            rows, y_rows = ShiftedTrainingRows(X_train, None, fitted, slices), y[train]
 
         def fit_probe(columns):
-            return rows.fit(probe, columns, y, threads=config["threads"])
+            return rows.fit(probe, columns, y_rows, threads=config["threads"])
     else:
         y_train = y[train]
 
@@ -258,7 +248,7 @@ def _one_text_row_per_class(T, rows, y_rows):
     Read chunk by chunk against each class's first row (no copy of the text
     block, no sort); real captions differ in the first chunk.
     """
-    step = max(1, _CHUNK_BYTES // max(1, T.shape[1] * T.itemsize))
+    step = chunk_rows(T)
     for c in np.unique(y_rows):
         members = rows[y_rows == c]
         first = T[members[0]]
