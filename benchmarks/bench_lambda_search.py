@@ -26,9 +26,11 @@ not saturated (about 0.9), so that lambda matters to the fourth decimal only
 -- as on real data, where the linear probe is nearly invariant to the shift.
 ``--classes 10`` scores the multi-class probe by one-vs-rest AUC.
 
-The fast search's solver work is printed too: L-BFGS iterations (the first,
-cold-started lambda of each fold and the warm-started rest) and
-loss-and-gradient evaluations (each two passes over the fold's rows).
+The fast search's solver work is printed too: iterations (L-BFGS at the
+first, cold-started lambda of each fold; conjugate-gradient steps at a binary
+probe's warm-started rest), loss-and-gradient evaluations (one read of the
+fold's rows each; none for the forward products a warm start already has) and
+the warm starts' direction passes (half an evaluation each).
 ``--accuracy`` also measures how far each search's tol-solutions lie from the
 converged ones: a reference ``ModalityGapShifterCV(tol=1e-10)`` (which agrees
 with ``GridSearchCV`` at that tolerance, ``tests/test_shift_cv.py``) for the
@@ -45,6 +47,7 @@ Usage::
 """
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -149,12 +152,15 @@ def main(argv=None):
         start = time.perf_counter()
         fast = fast_search("one_se")
         t_fast = time.perf_counter() - start
-        # Count the loss-and-gradient evaluations (one pass over the rows'
-        # work items each) of one more run; in-process only, so not with n_jobs.
-        run_items, evals = skgap._probe.run_work_items, [0]
+        # Count the solver's passes over the rows of one more run (in-process
+        # only, so not with n_jobs): loss-and-gradient evaluations, and the
+        # direction products of the warm starts' conjugate-gradient steps.
+        run_items, evals = skgap._probe.run_work_items, {"loss_grad": 0, "warm_steps": 0}
 
         def counted(*a, **k):
-            evals[0] += 1
+            caller = sys._getframe(1).f_code.co_name
+            if caller in evals:
+                evals[caller] += 1
             return run_items(*a, **k)
 
         skgap._probe.run_work_items = counted
@@ -212,9 +218,14 @@ def main(argv=None):
     )
     first = np.argsort(lams, kind="stable")[0]
     print(
-        f"solver work (fast): {int(fast.n_iter_.sum())} L-BFGS iterations "
-        f"({fast.n_iter_[:, first].mean():.1f} per fold at the cold-started first lambda), "
-        + (f"{evals[0]} loss-and-gradient evaluations" if args.n_jobs in (None, 1) else "")
+        f"solver work (fast): {int(fast.n_iter_.sum())} iterations (L-BFGS iterations and "
+        f"conjugate-gradient steps; {fast.n_iter_[:, first].mean():.1f} per fold at the "
+        "cold-started first lambda)"
+        + (
+            f", {evals['loss_grad']} loss-and-gradient evaluations and "
+            f"{evals['warm_steps']} direction passes of the warm starts"
+            if args.n_jobs in (None, 1) else ""
+        )
     )
     print(f"lambda target met: {ok}")
     if args.accuracy:

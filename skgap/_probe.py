@@ -24,11 +24,22 @@ change of variables does not change the objective or the optimum, only the
 path to it, and the stopping rule stays scikit-learn's on the *original*
 coefficients.
 
-The objective and the optimiser are scikit-learn's
-``LogisticRegression(solver='lbfgs')``, term for term: the weighted mean of
-the half binomial (or half multinomial, all classes penalised) loss plus
-:math:`\lVert W \rVert^2 / (2 C \sum_i w_i)`, minimised by SciPy's L-BFGS-B
-with ``gtol=tol``, ``ftol=64 eps``, ``maxls=50`` and ``maxiter=max_iter``.
+A warm start of a binary probe (the previous :math:`\lambda`'s solution, or
+the folds' solutions for the refit) is close to the optimum, where the
+objective is nearly quadratic; there L-BFGS-B's first iteration, whose trial
+step has unit length, spends two to three evaluations. The warm start takes
+preconditioned conjugate-gradient steps instead, each to the minimum of the
+quadratic model along its direction; one pass over the rows a step (see
+``warm_steps`` in :func:`fit_shifted_logistic`), and L-BFGS-B takes over if a
+step does not lower the loss as Armijo's rule asks.
+
+The objective is scikit-learn's ``LogisticRegression(solver='lbfgs')``, term
+for term: the weighted mean of the half binomial (or half multinomial, all
+classes penalised) loss plus :math:`\lVert W \rVert^2 / (2 C \sum_i w_i)`;
+the optimiser is SciPy's L-BFGS-B with ``gtol=tol``, ``ftol=64 eps``,
+``maxls=50`` and ``maxiter=max_iter`` (after any conjugate-gradient steps,
+which count towards ``max_iter``), and every fit stops by scikit-learn's
+rule: the largest absolute gradient at most ``tol``.
 """
 
 import mmap
@@ -49,13 +60,25 @@ __all__ = [
     "block_norms",
     "decision_values",
     "encode_labels",
+    "feature_means",
     "fit_logistic_regression",
     "fit_shifted_logistic",
     "fold_statistics",
+    "gather_rows",
     "is_memory_mapped",
     "preconditioner",
     "row_scalars",
 ]
+
+
+#: Bytes of ``X`` per work item of a loss-and-gradient evaluation (2048 rows of
+#: 2 x 512 float32): the item's backward products find its rows in cache.
+_ITEM_BYTES = 8 << 20
+
+
+def _item_rows(X):
+    """Rows of ``X`` per work item (:data:`_ITEM_BYTES`)."""
+    return max(1, _ITEM_BYTES // max(1, X.shape[1] * X.itemsize))
 
 
 def block_norms(X, slices):
@@ -63,18 +86,25 @@ def block_norms(X, slices):
     return np.stack([row_norms(X[:, sl]) for sl in slices], axis=1).astype(np.float64)
 
 
-def fold_statistics(X, slices, shifts, norms=None):
+def fold_statistics(X, slices, shifts, norms=None, threads=1):
     """Per-row block norms and dot products with the shifts, one pass each.
 
     Returns ``norms`` and ``dots`` (float64, ``(n, M)``) and the block-diagonal
     shift matrix ``S``: row ``i`` of block ``m`` has the unit direction
     ``x / norms[i, m]`` and ``u . s_m = dots[i, m] / norms[i, m]``. The norms
-    do not depend on the fold: pass them when already known.
+    do not depend on the fold: pass them when already known. ``threads``
+    share the rows of the dot products (each row's products do not depend on
+    them).
     """
     if norms is None:
         norms = block_norms(X, slices)
     S = block_shift_matrix(slices, shifts, X.shape[1], X.dtype)
-    dots = (X @ S.T).astype(np.float64)
+    dots = np.empty((X.shape[0], len(slices)))
+
+    def item(a, z):
+        dots[a:z] = X[a:z] @ S.T
+
+    run_work_items(X.shape[0], _item_rows(X), item, threads=threads)
     return norms, dots, S
 
 
@@ -112,11 +142,6 @@ def is_memory_mapped(X):
     return False
 
 
-#: Bytes of ``X`` per work item of a loss-and-gradient evaluation (2048 rows of
-#: 2 x 512 float32): the item's backward products find its rows in cache.
-_ITEM_BYTES = 8 << 20
-
-
 def _block_products(X, slices, W):
     """``[X_m @ W_m^T]`` stacked, shape (n, M, K): one BLAS call per block."""
     if W.shape[0] == 1:
@@ -134,11 +159,79 @@ def _raw(alpha, P, gamma, sW, b):
     return np.einsum("nm,nmk->nk", alpha, P) + gamma @ sW + b
 
 
-def decision_values(X, slices, S, alpha, gamma, W, b):
-    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K)."""
+def decision_values(X, slices, S, alpha, gamma, W, b, threads=1):
+    """Decision values ``Z @ W.T + b`` of the implicit features, shape (n, K).
+
+    ``threads`` share the rows (each row's value does not depend on them).
+    """
     Wt = W.astype(X.dtype, copy=False)
-    P = _block_products(X, slices, Wt).astype(np.float64)  # (n, M, K)
-    return _raw(alpha, P, gamma, _shift_products(S, slices, W), b)
+    sW = _shift_products(S, slices, W)
+    out = np.empty((X.shape[0], W.shape[0]))
+
+    def item(a, z):
+        P = _block_products(X[a:z], slices, Wt)  # (rows, M, K)
+        out[a:z] = _raw(alpha[a:z], P, gamma[a:z], sW, b)
+
+    run_work_items(X.shape[0], _item_rows(X), item, threads=threads)
+    return out
+
+
+def gather_rows(X, rows, threads=1):
+    """``X[rows]``, the copy shared by ``threads`` (a memory-bound gather)."""
+    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
+
+    def item(a, z):
+        np.take(X, rows[a:z], axis=0, out=out[a:z])
+
+    run_work_items(len(rows), _item_rows(X), item, threads=threads)
+    return out
+
+
+def _sample_rows(sample_weight, max_rows):
+    """At most ``max_rows`` evenly spaced rows of positive weight."""
+    # Rows of zero weight (held-out rows read in place) do not count.
+    rows = np.flatnonzero(np.asarray(sample_weight) > 0)
+    n = rows.size
+    return rows[np.unique(np.linspace(0, n - 1, min(n, max_rows)).round().astype(np.intp))]
+
+
+def feature_means(X, slices, stats, lams, sample_weight, max_rows=2048):
+    r"""Weighted means of the shifted features of several lambdas, on a row sample.
+
+    On the same rows as :func:`preconditioner` (at most ``max_rows`` evenly
+    spaced rows of positive weight), block ``m`` of the mean of
+    :math:`\lambda` is :math:`X_m^\top (\omega \odot \alpha_m) + s_m\,
+    (\omega^\top \gamma_m)` with the normalised row weights :math:`\omega`
+    and the row scalars of :func:`row_scalars`: one small GEMM per block for
+    every lambda at once.
+
+    The shift moves the features' mean with :math:`\lambda` (that is what it
+    does) while their covariance changes little, so the preconditioner of one
+    :math:`\lambda` serves the others once its mean is replaced by theirs:
+    with a stale mean, the intercept's coupling to the moved mean leaves the
+    whitened Hessian far from ``I`` (a warm start's first step overshoots).
+
+    Returns
+    -------
+    means : ndarray of shape (len(lams), D), float64
+    """
+    rows = _sample_rows(sample_weight, max_rows)
+    norms, dots, S = stats
+    sub = (norms[rows], dots[rows], S)
+    Xs = X[rows]
+    omega = np.asarray(sample_weight, dtype=np.float64)[rows]
+    omega = omega / omega.sum()
+    L, M = len(lams), len(slices)
+    A = np.empty((M, rows.size, L), dtype=X.dtype)
+    g = np.empty((L, M))
+    for k, lam in enumerate(lams):
+        alpha, gamma = row_scalars(Xs, slices, sub, float(lam))
+        A[:, :, k] = (omega[:, None] * alpha).T
+        g[k] = omega @ gamma
+    means = np.empty((L, X.shape[1]))
+    for m, sl in enumerate(slices):
+        means[:, sl] = A[m].T @ Xs[:, sl] + np.outer(g[:, m], S[m, sl])
+    return means
 
 
 def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_rows=2048):
@@ -190,10 +283,7 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
         fails: the caller then runs plain L-BFGS.
     """
     D = X.shape[1]
-    # Rows of zero weight (held-out rows read in place) do not count.
-    rows = np.flatnonzero(np.asarray(sample_weight) > 0)
-    n = rows.size
-    rows = rows[np.unique(np.linspace(0, n - 1, min(n, max_rows)).round().astype(np.intp))]
+    rows = _sample_rows(sample_weight, max_rows)
     Z = np.empty((rows.size, D), dtype=X.dtype)
     for m, sl in enumerate(slices):
         Z[:, sl] = alpha[rows, m, None] * X[rows, sl] + gamma[rows, m, None] * S[m, sl]
@@ -250,17 +340,21 @@ def fit_shifted_logistic(
     coef0 : ndarray of shape (K, D + 1), optional
         Warm start: coefficients then intercept, ``K = 1`` for two classes.
     precondition : tuple, optional
-        ``(R, mu, root_c)`` from :func:`preconditioner`: L-BFGS then runs in
-        the variables :math:`v = Rw`, :math:`v_0 = \sqrt c (b + \mu^\top w)`
-        of each class. The objective is unchanged; the solver stops, as
+        ``(R, mu, root_c)`` from :func:`preconditioner` (``mu`` best the
+        features' mean of this lambda, :func:`feature_means`): L-BFGS then
+        runs in the variables :math:`v = Rw`,
+        :math:`v_0 = \sqrt c (b + \mu^\top w)` of each class, and a binary
+        warm start first takes conjugate-gradient steps in them (module
+        docstring). The objective is unchanged; the solver stops, as
         scikit-learn's, when the largest absolute gradient *in the original
         coefficients and intercepts* is at most ``tol`` (checked after each
-        iteration, at the start too), or on SciPy's relative-reduction test,
-        which does not depend on the variables.
+        iteration or step, at the start too), or on SciPy's
+        relative-reduction test, which does not depend on the variables.
     products : dict, optional
         Cache of the block products ``X_m W_m^T`` of the last evaluated
         ``W``, shared by the fits of one ``X`` along the lambda path: a warm
-        start from the previous solution skips its first forward pass.
+        start from the previous solution skips its first forward pass, and
+        so does the point each conjugate-gradient step reaches.
     threads : int, default=1
         Threads sharing each evaluation's work items (row runs of about
         8 MiB: forward and backward products of an item read its rows once
@@ -272,7 +366,7 @@ def fit_shifted_logistic(
     coef : ndarray of shape (K, D + 1)
         Coefficients, intercept in the last column.
     n_iter : int
-        L-BFGS iterations.
+        Iterations: conjugate-gradient steps plus L-BFGS iterations.
     """
     n, D = X.shape
     binary = n_classes == 2
@@ -288,7 +382,7 @@ def fit_shifted_logistic(
 
     M = len(slices)
     scale = sw / sw_sum
-    item_rows = max(1, _ITEM_BYTES // max(1, D * X.itemsize))
+    item_rows = _item_rows(X)
     n_items = -(-n // item_rows)
     # Per work item: weighted loss, X^T (alpha G), gamma^T G and sum G; added in
     # item order, so the result does not depend on the number of threads.
@@ -296,6 +390,7 @@ def fit_shifted_logistic(
     grad_parts = np.empty((n_items, K, D))
     gamma_parts = np.empty((n_items, M, K))
     sum_parts = np.empty((n_items, K))
+    probs = np.empty((n, K))  # predicted probabilities of the last evaluation
     if products is None:
         products = {}
 
@@ -325,6 +420,7 @@ def fit_shifted_logistic(
                 point = lse - np.sum(t * raw, axis=1, keepdims=True)
                 G = np.exp(raw - lse) - t
             loss_parts[i] = sw[a:z] @ point.sum(axis=1)
+            probs[a:z] = G + t
             G *= scale[a:z, None]
             # The backward products read the item's rows again while in cache.
             for m, sl in enumerate(slices):
@@ -349,19 +445,90 @@ def fit_shifted_logistic(
         grad[:, D] = sum_parts.sum(axis=0)
         return loss, grad.ravel()
 
+    def warm_steps(theta, pre):
+        """Preconditioned conjugate-gradient steps from a warm start (binary probe).
+
+        Near the optimum the objective is nearly quadratic. Each step goes to
+        the minimum of the quadratic model along a Polak-Ribiere direction
+        ``d`` in the whitened variables of ``pre``: ``t = -g.d / d'Hd`` with
+        ``d'Hd = sum_i omega_i p_i (1 - p_i) (z_i.d_w + d_b)^2 + l2 |d_w|^2``.
+        The curvature needs the products ``X_m d_m`` (half a pass), and
+        these give the new point's products too, ``X_m (w + t d)_m = X_m w_m
+        + t X_m d_m``, so its evaluation skips the forward pass: one pass a
+        step, where L-BFGS-B's first iteration from a warm start spends two
+        to three (its first trial step has unit length). The stopping rule
+        is scikit-learn's (largest absolute gradient at most ``tol``).
+
+        Returns the point, the steps taken and whether it met ``tol``; if
+        not (a step that does not lower the loss by Armijo's rule, where the
+        model is not quadratic enough, or ``max_iter`` steps), L-BFGS-B goes
+        on from the point returned.
+        """
+        loss, grad = loss_grad(theta.ravel())
+        g_v = gv_prev = d_v = None
+        for step in range(max_iter):
+            if np.max(np.abs(grad)) <= tol:
+                return theta, step, True
+            g_v = _whitened_gradient(grad.reshape(K, D + 1), pre)
+            beta = 0.0
+            if gv_prev is not None:  # Polak-Ribiere+, restarted when not a descent direction
+                beta = max(0.0, float(np.sum(g_v * (g_v - gv_prev)) / np.sum(gv_prev * gv_prev)))
+            d_v = -g_v + beta * d_v if beta > 0 else -g_v
+            d = _from_whitened(d_v, pre)
+            slope = float(grad @ d.ravel())
+            if not slope < 0:
+                d_v = -g_v
+                d = _from_whitened(d_v, pre)
+                slope = float(grad @ d.ravel())
+            Wd = d[:, :D]
+            Wdt = Wd.astype(X.dtype)
+            Pd = np.empty((n, M, K))
+
+            def item(a, z):
+                Pd[a:z] = _block_products(X[a:z], slices, Wdt)
+
+            run_work_items(n, item_rows, item, threads=threads)
+            A = _raw(alpha, Pd, gamma, _shift_products(S, slices, Wd), d[:, D])[:, 0]
+            p = probs[:, 0]  # of the last evaluation, at theta
+            curvature = float(scale @ (p * (1.0 - p) * A * A)) + l2 * float(np.sum(Wd * Wd))
+            if not curvature > 0:
+                return theta, step, False
+            t = -slope / curvature
+            new = theta + t * d
+            products["W"] = new[:, :D].astype(X.dtype)
+            products["P"] = products["P"] + t * Pd
+            new_loss, new_grad = loss_grad(new.ravel())
+            if not new_loss <= loss + 1e-4 * t * slope:
+                return theta, step, False
+            theta, loss, grad, gv_prev = new, new_loss, new_grad, g_v
+        return theta, max_iter, np.max(np.abs(grad)) <= tol
+
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
-    if precondition is not None:
-        return _fit_preconditioned(loss_grad, theta0, precondition, tol=tol, max_iter=max_iter)
-    res = minimize(
-        loss_grad,
-        theta0.ravel(),
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
+    if precondition is None:
+        res = minimize(
+            loss_grad,
+            theta0.ravel(),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps
+            },
+        )
+        if not res.success and res.nit >= max_iter:
+            _warn_not_converged(max_iter, stacklevel=4)
+        return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
+    done = 0
+    if coef0 is not None and binary:
+        theta0, done, met = warm_steps(theta0, precondition)
+        if met:
+            return theta0, done
+        if done >= max_iter:
+            _warn_not_converged(max_iter, stacklevel=4)
+            return theta0, max_iter
+    coef, n_iter = _fit_preconditioned(
+        loss_grad, theta0, precondition, tol=tol, max_iter=max_iter - done
     )
-    if not res.success and res.nit >= max_iter:
-        _warn_not_converged(max_iter, stacklevel=4)
-    return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
+    return coef, done + n_iter
 
 
 class _Converged(Exception):
@@ -372,15 +539,35 @@ class _Converged(Exception):
     """
 
 
+def _whitened_gradient(grad, precondition):
+    r"""Gradient in the variables of :func:`preconditioner`, shape (K, D + 1).
+
+    The chain rule through :math:`w = R^{-1} v` and
+    :math:`b = v_0 / \sqrt c - \mu^\top w`.
+    """
+    R, mu, root_c = precondition
+    D = grad.shape[1] - 1
+    g_W = grad[:, :D] - grad[:, D:] * mu
+    return np.column_stack(
+        [solve_triangular(R, g_W.T, trans="T", lower=False, check_finite=False).T,
+         grad[:, D] / root_c]
+    )
+
+
+def _from_whitened(v, precondition):
+    """Coefficients and intercepts ``(K, D + 1)`` of the whitened variables ``v``."""
+    R, mu, root_c = precondition
+    D = v.shape[1] - 1
+    W = solve_triangular(R, v[:, :D].T, lower=False, check_finite=False).T
+    return np.column_stack([W, v[:, D] / root_c - W @ mu])
+
+
 def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     """L-BFGS-B in the variables of :func:`preconditioner`, stopped on the original gradient."""
     R, mu, root_c = precondition
     K, D = theta0.shape[0], theta0.shape[1] - 1
-
-    def to_theta(v):
-        v = v.reshape(K, D + 1)
-        W = solve_triangular(R, v[:, :D].T, lower=False, check_finite=False).T
-        return np.column_stack([W, v[:, D] / root_c - W @ mu])
+    W0, b0 = theta0[:, :D], theta0[:, D]
+    v0 = np.column_stack([W0 @ R.T, (b0 + W0 @ mu) * root_c]).ravel()
 
     # Memo of the last evaluation: SciPy re-evaluates the start, and the
     # stopping test after each iteration needs the gradient at the new iterate,
@@ -390,14 +577,11 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
     def loss_grad_v(v):
         if last["v"] is not None and np.array_equal(v, last["v"]):
             return last["out"]
-        loss, grad = loss_grad(to_theta(v).ravel())
+        # The start itself without a round trip: its block products may be cached.
+        theta = theta0 if v is v0 else _from_whitened(v.reshape(K, D + 1), precondition)
+        loss, grad = loss_grad(theta.ravel())
         grad = grad.reshape(K, D + 1)
-        # Chain rule through w = R^-1 v and b = v_0 / sqrt(c) - mu.w.
-        g_W = grad[:, :D] - grad[:, D:] * mu
-        g_v = np.column_stack(
-            [solve_triangular(R, g_W.T, trans="T", lower=False, check_finite=False).T,
-             grad[:, D] / root_c]
-        )
+        g_v = _whitened_gradient(grad, precondition)
         last.update(v=v.copy(), out=(loss, g_v.ravel()), gmax=np.max(np.abs(grad)))
         return last["out"]
 
@@ -405,8 +589,6 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
         loss_grad_v(v)
         return last["gmax"] <= tol
 
-    W0, b0 = theta0[:, :D], theta0[:, D]
-    v0 = np.column_stack([W0 @ R.T, (b0 + W0 @ mu) * root_c]).ravel()
     if converged(v0):  # scikit-learn's L-BFGS-B also stops at a converged start
         return theta0, 0
     n_iter = [0]
@@ -416,6 +598,9 @@ def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
         n_iter[0] += 1
         if converged(xk):
             raise _Converged(np.array(xk, dtype=np.float64))
+
+    def to_theta(v):
+        return _from_whitened(v.reshape(K, D + 1), precondition)
 
     try:
         res = minimize(
@@ -484,7 +669,7 @@ def encode_labels(y, class_weight, rows=None, name="the data"):
 
 
 def fit_logistic_regression(
-    params, X, y, slices, stats, lam, *, rows=None, precondition=True, threads=1
+    params, X, y, slices, stats, lam, *, rows=None, precondition=True, coef0=None, threads=1
 ):
     """``LogisticRegression(**params)`` fitted on gap-shifted rows that are never written.
 
@@ -511,11 +696,18 @@ def fit_logistic_regression(
     rows : ndarray of int, optional
         The training rows; the others get weight zero, which leaves the
         objective that of ``rows`` alone. ``None``: every row.
-    precondition : bool, default=True
+    precondition : bool or tuple, default=True
         Run L-BFGS in the variables of :func:`preconditioner` (a few times
         fewer iterations, and at a given ``tol`` closer to the optimum);
         ``False`` follows ``LogisticRegression``'s own path from zero, so the
         solution matches its solution on the written-out rows up to rounding.
+        A tuple is a :func:`preconditioner` built for other rows or another
+        lambda: its factor is used with these rows' feature mean at ``lam``
+        (:func:`feature_means`), which saves building one.
+    coef0 : ndarray of shape (K, D + 1), optional
+        Starting point (coefficients then intercept, one row for two
+        classes), e.g. the cross-validation fits of ``lam``; ``None`` starts
+        from zero.
     threads : int, default=1
         Threads of each evaluation (:func:`fit_shifted_logistic`).
 
@@ -530,12 +722,15 @@ def fit_logistic_regression(
     S = stats[2]
     C = params.get("C", 1.0)
     pre = None
-    if precondition:
+    if isinstance(precondition, tuple):
+        mu = feature_means(X, slices, stats, [lam], sample_weight)[0]
+        pre = (precondition[0], mu, precondition[2])
+    elif precondition:
         pre = preconditioner(X, slices, S, alpha, gamma, sample_weight, classes.size, C)
     coef, n_iter = fit_shifted_logistic(
         X, slices, S, alpha, gamma, y_enc, classes.size, sample_weight, C=C,
-        tol=params.get("tol", 1e-4), max_iter=params.get("max_iter", 100), precondition=pre,
-        threads=threads,
+        tol=params.get("tol", 1e-4), max_iter=params.get("max_iter", 100), coef0=coef0,
+        precondition=pre, threads=threads,
     )
     probe = LogisticRegression(**params)
     probe.classes_ = classes

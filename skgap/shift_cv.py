@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import check_scoring, get_scorer_names
@@ -19,10 +20,12 @@ from ._geometry import pass_threads
 from ._probe import (
     block_norms,
     decision_values,
+    feature_means,
     encode_labels,
     fit_logistic_regression,
     fit_shifted_logistic,
     fold_statistics,
+    gather_rows,
     is_memory_mapped,
     preconditioner,
     row_scalars,
@@ -45,8 +48,9 @@ class _FoldProbe(LogisticRegression):
     of the fold's own held-out rows are reused.
     """
 
-    def _bind(self, slices, shifts, lam, classes, coef, test_rows):
+    def _bind(self, slices, shifts, lam, classes, coef, test_rows, threads):
         self._slices, self._shifts, self._lam = slices, shifts, lam
+        self._threads = threads
         self._test_rows = test_rows  # (X_test, fold statistics)
         self.classes_ = classes
         self.coef_ = coef[:, :-1]
@@ -61,11 +65,39 @@ class _FoldProbe(LogisticRegression):
             X = np.asarray(X)
             stats = fold_statistics(X, self._slices, self._shifts)
         alpha, gamma = row_scalars(X, self._slices, stats, self._lam)
-        raw = decision_values(X, self._slices, stats[2], alpha, gamma, self.coef_, self.intercept_)
+        raw = decision_values(
+            X, self._slices, stats[2], alpha, gamma, self.coef_, self.intercept_, self._threads
+        )
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
 
-def _search_preconditioner(X, y, slices, lam, shifter, probe_params, norms):
+def _score_decisions(scoring, raw, y_true, classes):
+    """Held-out score straight from the decision values, where scikit-learn's needs nothing else.
+
+    For ``scoring=None`` (accuracy: ``LogisticRegression.score``) and binary
+    ``'roc_auc'`` (the Mann-Whitney statistic with mid-ranks for ties, which
+    is the area under the ROC curve that ``roc_auc_score`` integrates) this
+    equals the scorer's value -- exactly for accuracy, to rounding for the
+    AUC -- without its input validation, which at 55 small scorings costs
+    more than the scoring itself. Returns ``None`` for anything else (the
+    scorer is then called) and for a one-class fold under ``'roc_auc'``
+    (the scorer's own error or warning then applies).
+    """
+    if scoring is None or scoring == "accuracy":
+        pred = classes[(raw > 0).astype(np.intp) if raw.ndim == 1 else raw.argmax(axis=1)]
+        return float(np.mean(pred == y_true))
+    if scoring == "roc_auc" and raw.ndim == 1:
+        positive = y_true == classes[1]
+        n_pos = int(np.count_nonzero(positive))
+        n_neg = positive.size - n_pos
+        if n_pos == 0 or n_neg == 0:
+            return None
+        ranks = rankdata(raw)  # mid-ranks: a tie counts one half
+        return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return None
+
+
+def _search_preconditioner(X, y, slices, lam, shifter, probe_params, norms, threads):
     """One :func:`~skgap._probe.preconditioner` for the cold start of every fold.
 
     Built from the features of ``lam`` (the first lambda of the path) with the
@@ -75,7 +107,7 @@ def _search_preconditioner(X, y, slices, lam, shifter, probe_params, norms):
     Cholesky serve all folds. Returns it with the statistics of all rows
     (:func:`~skgap._probe.fold_statistics`), which the refit uses too.
     """
-    stats = fold_statistics(X, slices, shifter.shift_vectors_, norms)
+    stats = fold_statistics(X, slices, shifter.shift_vectors_, norms, threads)
     alpha, gamma = row_scalars(X, slices, stats, lam)
     classes, _, sample_weight = encode_labels(y, probe_params["class_weight"])
     pre = preconditioner(
@@ -85,8 +117,8 @@ def _search_preconditioner(X, y, slices, lam, shifter, probe_params, norms):
 
 
 def _lambda_path(
-    X, y, train, test, slices, lams, direction, probe_params, scorer, norms, in_place, pre,
-    threads,
+    X, y, train, test, slices, lams, direction, probe_params, scoring, scorer, norms, in_place,
+    pre, threads,
 ):
     """Scores of every lambda on one fold, the probe warm-started along the path.
 
@@ -106,10 +138,18 @@ def _lambda_path(
     shifter is fitted chunk by chunk, so no copy of the training rows is ever
     made.
 
-    ``pre`` preconditions the cold start (:func:`_search_preconditioner`);
-    the block products of the last evaluation are kept for the next lambda's
-    warm start; ``threads`` share each evaluation
-    (:func:`skgap._probe.fit_shifted_logistic`).
+    ``pre`` (:func:`_search_preconditioner`) preconditions the cold start
+    and, with two classes, the warm starts' conjugate-gradient steps, each
+    with this lambda's feature mean (:func:`skgap._probe.feature_means`, one
+    small GEMM for the whole path); the block products of the last
+    evaluation are kept for the next lambda's warm start; ``threads`` share
+    each pass over the rows (:func:`skgap._probe.fit_shifted_logistic`, the
+    gathers, the shift products and the held-out decision values).
+    Accuracy and binary AUC are computed from the held-out decision values
+    directly (:func:`_score_decisions`), other scorings by ``scorer``.
+
+    Returns the scores, iterations and fit times of each lambda, the fold's
+    classes and the solution of each lambda (the refit's start).
     """
     y_test = y[test]
     # Held-out rows read in place: weight 0 (their label code is a placeholder).
@@ -117,43 +157,55 @@ def _lambda_path(
         y if in_place else y[train], probe_params["class_weight"],
         rows=train if in_place else None, name="the training fold",
     )
-    X_test = X[test]
+    X_test = gather_rows(X, test, threads)
     shifter = ModalityGapShifter(direction=direction)
     if in_place:
         fit_rows_in_chunks(shifter, X, train)
-        stats_all = fold_statistics(X, slices, shifter.shift_vectors_, norms)
+        stats_all = fold_statistics(X, slices, shifter.shift_vectors_, norms, threads)
         stats_test = (stats_all[0][test], stats_all[1][test], stats_all[2])
         X_train, stats_train = X, stats_all
     else:
-        X_train = X[train]
+        X_train = gather_rows(X, train, threads)
         shifter.fit(X_train)
-        stats_train = fold_statistics(X_train, slices, shifter.shift_vectors_, norms[train])
-        stats_test = fold_statistics(X_test, slices, shifter.shift_vectors_, norms[test])
+        shifts = shifter.shift_vectors_
+        stats_train = fold_statistics(X_train, slices, shifts, norms[train], threads)
+        stats_test = fold_statistics(X_test, slices, shifts, norms[test], threads)
     shifts = shifter.shift_vectors_
     S = stats_train[2]
     coef = None
+    coefs = [None] * len(lams)
     products = {}  # X_train @ W of the last evaluation: a warm start begins there
     scores = np.empty(len(lams))
     n_iter = np.empty(len(lams), dtype=int)
     fit_time = np.empty(len(lams))
+    if pre is not None:
+        means = feature_means(X_train, slices, stats_train, lams, sample_weight)
     for k in np.argsort(lams, kind="stable"):
         lam = float(lams[k])
         start = time.perf_counter()
         alpha, gamma = row_scalars(X_train, slices, stats_train, lam)
-        # The cold start is the expensive fit: precondition it. Warm starts need
-        # 0-4 iterations and go faster without the change of variables.
+        # Cold starts are preconditioned; so are a binary probe's warm starts
+        # (conjugate-gradient steps, skgap._probe.fit_shifted_logistic). With
+        # several classes a warm start goes faster in the original variables.
+        pre_lam = None
+        if pre is not None and (coef is None or classes.size == 2):
+            pre_lam = (pre[0], means[k], pre[2])
         coef, n_iter[k] = fit_shifted_logistic(
             X_train, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
             C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
-            coef0=coef, precondition=pre if coef is None else None, products=products,
+            coef0=coef, precondition=pre_lam, products=products,
             threads=threads,
         )
+        coefs[k] = coef
         fit_time[k] = time.perf_counter() - start
         probe = _FoldProbe(**probe_params)._bind(
-            slices, shifts, lam, classes, coef, (X_test, stats_test)
+            slices, shifts, lam, classes, coef, (X_test, stats_test), threads
         )
-        scores[k] = scorer(probe, X_test, y_test)
-    return scores, n_iter, fit_time
+        score = None
+        if isinstance(scoring, str) or scoring is None:
+            score = _score_decisions(scoring, probe.decision_function(X_test), y_test, classes)
+        scores[k] = scorer(probe, X_test, y_test) if score is None else score
+    return scores, n_iter, fit_time, classes, coefs
 
 
 class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, BaseEstimator):
@@ -175,8 +227,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     the probe uses without writing them out; and the probe is warm-started
     from the previous :math:`\lambda`'s solution along the sorted path. The
     selected :math:`\lambda` (by default the one-standard-error rule, see
-    ``select``) is then refitted on all the data. Every fit runs with one
-    BLAS thread; extra cores go to folds in parallel (``n_jobs``).
+    ``select``) is then refitted on all the data. Every BLAS call runs on
+    one thread: with one fold at a time the cores share each pass over the
+    rows, with ``n_jobs`` they run folds in parallel.
 
     Parameters
     ----------
@@ -242,10 +295,12 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     best_estimator_ : Pipeline
         ``ModalityGapShifter(lam=lam_)`` then the probe, a fitted
         ``LogisticRegression``, refitted on all rows: it is fitted on the
-        implicit features (cold start, preconditioned), so the shifted
-        matrix is never written; its coefficients are those of
+        implicit features, so the shifted matrix is never written, starting
+        from the mean of the folds' solutions of ``lam_`` (preconditioned);
+        its coefficients are those of
         ``LogisticRegression(...).fit(shifter.transform(X), y)`` to the
-        solver's tolerance.
+        solver's tolerance (its ``n_iter_`` may be 0: the start already met
+        ``tol``).
     classes_ : ndarray of shape (n_classes,)
     modality_dims_ : tuple of int
     n_features_in_ : int
@@ -279,20 +334,26 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     one read and one write per row if written out. The probe is
     ``LogisticRegression(C=C, class_weight=class_weight, tol=tol,
     max_iter=max_iter)`` term for term -- the same objective (weighted mean
-    log-loss plus :math:`\lVert W\rVert^2 / (2C\sum_i w_i)`) minimised by the
-    same L-BFGS-B with the same options and stopping rule (largest absolute
-    gradient at most ``tol``) -- started from the previous
-    :math:`\lambda`'s solution, for :math:`\lambda` in increasing order. The
-    first :math:`\lambda` of each fold starts cold, in preconditioned
-    variables: the cone makes the features' covariance so anisotropic that
-    plain L-BFGS needs 15-40 iterations there, against about 6 after
-    whitening with a Cholesky factor of the features' covariance on 2048
-    rows (:func:`skgap._probe.preconditioner`; one for the whole search,
-    from the first :math:`\lambda` and the gap of all rows); this changes
-    the path, not the objective, and stops closer to the optimum. Its
-    optimum is the one the cold-started pipeline reaches, to the solver's
-    tolerance ``tol``: the scores agree with ``GridSearchCV`` to that
-    tolerance, and exactly once both have converged (small ``tol``). A
+    log-loss plus :math:`\lVert W\rVert^2 / (2C\sum_i w_i)`) with the same
+    stopping rule (largest absolute gradient at most ``tol``) -- started from
+    the previous :math:`\lambda`'s solution, for :math:`\lambda` in
+    increasing order. The first :math:`\lambda` of each fold starts cold,
+    minimised by the same L-BFGS-B with the same options but in
+    preconditioned variables: the cone makes the features' covariance so
+    anisotropic that plain L-BFGS needs 15-40 iterations there, against
+    about 6 after whitening with a Cholesky factor of the features'
+    covariance on 2048 rows (:func:`skgap._probe.preconditioner`; one for
+    the whole search, from the first :math:`\lambda` and the gap of all
+    rows, its mean replaced by each :math:`\lambda`'s). A binary probe's
+    warm starts, already near the optimum, take conjugate-gradient steps in
+    the same variables, each to the minimum of the quadratic model along its
+    direction (one pass over the rows a step, where L-BFGS-B's first
+    iteration from a warm start spends two to three); with several classes
+    the warm starts run L-BFGS-B in the original variables. This changes the
+    path, not the objective, and stops closer to the optimum. Its optimum is
+    the one the cold-started pipeline reaches, to the solver's tolerance
+    ``tol``: the scores agree with ``GridSearchCV`` to that tolerance, and
+    exactly once both have converged (small ``tol``). A
     linear probe with an intercept is nearly invariant to the shift, so the
     CV curve can be flatter than the solver noise at the default ``tol``;
     the selected :math:`\lambda` may then differ from ``GridSearchCV``'s while
@@ -451,13 +512,13 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         with one_blas_thread():
             shifter.fit(X)
             pre, stats_all = _search_preconditioner(
-                X, y, slices, float(lams.min()), shifter, probe_params, norms
+                X, y, slices, float(lams.min()), shifter, probe_params, norms, threads
             )
         results = run_fits(
             _lambda_path,
             [
-                (X, y, train, test, slices, lams, self.direction, probe_params, scorer, norms,
-                 in_place, pre, threads)
+                (X, y, train, test, slices, lams, self.direction, probe_params, self.scoring,
+                 scorer, norms, in_place, pre, threads)
                 for train, test in splits
             ],
             n_jobs=self.n_jobs,
@@ -492,9 +553,15 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         self.best_score_ = float(mean[self.best_index_])
 
         shifter.set_params(lam=self.lam_)
+        # The refit starts from the folds' mean solution of lam_ (their classes
+        # permitting), in the search's whitened variables.
+        coef0 = None
+        if all(np.array_equal(r[3], classes) for r in results):
+            coef0 = np.mean([r[4][self.best_index_] for r in results], axis=0)
         with one_blas_thread():
             probe = fit_logistic_regression(
-                probe_params, X, y, slices, stats_all, shifter.lam, threads=threads,
+                probe_params, X, y, slices, stats_all, shifter.lam,
+                precondition=True if pre is None else pre, coef0=coef0, threads=threads,
             )
         self.best_estimator_ = Pipeline([("shifter", shifter), ("probe", probe)])
         return self

@@ -168,3 +168,149 @@ def test_a_warm_start_from_the_last_solution_skips_the_forward_pass(monkeypatch)
     _fit(problem, 2, tol=1e-4, max_iter=1000, coef0=0.5 * coef, products=products,
          precondition=False)
     assert forward
+
+
+def _warm_problem(lam_from=0.4, lam_to=0.5, n=800):
+    """The solution at ``lam_from`` and the problem at ``lam_to`` (same shift, as along a path)."""
+    X, y = make_paired_embeddings(n, D, 2, preset="coco-clip", noise=3.0, random_state=2)
+    shifter = ModalityGapShifter(lam=lam_to).fit(X)
+    stats = fold_statistics(X, SLICES, shifter.shift_vectors_)
+    sw = np.where(y == 0, 2.0, 1.0)
+    start = row_scalars(X, SLICES, stats, lam_from)
+    pre = preconditioner(X, SLICES, stats[2], *start, sw, 2, 0.5)
+    products = {}
+    coef, _ = fit_shifted_logistic(
+        X, SLICES, stats[2], *start, y, 2, sw, C=0.5, tol=1e-8, max_iter=1000,
+        precondition=pre, products=products,
+    )
+    alpha, gamma = row_scalars(X, SLICES, stats, lam_to)
+    mean = _probe.feature_means(X, SLICES, stats, [lam_to], sw)[0]
+    problem = (X, y, stats[2], alpha, gamma, sw, shifter.transform(X).astype(np.float64))
+    return problem, coef, products, (pre[0], mean, pre[2])
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-7])
+def test_warm_conjugate_gradient_steps_meet_tol(tol, monkeypatch):
+    """A binary warm start takes preconditioned CG steps, stopped by scikit-learn's rule."""
+    problem, coef0, products, pre = _warm_problem()
+    X, y, S, alpha, gamma, sw, Z = problem
+    lbfgs = []
+    monkeypatch.setattr(_probe, "minimize", lambda *a, **k: lbfgs.append(1))
+    coef, n_iter = fit_shifted_logistic(
+        X, SLICES, S, alpha, gamma, y, 2, sw, C=0.5, tol=tol, max_iter=100, coef0=coef0,
+        precondition=pre, products=products,
+    )
+    assert lbfgs == [] and 0 < n_iter < 20
+    assert np.max(np.abs(_gradient(Z, y, sw, coef, 0.5, 2))) <= tol
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(Z, y, sample_weight=sw)
+    np.testing.assert_allclose(coef[0], np.r_[ref.coef_[0], ref.intercept_], atol=50 * tol)
+
+
+def test_each_warm_step_reads_the_rows_once(monkeypatch):
+    """A step's direction products give the new point's products: one forward
+    pass a step, and none for the start (the last evaluated point)."""
+    problem, coef0, products, pre = _warm_problem()
+    X, y, S, alpha, gamma, sw, _ = problem
+    forward = []
+    block_products = _probe._block_products
+
+    def counted(*args):
+        forward.append(1)
+        return block_products(*args)
+
+    monkeypatch.setattr(_probe, "_block_products", counted)
+    _, n_iter = fit_shifted_logistic(
+        X, SLICES, S, alpha, gamma, y, 2, sw, C=0.5, tol=1e-6, max_iter=100, coef0=coef0,
+        precondition=pre, products=products,
+    )
+    assert n_iter > 0 and len(forward) == n_iter  # one work item here
+
+
+def test_warm_steps_hand_over_to_lbfgs_far_from_the_optimum(monkeypatch):
+    """Where the loss is far from quadratic, a step that fails Armijo's test
+    hands over to preconditioned L-BFGS-B, which still meets tol."""
+    problem, coef0, _, pre = _warm_problem()
+    X, y, S, alpha, gamma, sw, Z = problem
+    far = coef0 + 40.0 * np.random.default_rng(0).standard_normal(coef0.shape)
+    calls = []
+    fit_preconditioned = _probe._fit_preconditioned
+
+    def spy(*args, **kw):
+        calls.append(kw["max_iter"])
+        return fit_preconditioned(*args, **kw)
+
+    monkeypatch.setattr(_probe, "_fit_preconditioned", spy)
+    coef, n_iter = fit_shifted_logistic(
+        X, SLICES, S, alpha, gamma, y, 2, sw, C=0.5, tol=1e-5, max_iter=500, coef0=far,
+        precondition=pre,
+    )
+    assert len(calls) == 1 and calls[0] <= 500 and n_iter <= 500
+    assert np.max(np.abs(_gradient(Z, y, sw, coef, 0.5, 2))) <= 1e-5
+
+
+def test_warm_steps_warn_at_max_iter():
+    problem, coef0, products, pre = _warm_problem(lam_from=0.0, lam_to=1.0)
+    X, y, S, alpha, gamma, sw, _ = problem
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        _, n_iter = fit_shifted_logistic(
+            X, SLICES, S, alpha, gamma, y, 2, sw, C=0.5, tol=1e-12, max_iter=1, coef0=coef0,
+            precondition=pre, products=products,
+        )
+    assert n_iter == 1
+
+
+def test_warm_steps_do_not_depend_on_their_threads(monkeypatch):
+    problem, coef0, products, pre = _warm_problem()
+    X, y, S, alpha, gamma, sw, _ = problem
+    monkeypatch.setattr(_probe, "_ITEM_BYTES", 50 * 2 * D * 8)  # 16 items of 50 rows
+    out = [
+        fit_shifted_logistic(
+            X, SLICES, S, alpha, gamma, y, 2, sw, C=0.5, tol=1e-7, max_iter=100, coef0=coef0,
+            precondition=pre, products=dict(products), threads=threads,
+        )
+        for threads in (1, 2)
+    ]
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_means_are_the_weighted_means_of_the_shifted_rows(dtype):
+    X, y = make_paired_embeddings(300, D, 2, preset="coco-clip", random_state=1)
+    X = X.astype(dtype)
+    shifter = ModalityGapShifter().fit(X)
+    stats = fold_statistics(X, SLICES, shifter.shift_vectors_)
+    sw = np.where(y == 0, 3.0, 1.0)
+    lams = [0.0, 0.3, 1.0]
+    means = _probe.feature_means(X, SLICES, stats, lams, sw, max_rows=300)
+    assert means.shape == (3, 2 * D) and means.dtype == np.float64
+    for lam, mean in zip(lams, means):
+        Z = shifter.set_params(lam=lam).transform(X).astype(np.float64)
+        atol = 1e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(mean, sw @ Z / sw.sum(), atol=atol)
+    # Rows of zero weight do not count; at most max_rows evenly spaced rows do.
+    sw[::2] = 0.0
+    kept = _probe.feature_means(X, SLICES, stats, [0.5], sw, max_rows=10)[0]
+    rows = np.flatnonzero(sw)[np.linspace(0, 149, 10).round().astype(int)]
+    Z = shifter.set_params(lam=0.5).transform(X[rows]).astype(np.float64)
+    np.testing.assert_allclose(kept, sw[rows] @ Z / sw[rows].sum(), atol=1e-6)
+
+
+def test_row_passes_do_not_depend_on_their_threads(monkeypatch):
+    """Gather, dot products with the shifts and decision values split rows only."""
+    X, _ = make_paired_embeddings(500, D, 2, random_state=3)
+    monkeypatch.setattr(_probe, "_ITEM_BYTES", 37 * X.shape[1] * X.itemsize)
+    rows = np.random.default_rng(0).permutation(500)[:300]
+    for threads in (1, 2):
+        np.testing.assert_array_equal(_probe.gather_rows(X, rows, threads), X[rows])
+    shifts = ModalityGapShifter().fit(X).shift_vectors_
+    one, two = (fold_statistics(X, SLICES, shifts, threads=t) for t in (1, 2))
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_allclose(one[1], X @ one[2].T, rtol=1e-5, atol=1e-6)
+    alpha, gamma = row_scalars(X, SLICES, one, 0.5)
+    W = np.random.default_rng(1).standard_normal((3, 2 * D))
+    b = np.arange(3.0)
+    values = [_probe.decision_values(X, SLICES, one[2], alpha, gamma, W, b, t) for t in (1, 2)]
+    np.testing.assert_array_equal(values[0], values[1])
+    Z = ModalityGapShifter(lam=0.5).fit(X).transform(X).astype(np.float64)
+    np.testing.assert_allclose(values[0], Z @ W.T + b, rtol=1e-4, atol=1e-4)

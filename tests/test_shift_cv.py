@@ -215,8 +215,8 @@ def test_refit_pipeline_is_the_best_lambda_refitted(data):
 
 @pytest.mark.parametrize("tol", [1e-4, 1e-6])
 def test_refit_at_default_tolerance_is_a_solution_within_tol(data, tol):
-    """Cold-started like LogisticRegression(tol=tol), stopped by the same rule:
-    the largest absolute gradient of its objective on the shifted rows <= tol."""
+    """Started from the folds' solutions of lam_, stopped by LogisticRegression(tol=tol)'s
+    rule: the largest absolute gradient of its objective on the shifted rows <= tol."""
     X, y = data
     fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, C=0.3, class_weight="balanced", tol=tol)
     fast.fit(X, y)
@@ -224,7 +224,7 @@ def test_refit_at_default_tolerance_is_a_solution_within_tol(data, tol):
     assert probe.coef_.dtype == X.dtype == np.float32  # as LogisticRegression keeps it
     assert probe.intercept_.dtype == np.float32
     np.testing.assert_array_equal(probe.classes_, [0, 1])
-    assert probe.n_features_in_ == X.shape[1] and 0 < probe.n_iter_[0] < 100
+    assert probe.n_features_in_ == X.shape[1] and 0 <= probe.n_iter_[0] < 100
     Z = fast.best_estimator_.named_steps["shifter"].transform(X).astype(np.float64)
     w, b = probe.coef_[0].astype(np.float64), float(probe.intercept_[0])
     sw = np.where(y == 1, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum())))
@@ -416,3 +416,69 @@ def test_threads_of_the_evaluations_do_not_change_the_search(data, monkeypatch):
     np.testing.assert_array_equal(
         default.best_estimator_[-1].coef_, one.best_estimator_[-1].coef_
     )
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_refit_of_several_classes_meets_tol(n_classes):
+    """The refit's warm start (binary: CG steps; several classes: L-BFGS-B)
+    stops where LogisticRegression's rule says, on all rows."""
+    X, y = make_paired_embeddings(600, 16, n_classes, noise=3.0, random_state=4)
+    X = X.astype(np.float64)
+    fast = ModalityGapShifterCV([0.0, 0.5, 1.0], cv=3, C=0.3, tol=1e-6).fit(X, y)
+    probe = fast.best_estimator_.named_steps["probe"]
+    Z = fast.best_estimator_.named_steps["shifter"].transform(X)
+    ref = LogisticRegression(C=0.3, tol=1e-12, max_iter=10000).fit(Z, y)
+    np.testing.assert_allclose(probe.coef_, ref.coef_, atol=1e-3)
+    np.testing.assert_allclose(probe.intercept_, ref.intercept_, atol=1e-3)
+    if n_classes == 2:
+        proba = probe.predict_proba(Z)[:, 1]
+        resid = (proba - y) / len(y)
+        grad = np.r_[Z.T @ resid + probe.coef_[0] / (0.3 * len(y)), resid.sum()]
+    else:
+        resid = (probe.predict_proba(Z) - np.eye(n_classes)[y]) / len(y)
+        grad = np.column_stack([resid.T @ Z + probe.coef_ / (0.3 * len(y)), resid.sum(axis=0)])
+    assert np.max(np.abs(grad)) <= 1e-6
+
+
+@pytest.mark.parametrize("scoring", [None, "accuracy", "roc_auc"])
+@pytest.mark.parametrize("labels", ["ints", "strings"])
+def test_built_in_scores_equal_the_scorers(scoring, labels):
+    """Accuracy and binary AUC are computed from the decision values directly;
+    the scorer objects themselves (callables) give the same cv_results_."""
+    from sklearn.metrics import get_scorer
+
+    X, y = make_paired_embeddings(300, 8, 2, noise=4.0, random_state=5)
+    if labels == "strings":
+        y = np.array(["normal", "effusion"])[y]
+    params = dict(lams=[0.0, 0.5, 1.0], cv=3)
+    fast = ModalityGapShifterCV(scoring=scoring, **params).fit(X, y)
+    scorer = get_scorer("accuracy" if scoring is None else scoring)
+    slow = ModalityGapShifterCV(scoring=scorer, **params).fit(X, y)
+    for k in range(3):
+        np.testing.assert_allclose(
+            fast.cv_results_[f"split{k}_test_score"], slow.cv_results_[f"split{k}_test_score"],
+            rtol=0, atol=1e-12,
+        )
+
+
+def test_rank_auc_counts_ties_as_one_half():
+    from sklearn.metrics import roc_auc_score
+
+    from skgap.shift_cv import _score_decisions
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    raw = np.round(rng.standard_normal(500) + y, 1)  # many ties
+    classes = np.array([0, 1])
+    assert _score_decisions("roc_auc", raw, y, classes) == pytest.approx(
+        roc_auc_score(y, raw), abs=1e-14
+    )
+    # Positive class is classes[1], as for the scorer's decision values.
+    assert _score_decisions("roc_auc", raw, 1 - y, classes) == pytest.approx(
+        roc_auc_score(1 - y, raw), abs=1e-14
+    )
+    # One class held out, several classes or another scorer: the scorer decides.
+    assert _score_decisions("roc_auc", raw, np.ones(500, int), classes) is None
+    assert _score_decisions("roc_auc", np.c_[raw, -raw], y, classes) is None
+    assert _score_decisions("f1", raw, y, classes) is None
+    assert _score_decisions(None, raw, y, classes) == np.mean((raw > 0) == y)
