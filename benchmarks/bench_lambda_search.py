@@ -27,8 +27,8 @@ not saturated (about 0.9), so that lambda matters to the fourth decimal only
 ``--classes 10`` scores the multi-class probe by one-vs-rest AUC.
 
 The fast search's solver work is printed too: iterations (L-BFGS at the
-first, cold-started lambda of each fold; conjugate-gradient steps at a binary
-probe's warm-started rest), loss-and-gradient evaluations (one read of the
+first, cold-started lambda of each fold; conjugate-gradient steps at the
+warm-started rest), loss-and-gradient evaluations (one read of the
 fold's rows each; none for the forward products a warm start already has) and
 the warm starts' direction passes (half an evaluation each).
 ``--accuracy`` also measures how far each search's tol-solutions lie from the

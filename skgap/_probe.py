@@ -24,14 +24,17 @@ change of variables does not change the objective or the optimum, only the
 path to it, and the stopping rule stays scikit-learn's on the *original*
 coefficients.
 
-A warm start of a binary probe (the previous :math:`\lambda`'s solution, or
-the folds' solutions for the refit) is close to the optimum, where the
-objective is nearly quadratic; there L-BFGS-B's first iteration, whose trial
-step has unit length, spends two to three evaluations. The warm start takes
-preconditioned conjugate-gradient steps instead, each to the minimum of the
-quadratic model along its direction; one pass over the rows a step (see
-``warm_steps`` in :func:`fit_shifted_logistic`), and L-BFGS-B takes over if a
-step does not lower the loss as Armijo's rule asks.
+A warm start (the previous :math:`\lambda`'s solution, or the folds'
+solutions for the refit) is close to the optimum, where the objective is
+nearly quadratic; there L-BFGS-B's first iteration, whose trial step has unit
+length, spends two to three evaluations. A warm start takes conjugate-gradient
+steps instead, each to the minimum of the quadratic model along its
+direction: one pass over the rows a step (see ``warm_steps`` in
+:func:`fit_shifted_logistic`), and L-BFGS-B takes over if a step does not lower
+the loss as Armijo's rule asks. In the original variables, not the whitened
+ones: the change of lambda moves the solution mostly along the gradient
+itself, which one exact line step there follows (on archive-like data one
+step a lambda, against two to four whitened ones).
 
 The objective is scikit-learn's ``LogisticRegression(solver='lbfgs')``, term
 for term: the weighted mean of the half binomial (or half multinomial, all
@@ -343,13 +346,15 @@ def fit_shifted_logistic(
         ``(R, mu, root_c)`` from :func:`preconditioner` (``mu`` best the
         features' mean of this lambda, :func:`feature_means`): L-BFGS then
         runs in the variables :math:`v = Rw`,
-        :math:`v_0 = \sqrt c (b + \mu^\top w)` of each class, and a binary
-        warm start first takes conjugate-gradient steps in them (module
-        docstring). The objective is unchanged; the solver stops, as
-        scikit-learn's, when the largest absolute gradient *in the original
-        coefficients and intercepts* is at most ``tol`` (checked after each
-        iteration or step, at the start too), or on SciPy's
-        relative-reduction test, which does not depend on the variables.
+        :math:`v_0 = \sqrt c (b + \mu^\top w)` of each class. The objective
+        is unchanged; the solver stops, as scikit-learn's, when the largest
+        absolute gradient *in the original coefficients and intercepts* is
+        at most ``tol`` (checked after each iteration, at the start too), or
+        on SciPy's relative-reduction test, which does not depend on the
+        variables. A warm start (``coef0``) first takes conjugate-gradient
+        steps in the original variables (module docstring); L-BFGS-B, in
+        these variables or the original ones, goes on only if they stop
+        short.
     products : dict, optional
         Cache of the block products ``X_m W_m^T`` of the last evaluated
         ``W``, shared by the fits of one ``X`` along the lambda path: a warm
@@ -445,19 +450,21 @@ def fit_shifted_logistic(
         grad[:, D] = sum_parts.sum(axis=0)
         return loss, grad.ravel()
 
-    def warm_steps(theta, pre):
-        """Preconditioned conjugate-gradient steps from a warm start (binary probe).
+    def warm_steps(theta):
+        """Conjugate-gradient steps with exact quadratic line steps from a warm start.
 
         Near the optimum the objective is nearly quadratic. Each step goes to
         the minimum of the quadratic model along a Polak-Ribiere direction
-        ``d`` in the whitened variables of ``pre``: ``t = -g.d / d'Hd`` with
-        ``d'Hd = sum_i omega_i p_i (1 - p_i) (z_i.d_w + d_b)^2 + l2 |d_w|^2``.
-        The curvature needs the products ``X_m d_m`` (half a pass), and
-        these give the new point's products too, ``X_m (w + t d)_m = X_m w_m
-        + t X_m d_m``, so its evaluation skips the forward pass: one pass a
-        step, where L-BFGS-B's first iteration from a warm start spends two
-        to three (its first trial step has unit length). The stopping rule
-        is scikit-learn's (largest absolute gradient at most ``tol``).
+        ``d``: ``t = -g.d / d'Hd``, with
+        ``d'Hd = sum_i omega_i (sum_k p_ik a_ik^2 - (sum_k p_ik a_ik)^2) + l2 |d_W|^2``
+        for the change ``a_i = Z_i d_W^T + d_b`` of the decision values
+        (``p_i (1 - p_i) a_i^2`` for a binary probe). The curvature needs the
+        products ``X_m d_m`` (half a pass), and these give the new point's
+        products too, ``X_m (w + t d)_m = X_m w_m + t X_m d_m``, so its
+        evaluation skips the forward pass: one pass a step, where
+        L-BFGS-B's first iteration from a warm start spends two to three
+        (its first trial step has unit length). The stopping rule is
+        scikit-learn's (largest absolute gradient at most ``tol``).
 
         Returns the point, the steps taken and whether it met ``tol``; if
         not (a step that does not lower the loss by Armijo's rule, where the
@@ -465,22 +472,20 @@ def fit_shifted_logistic(
         on from the point returned.
         """
         loss, grad = loss_grad(theta.ravel())
-        g_v = gv_prev = d_v = None
+        d = g_prev = None
         for step in range(max_iter):
             if np.max(np.abs(grad)) <= tol:
                 return theta, step, True
-            g_v = _whitened_gradient(grad.reshape(K, D + 1), pre)
             beta = 0.0
-            if gv_prev is not None:  # Polak-Ribiere+, restarted when not a descent direction
-                beta = max(0.0, float(np.sum(g_v * (g_v - gv_prev)) / np.sum(gv_prev * gv_prev)))
-            d_v = -g_v + beta * d_v if beta > 0 else -g_v
-            d = _from_whitened(d_v, pre)
-            slope = float(grad @ d.ravel())
-            if not slope < 0:
-                d_v = -g_v
-                d = _from_whitened(d_v, pre)
-                slope = float(grad @ d.ravel())
-            Wd = d[:, :D]
+            if g_prev is not None:  # Polak-Ribiere+
+                beta = max(0.0, float(grad @ (grad - g_prev)) / float(g_prev @ g_prev))
+            d = -grad + beta * d if beta > 0 else -grad
+            slope = float(grad @ d)
+            if not slope < 0:  # not a descent direction: restart
+                d = -grad
+                slope = -float(grad @ grad)
+            dth = d.reshape(K, D + 1)
+            Wd = dth[:, :D]
             Wdt = Wd.astype(X.dtype)
             Pd = np.empty((n, M, K))
 
@@ -488,47 +493,52 @@ def fit_shifted_logistic(
                 Pd[a:z] = _block_products(X[a:z], slices, Wdt)
 
             run_work_items(n, item_rows, item, threads=threads)
-            A = _raw(alpha, Pd, gamma, _shift_products(S, slices, Wd), d[:, D])[:, 0]
-            p = probs[:, 0]  # of the last evaluation, at theta
-            curvature = float(scale @ (p * (1.0 - p) * A * A)) + l2 * float(np.sum(Wd * Wd))
+            A = _raw(alpha, Pd, gamma, _shift_products(S, slices, Wd), dth[:, D])
+            p = probs  # of the last evaluation, at theta
+            if binary:
+                h = p[:, 0] * (1.0 - p[:, 0]) * A[:, 0] ** 2
+            else:
+                h = np.sum(p * A * A, axis=1) - np.sum(p * A, axis=1) ** 2
+            curvature = float(scale @ h) + l2 * float(np.sum(Wd * Wd))
             if not curvature > 0:
                 return theta, step, False
             t = -slope / curvature
-            new = theta + t * d
+            new = theta + t * dth
             products["W"] = new[:, :D].astype(X.dtype)
             products["P"] = products["P"] + t * Pd
             new_loss, new_grad = loss_grad(new.ravel())
             if not new_loss <= loss + 1e-4 * t * slope:
                 return theta, step, False
-            theta, loss, grad, gv_prev = new, new_loss, new_grad, g_v
+            theta, loss, grad, g_prev = new, new_loss, new_grad, grad
         return theta, max_iter, np.max(np.abs(grad)) <= tol
 
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
-    if precondition is None:
-        res = minimize(
-            loss_grad,
-            theta0.ravel(),
-            method="L-BFGS-B",
-            jac=True,
-            options={
-                "maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps
-            },
-        )
-        if not res.success and res.nit >= max_iter:
-            _warn_not_converged(max_iter, stacklevel=4)
-        return res.x.reshape(K, D + 1), min(int(res.nit), max_iter)
     done = 0
-    if coef0 is not None and binary:
-        theta0, done, met = warm_steps(theta0, precondition)
+    if coef0 is not None:
+        theta0, done, met = warm_steps(theta0)
         if met:
             return theta0, done
         if done >= max_iter:
             _warn_not_converged(max_iter, stacklevel=4)
             return theta0, max_iter
-    coef, n_iter = _fit_preconditioned(
-        loss_grad, theta0, precondition, tol=tol, max_iter=max_iter - done
+    if precondition is not None:
+        coef, n_iter = _fit_preconditioned(
+            loss_grad, theta0, precondition, tol=tol, max_iter=max_iter - done
+        )
+        return coef, done + n_iter
+    res = minimize(
+        loss_grad,
+        theta0.ravel(),
+        method="L-BFGS-B",
+        jac=True,
+        options={
+            "maxiter": max_iter - done, "maxls": 50, "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
     )
-    return coef, done + n_iter
+    if not res.success and res.nit >= max_iter - done:
+        _warn_not_converged(max_iter, stacklevel=4)
+    return res.x.reshape(K, D + 1), done + min(int(res.nit), max_iter - done)
 
 
 class _Converged(Exception):

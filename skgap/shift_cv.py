@@ -20,7 +20,6 @@ from ._geometry import pass_threads
 from ._probe import (
     block_norms,
     decision_values,
-    feature_means,
     encode_labels,
     fit_logistic_regression,
     fit_shifted_logistic,
@@ -138,13 +137,12 @@ def _lambda_path(
     shifter is fitted chunk by chunk, so no copy of the training rows is ever
     made.
 
-    ``pre`` (:func:`_search_preconditioner`) preconditions the cold start
-    and, with two classes, the warm starts' conjugate-gradient steps, each
-    with this lambda's feature mean (:func:`skgap._probe.feature_means`, one
-    small GEMM for the whole path); the block products of the last
-    evaluation are kept for the next lambda's warm start; ``threads`` share
-    each pass over the rows (:func:`skgap._probe.fit_shifted_logistic`, the
-    gathers, the shift products and the held-out decision values).
+    ``pre`` preconditions the cold start (:func:`_search_preconditioner`);
+    the warm starts take conjugate-gradient steps from the previous
+    solution, whose block products (kept from its last evaluation) they
+    reuse (:func:`skgap._probe.fit_shifted_logistic`); ``threads`` share
+    each pass over the rows (the solver's, the gathers, the shift products
+    and the held-out decision values).
     Accuracy and binary AUC are computed from the held-out decision values
     directly (:func:`_score_decisions`), other scorings by ``scorer``.
 
@@ -178,22 +176,16 @@ def _lambda_path(
     scores = np.empty(len(lams))
     n_iter = np.empty(len(lams), dtype=int)
     fit_time = np.empty(len(lams))
-    if pre is not None:
-        means = feature_means(X_train, slices, stats_train, lams, sample_weight)
     for k in np.argsort(lams, kind="stable"):
         lam = float(lams[k])
         start = time.perf_counter()
         alpha, gamma = row_scalars(X_train, slices, stats_train, lam)
-        # Cold starts are preconditioned; so are a binary probe's warm starts
-        # (conjugate-gradient steps, skgap._probe.fit_shifted_logistic). With
-        # several classes a warm start goes faster in the original variables.
-        pre_lam = None
-        if pre is not None and (coef is None or classes.size == 2):
-            pre_lam = (pre[0], means[k], pre[2])
+        # The cold start (first lambda) is the expensive fit: precondition it.
+        # Warm starts take conjugate-gradient steps from the last solution.
         coef, n_iter[k] = fit_shifted_logistic(
             X_train, slices, S, alpha, gamma, y_enc, classes.size, sample_weight,
             C=probe_params["C"], tol=probe_params["tol"], max_iter=probe_params["max_iter"],
-            coef0=coef, precondition=pre_lam, products=products,
+            coef0=coef, precondition=pre if coef is None else None, products=products,
             threads=threads,
         )
         coefs[k] = coef
@@ -344,13 +336,12 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     about 6 after whitening with a Cholesky factor of the features'
     covariance on 2048 rows (:func:`skgap._probe.preconditioner`; one for
     the whole search, from the first :math:`\lambda` and the gap of all
-    rows, its mean replaced by each :math:`\lambda`'s). A binary probe's
-    warm starts, already near the optimum, take conjugate-gradient steps in
-    the same variables, each to the minimum of the quadratic model along its
-    direction (one pass over the rows a step, where L-BFGS-B's first
-    iteration from a warm start spends two to three); with several classes
-    the warm starts run L-BFGS-B in the original variables. This changes the
-    path, not the objective, and stops closer to the optimum. Its optimum is
+    rows). The warm starts, already near the optimum, take
+    conjugate-gradient steps, each to the minimum of the quadratic model
+    along its direction (one pass over the rows a step, where L-BFGS-B's
+    first iteration from a warm start spends two to three; L-BFGS-B goes on
+    if a step does not lower the loss enough). This changes the path, not
+    the objective, and stops closer to the optimum. Its optimum is
     the one the cold-started pipeline reaches, to the solver's tolerance
     ``tol``: the scores agree with ``GridSearchCV`` to that tolerance, and
     exactly once both have converged (small ``tol``). A
