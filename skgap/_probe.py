@@ -31,7 +31,7 @@ length, spends two to three evaluations. A warm start takes conjugate-gradient
 steps instead, each to the minimum of the quadratic model along its
 direction: one pass over the rows a step (see ``warm_steps`` in
 :func:`fit_shifted_logistic`), and L-BFGS-B takes over if a step does not lower
-the loss as Armijo's rule asks. In the original variables, not the whitened
+the loss as Armijo's rule asks or after :data:`_MAX_WARM_STEPS` steps. In the original variables, not the whitened
 ones: the change of lambda moves the solution mostly along the gradient
 itself, which one exact line step there follows (on archive-like data one
 step a lambda, against two to four whitened ones).
@@ -143,6 +143,14 @@ def is_memory_mapped(X):
             return True
         X = getattr(X, "base", None)
     return False
+
+
+#: Conjugate-gradient steps a warm start may take before L-BFGS-B takes over.
+#: Along a lambda path a warm start needs 0-2 steps (up to 7 on a coarse grid
+#: with several classes); from a start that is near in another way (the
+#: solution of other rows) CG can crawl for a hundred steps where L-BFGS-B
+#: needs six.
+_MAX_WARM_STEPS = 5
 
 
 def _block_products(X, slices, W):
@@ -468,12 +476,14 @@ def fit_shifted_logistic(
 
         Returns the point, the steps taken and whether it met ``tol``; if
         not (a step that does not lower the loss by Armijo's rule, where the
-        model is not quadratic enough, or ``max_iter`` steps), L-BFGS-B goes
-        on from the point returned.
+        model is not quadratic enough, or :data:`_MAX_WARM_STEPS` steps: the
+        start was not close enough for CG to pay), L-BFGS-B goes on from the
+        point returned.
         """
         loss, grad = loss_grad(theta.ravel())
         d = g_prev = None
-        for step in range(max_iter):
+        steps = min(max_iter, _MAX_WARM_STEPS)
+        for step in range(steps):
             if np.max(np.abs(grad)) <= tol:
                 return theta, step, True
             beta = 0.0
@@ -510,7 +520,7 @@ def fit_shifted_logistic(
             if not new_loss <= loss + 1e-4 * t * slope:
                 return theta, step, False
             theta, loss, grad, g_prev = new, new_loss, new_grad, grad
-        return theta, max_iter, np.max(np.abs(grad)) <= tol
+        return theta, steps, np.max(np.abs(grad)) <= tol
 
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
     done = 0

@@ -340,7 +340,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     conjugate-gradient steps, each to the minimum of the quadratic model
     along its direction (one pass over the rows a step, where L-BFGS-B's
     first iteration from a warm start spends two to three; L-BFGS-B goes on
-    if a step does not lower the loss enough). This changes the path, not
+    if a step does not lower the loss enough, or after five steps). This changes the path, not
     the objective, and stops closer to the optimum. Its optimum is
     the one the cold-started pipeline reaches, to the solver's tolerance
     ``tol``: the scores agree with ``GridSearchCV`` to that tolerance, and

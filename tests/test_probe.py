@@ -207,6 +207,8 @@ def test_warm_conjugate_gradient_steps_meet_tol(n_classes, tol, monkeypatch):
     Z, y, sw = problem[6], problem[1], problem[5]
     lbfgs = []
     monkeypatch.setattr(_probe, "minimize", lambda *a, **k: lbfgs.append(1))
+    if tol < 1e-6:  # more steps than the cap allows: lift it to test CG alone
+        monkeypatch.setattr(_probe, "_MAX_WARM_STEPS", 100)
     coef, n_iter = _warm_fit(problem, n_classes, coef0, tol=tol, max_iter=100,
                              products=products)
     assert lbfgs == [] and n_iter > 0
@@ -230,8 +232,8 @@ def test_each_warm_step_reads_the_rows_once(monkeypatch):
         return block_products(*args)
 
     monkeypatch.setattr(_probe, "_block_products", counted)
-    _, n_iter = _warm_fit(problem, 2, coef0, tol=1e-6, max_iter=100, products=products)
-    assert n_iter > 0 and len(forward) == n_iter  # one work item here
+    _, n_iter = _warm_fit(problem, 2, coef0, tol=1e-5, max_iter=100, products=products)
+    assert 0 < n_iter <= _probe._MAX_WARM_STEPS and len(forward) == n_iter  # one work item
 
 
 @pytest.mark.parametrize("precondition", [False, True])
@@ -254,6 +256,25 @@ def test_warm_steps_hand_over_to_lbfgs_far_from_the_optimum(precondition, monkey
     # The steps taken count towards max_iter.
     assert len(calls) == 1 and calls[0] <= 500 and n_iter <= 500
     assert np.max(np.abs(_gradient(Z, y, sw, coef, 0.5, 2))) <= 1e-5
+
+
+def test_warm_steps_hand_over_to_lbfgs_after_their_cap(monkeypatch):
+    """A start too far for conjugate gradients to pay: L-BFGS-B goes on from
+    the last step, with what is left of max_iter."""
+    problem, coef0, products, _ = _warm_problem(lam_from=0.0, lam_to=1.0)
+    Z, y, sw = problem[6], problem[1], problem[5]
+    monkeypatch.setattr(_probe, "_MAX_WARM_STEPS", 1)
+    calls = []
+    minimize = _probe.minimize
+
+    def spy(*args, **kw):
+        calls.append(kw["options"]["maxiter"])
+        return minimize(*args, **kw)
+
+    monkeypatch.setattr(_probe, "minimize", spy)
+    coef, n_iter = _warm_fit(problem, 2, coef0, tol=1e-6, max_iter=300, products=products)
+    assert calls == [299] and 1 < n_iter <= 300
+    assert np.max(np.abs(_gradient(Z, y, sw, coef, 0.5, 2))) <= 1e-6
 
 
 def test_warm_steps_warn_at_max_iter():
