@@ -30,11 +30,12 @@ nearly quadratic; there L-BFGS-B's first iteration, whose trial step has unit
 length, spends two to three evaluations. A warm start takes conjugate-gradient
 steps instead, each to the minimum of the quadratic model along its
 direction: one pass over the rows a step (see ``warm_steps`` in
-:func:`fit_shifted_logistic`), and L-BFGS-B takes over if a step does not lower
-the loss as Armijo's rule asks or after :data:`_MAX_WARM_STEPS` steps. In the original variables, not the whitened
-ones: the change of lambda moves the solution mostly along the gradient
-itself, which one exact line step there follows (on archive-like data one
-step a lambda, against two to four whitened ones).
+:func:`fit_shifted_logistic`); L-BFGS-B takes over if a step does not lower
+the loss as Armijo's rule asks, or after :data:`_MAX_WARM_STEPS` steps. The
+steps are taken in the original variables, not the whitened ones: a change
+of lambda moves the solution mostly along the gradient itself, which one
+exact line step there follows (on archive-like data one step a lambda,
+against two to four whitened ones).
 
 The objective is scikit-learn's ``LogisticRegression(solver='lbfgs')``, term
 for term: the weighted mean of the half binomial (or half multinomial, all

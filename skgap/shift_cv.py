@@ -79,13 +79,14 @@ def _score_decisions(scoring, raw, y_true, classes):
     equals the scorer's value -- exactly for accuracy, to rounding for the
     AUC -- without its input validation, which at 55 small scorings costs
     more than the scoring itself. Returns ``None`` for anything else (the
-    scorer is then called) and for a one-class fold under ``'roc_auc'``
-    (the scorer's own error or warning then applies).
+    scorer is then called), and under ``'roc_auc'`` for held-out labels of
+    one class or of a class the training rows lack (the scorer's own error
+    or warning then applies).
     """
     if scoring is None or scoring == "accuracy":
         pred = classes[(raw > 0).astype(np.intp) if raw.ndim == 1 else raw.argmax(axis=1)]
         return float(np.mean(pred == y_true))
-    if scoring == "roc_auc" and raw.ndim == 1:
+    if scoring == "roc_auc" and raw.ndim == 1 and np.isin(y_true, classes).all():
         positive = y_true == classes[1]
         n_pos = int(np.count_nonzero(positive))
         n_neg = positive.size - n_pos
@@ -159,7 +160,8 @@ def _lambda_path(
     shifter = ModalityGapShifter(direction=direction)
     if in_place:
         fit_rows_in_chunks(shifter, X, train)
-        stats_all = fold_statistics(X, slices, shifter.shift_vectors_, norms, threads)
+        shifts = shifter.shift_vectors_
+        stats_all = fold_statistics(X, slices, shifts, norms, threads)
         stats_test = (stats_all[0][test], stats_all[1][test], stats_all[2])
         X_train, stats_train = X, stats_all
     else:
@@ -168,7 +170,6 @@ def _lambda_path(
         shifts = shifter.shift_vectors_
         stats_train = fold_statistics(X_train, slices, shifts, norms[train], threads)
         stats_test = fold_statistics(X_test, slices, shifts, norms[test], threads)
-    shifts = shifter.shift_vectors_
     S = stats_train[2]
     coef = None
     coefs = [None] * len(lams)

@@ -479,6 +479,7 @@ def test_rank_auc_counts_ties_as_one_half():
     )
     # One class held out, several classes or another scorer: the scorer decides.
     assert _score_decisions("roc_auc", raw, np.ones(500, int), classes) is None
+    assert _score_decisions("roc_auc", raw, np.where(y == 0, 2, 1), classes) is None
     assert _score_decisions("roc_auc", np.c_[raw, -raw], y, classes) is None
     assert _score_decisions("f1", raw, y, classes) is None
     assert _score_decisions(None, raw, y, classes) == np.mean((raw > 0) == y)
