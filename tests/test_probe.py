@@ -51,6 +51,19 @@ def _gradient(Z, y, sw, coef, C, n_classes):
     return np.column_stack([g_W, resid.sum(axis=0)])
 
 
+def _spy(monkeypatch, name, record=lambda *args, **kw: 1):
+    """Replace ``skgap._probe.<name>`` by a pass-through that records each call."""
+    calls = []
+    original = getattr(_probe, name)
+
+    def spy(*args, **kw):
+        calls.append(record(*args, **kw))
+        return original(*args, **kw)
+
+    monkeypatch.setattr(_probe, name, spy)
+    return calls
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_preconditioned_fit_reaches_logistic_regression_optimum(n_classes):
     problem = _problem(n_classes)
@@ -150,14 +163,7 @@ def test_a_warm_start_from_the_last_solution_skips_the_forward_pass(monkeypatch)
     problem = _problem(2)
     products = {}
     coef, _ = _fit(problem, 2, tol=1e-8, max_iter=1000, products=products)
-    forward = []
-    block_products = _probe._block_products
-
-    def counted(*args):
-        forward.append(1)
-        return block_products(*args)
-
-    monkeypatch.setattr(_probe, "_block_products", counted)
+    forward = _spy(monkeypatch, "_block_products")
     # Warm starts run in the original variables (the search preconditions cold
     # starts only), so the start is the last evaluated point, bit for bit.
     again, n_iter = _fit(problem, 2, tol=1e-4, max_iter=1000, coef0=coef, products=products,
@@ -224,14 +230,7 @@ def test_each_warm_step_reads_the_rows_once(monkeypatch):
     """A step's direction products give the new point's products: one forward
     pass a step, and none for the start (the last evaluated point)."""
     problem, coef0, products, _ = _warm_problem()
-    forward = []
-    block_products = _probe._block_products
-
-    def counted(*args):
-        forward.append(1)
-        return block_products(*args)
-
-    monkeypatch.setattr(_probe, "_block_products", counted)
+    forward = _spy(monkeypatch, "_block_products")
     _, n_iter = _warm_fit(problem, 2, coef0, tol=1e-5, max_iter=100, products=products)
     assert 0 < n_iter <= _probe._MAX_WARM_STEPS and len(forward) == n_iter  # one work item
 
@@ -243,14 +242,7 @@ def test_warm_steps_hand_over_to_lbfgs_far_from_the_optimum(precondition, monkey
     problem, coef0, _, pre = _warm_problem()
     Z, y, sw = problem[6], problem[1], problem[5]
     far = coef0 + 40.0 * np.random.default_rng(0).standard_normal(coef0.shape)
-    calls = []
-    minimize = _probe.minimize
-
-    def spy(*args, **kw):
-        calls.append(kw["options"]["maxiter"])
-        return minimize(*args, **kw)
-
-    monkeypatch.setattr(_probe, "minimize", spy)
+    calls = _spy(monkeypatch, "minimize", lambda *args, **kw: kw["options"]["maxiter"])
     coef, n_iter = _warm_fit(problem, 2, far, tol=1e-5, max_iter=500,
                              precondition=pre if precondition else None)
     # The steps taken count towards max_iter.
@@ -264,14 +256,7 @@ def test_warm_steps_hand_over_to_lbfgs_after_their_cap(monkeypatch):
     problem, coef0, products, _ = _warm_problem(lam_from=0.0, lam_to=1.0)
     Z, y, sw = problem[6], problem[1], problem[5]
     monkeypatch.setattr(_probe, "_MAX_WARM_STEPS", 1)
-    calls = []
-    minimize = _probe.minimize
-
-    def spy(*args, **kw):
-        calls.append(kw["options"]["maxiter"])
-        return minimize(*args, **kw)
-
-    monkeypatch.setattr(_probe, "minimize", spy)
+    calls = _spy(monkeypatch, "minimize", lambda *args, **kw: kw["options"]["maxiter"])
     coef, n_iter = _warm_fit(problem, 2, coef0, tol=1e-6, max_iter=300, products=products)
     assert calls == [299] and 1 < n_iter <= 300
     assert np.max(np.abs(_gradient(Z, y, sw, coef, 0.5, 2))) <= 1e-6
