@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
+from scipy.special import softmax
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
@@ -70,30 +71,45 @@ class _FoldProbe(LogisticRegression):
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
 
+def _rank_auc(positive, score):
+    """Area under the ROC curve of ``score`` for the ``positive`` rows.
+
+    The Mann-Whitney statistic with mid-ranks (a tie counts one half): the
+    area that ``roc_auc_score`` integrates. ``None`` when one side is empty.
+    """
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _score_decisions(scoring, raw, y_true, classes):
     """Held-out score straight from the decision values, where scikit-learn's needs nothing else.
 
-    For ``scoring=None`` (accuracy: ``LogisticRegression.score``) and binary
-    ``'roc_auc'`` (the Mann-Whitney statistic with mid-ranks for ties, which
-    is the area under the ROC curve that ``roc_auc_score`` integrates) this
+    For ``scoring=None`` and ``'accuracy'`` (``LogisticRegression.score``),
+    binary ``'roc_auc'`` and multi-class ``'roc_auc_ovr'`` (the unweighted
+    mean over classes of each class's AUC against the rest, on the softmax
+    probabilities, as ``LogisticRegression.predict_proba`` gives them) this
     equals the scorer's value -- exactly for accuracy, to rounding for the
-    AUC -- without its input validation, which at 55 small scorings costs
-    more than the scoring itself. Returns ``None`` for anything else (the
-    scorer is then called), and under ``'roc_auc'`` for held-out labels of
-    one class or of a class the training rows lack (the scorer's own error
-    or warning then applies).
+    AUCs (:func:`_rank_auc`) -- without its input validation, which at 55
+    small scorings costs more than the scoring itself. Returns ``None`` for
+    any other scoring (the scorer is then called), and for the AUCs when the
+    held-out labels miss a class or hold one the training rows lack (the
+    scorer's own error or warning then applies).
     """
     if scoring is None or scoring == "accuracy":
         pred = classes[(raw > 0).astype(np.intp) if raw.ndim == 1 else raw.argmax(axis=1)]
         return float(np.mean(pred == y_true))
-    if scoring == "roc_auc" and raw.ndim == 1 and np.isin(y_true, classes).all():
-        positive = y_true == classes[1]
-        n_pos = int(np.count_nonzero(positive))
-        n_neg = positive.size - n_pos
-        if n_pos == 0 or n_neg == 0:
-            return None
-        ranks = rankdata(raw)  # mid-ranks: a tie counts one half
-        return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    if scoring not in ("roc_auc", "roc_auc_ovr") or not np.isin(y_true, classes).all():
+        return None
+    if scoring == "roc_auc" and raw.ndim == 1:
+        return _rank_auc(y_true == classes[1], raw)
+    if scoring == "roc_auc_ovr" and raw.ndim == 2:
+        proba = softmax(raw, axis=1)
+        aucs = [_rank_auc(y_true == c, proba[:, k]) for k, c in enumerate(classes)]
+        return None if None in aucs else float(np.mean(aucs))
     return None
 
 
@@ -144,8 +160,9 @@ def _lambda_path(
     reuse (:func:`skgap._probe.fit_shifted_logistic`); ``threads`` share
     each pass over the rows (the solver's, the gathers, the shift products
     and the held-out decision values).
-    Accuracy and binary AUC are computed from the held-out decision values
-    directly (:func:`_score_decisions`), other scorings by ``scorer``.
+    Accuracy and the AUCs (binary, one-vs-rest) are computed from the
+    held-out decision values directly (:func:`_score_decisions`), other
+    scorings by ``scorer``.
 
     Returns the scores, iterations and fit times of each lambda, the fold's
     classes and the solution of each lambda (the refit's start).

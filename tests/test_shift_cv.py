@@ -440,16 +440,19 @@ def test_refit_of_several_classes_meets_tol(n_classes):
     assert np.max(np.abs(grad)) <= 1e-6
 
 
-@pytest.mark.parametrize("scoring", [None, "accuracy", "roc_auc"])
+@pytest.mark.parametrize(
+    "scoring, n_classes",
+    [(None, 2), ("accuracy", 2), ("roc_auc", 2), (None, 3), ("accuracy", 3), ("roc_auc_ovr", 3)],
+)
 @pytest.mark.parametrize("labels", ["ints", "strings"])
-def test_built_in_scores_equal_the_scorers(scoring, labels):
-    """Accuracy and binary AUC are computed from the decision values directly;
+def test_built_in_scores_equal_the_scorers(scoring, n_classes, labels):
+    """Accuracy and the AUCs are computed from the decision values directly;
     the scorer objects themselves (callables) give the same cv_results_."""
     from sklearn.metrics import get_scorer
 
-    X, y = make_paired_embeddings(300, 8, 2, noise=4.0, random_state=5)
+    X, y = make_paired_embeddings(300, 8, n_classes, noise=4.0, random_state=5)
     if labels == "strings":
-        y = np.array(["normal", "effusion"])[y]
+        y = np.array(["normal", "effusion", "edema"])[y]
     params = dict(lams=[0.0, 0.5, 1.0], cv=3)
     fast = ModalityGapShifterCV(scoring=scoring, **params).fit(X, y)
     scorer = get_scorer("accuracy" if scoring is None else scoring)
@@ -483,3 +486,22 @@ def test_rank_auc_counts_ties_as_one_half():
     assert _score_decisions("roc_auc", np.c_[raw, -raw], y, classes) is None
     assert _score_decisions("f1", raw, y, classes) is None
     assert _score_decisions(None, raw, y, classes) == np.mean((raw > 0) == y)
+
+
+def test_one_vs_rest_auc_of_the_softmax_probabilities():
+    from scipy.special import softmax
+    from sklearn.metrics import roc_auc_score
+
+    from skgap.shift_cv import _score_decisions
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 600)
+    raw = np.round(rng.standard_normal((600, 4)) + np.eye(4)[y], 1)
+    classes = np.arange(4)
+    expected = roc_auc_score(y, softmax(raw, axis=1), multi_class="ovr")
+    assert _score_decisions("roc_auc_ovr", raw, y, classes) == pytest.approx(expected, abs=1e-14)
+    # A class missing from the held-out labels, or one unknown to the training
+    # rows: the scorer decides (it raises there).
+    assert _score_decisions("roc_auc_ovr", raw, np.minimum(y, 2), classes) is None
+    assert _score_decisions("roc_auc_ovr", raw, y + 1, classes) is None
+    assert _score_decisions("roc_auc_ovo", raw, y, classes) is None
