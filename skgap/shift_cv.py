@@ -563,7 +563,8 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
 
         shifter.set_params(lam=self.lam_)
         # The refit starts from the folds' mean solution of lam_ (their classes
-        # permitting), in the search's whitened variables.
+        # permitting); L-BFGS-B, if the warm steps stop short, runs in the
+        # search's whitened variables.
         coef0 = None
         if all(np.array_equal(r[3], classes) for r in results):
             coef0 = np.mean([r[4][self.best_index_] for r in results], axis=0)
