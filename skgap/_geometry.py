@@ -203,24 +203,48 @@ def pair_cosines(V, T, inv_v=None, inv_t=None):
     return np.clip(cos, -1.0, 1.0, out=cos)
 
 
+#: Rows at least per work item of :func:`unit_second_moment`.
+MOMENT_ROWS = 2048
+
+
 def unit_second_moment(blocks_and_inv):
     """``sum_i e_i e_i^T`` over the unit rows of several blocks, in float64.
+
+    Each block is cut into at most two runs of at least :data:`MOMENT_ROWS`
+    rows, the work items of one threaded pass (:func:`run_work_items`): a
+    run adds the products ``U^T U`` of its chunks of :data:`CHUNK_ROWS` unit
+    rows (in the dtype of the block) into its own float64 partial, and the
+    partials are added in item order, so the result does not depend on the
+    number of threads. At most two ``d x d`` partials per block, and one
+    scaled chunk per thread, are held at a time.
 
     Parameters
     ----------
     blocks_and_inv : iterable of (E, inv_norms)
+        Rows and their inverse norms; ``inv_norms`` None when the rows are
+        unit rows already.
     """
-    d = None
-    acc = None
-    for E, inv in blocks_and_inv:
-        if acc is None:
-            d = E.shape[1]
-            acc = np.zeros((d, d), dtype=np.float64)
-        for start in range(0, E.shape[0], CHUNK_ROWS):
-            stop = start + CHUNK_ROWS
-            U = E[start:stop] * inv[start:stop, None].astype(E.dtype)
-            acc += U.T @ U
-    return acc
+    pairs = list(blocks_and_inv)
+    items = [
+        (E, inv, a, min(a + step, E.shape[0]))
+        for E, inv in pairs
+        for step in [max(MOMENT_ROWS, -(-E.shape[0] // 2))]
+        for a in range(0, E.shape[0], step)
+    ]
+    d = pairs[0][0].shape[1]
+    parts = np.zeros((len(items), d, d))
+
+    def moment(i, _):
+        E, inv, a, b = items[i]
+        for start in range(a, b, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, b)
+            U = E[start:stop]
+            if inv is not None:
+                U = U * inv[start:stop, None].astype(E.dtype)
+            parts[i] += U.T @ U
+
+    run_work_items(len(items), 1, moment, flops=sum(E.size for E, _ in pairs) * d)
+    return parts.sum(axis=0)
 
 
 # ---------------------------------------------------------------------------

@@ -144,6 +144,29 @@ def test_threaded_passes_equal_one_thread_bit_for_bit(dtype, small_tiles, thread
                                atol=2e-6 if dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unit_second_moment_over_runs_and_chunks(dtype, threads, monkeypatch, rng):
+    """Runs of at least MOMENT_ROWS rows (two per block), chunks of CHUNK_ROWS:
+    the sum of u u^T over every unit row, the same on any number of threads."""
+    monkeypatch.setattr(G, "MOMENT_ROWS", 40)
+    monkeypatch.setattr(G, "CHUNK_ROWS", 16)
+    monkeypatch.setattr(G, "MIN_THREADED_FLOPS", 0)
+    E = (rng.standard_normal((203, 6)) * rng.uniform(0.1, 50, (203, 1))).astype(dtype)
+    U = rng.standard_normal((57, 6))
+    U = (U / np.linalg.norm(U, axis=1, keepdims=True)).astype(dtype)
+    inv = 1.0 / np.linalg.norm(E.astype(np.float64), axis=1)
+    unit = E.astype(np.float64) * inv[:, None]
+    expected = unit.T @ unit + U.astype(np.float64).T @ U.astype(np.float64)
+    threads(1)
+    one = G.unit_second_moment([(E, inv), (U, None)])
+    threads(3)
+    three = G.unit_second_moment([(E, inv), (U, None)])
+    np.testing.assert_array_equal(three, one)
+    assert one.dtype == np.float64
+    np.testing.assert_allclose(one, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_invalid_row_in_a_helper_thread_is_raised(small_tiles, threads, rng):
     threads(3)
     X = rng.standard_normal((1003, 12))

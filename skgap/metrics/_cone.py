@@ -471,38 +471,6 @@ def _cosine_with_top_axis(C, delta):
     return float(min(abs(u1 @ delta) / norm, 1.0))
 
 
-#: Rows per work item of :func:`_second_moment`.
-_MOMENT_ROWS = 2048
-
-
-def _second_moment(*blocks):
-    """``sum_i u_i u_i^T`` over the rows of the blocks, float64 (NumPy).
-
-    Runs of at least ``_MOMENT_ROWS`` rows (at most two per block) are work
-    items of one threaded pass
-    (:func:`skgap._geometry.run_work_items`): each is one SYRK-like GEMM
-    ``U^T U`` in the dtype of the rows, and the float64 partial products are
-    added in item order (the same result for any number of threads).
-    """
-    # At most two items per block: the d x d partials stay a few matrices.
-    items = [
-        (U, a, step)
-        for U in blocks
-        for step in [max(_MOMENT_ROWS, -(-U.shape[0] // 2))]
-        for a in range(0, U.shape[0], step)
-    ]
-    d = blocks[0].shape[1]
-    parts = np.zeros((len(items), d, d))
-
-    def moment(i, _):
-        U, a, step = items[i]
-        B = U[a : a + step]
-        parts[i] = B.T @ B
-
-    run_work_items(len(items), 1, moment, flops=sum(U.size for U in blocks) * d)
-    return parts.sum(axis=0)
-
-
 def _sample_gap_principal_cosine(U0, U1, delta, xp=np):
     """:func:`gap_principal_cosine` of the unit rows ``U0, U1`` of a row sample.
 
@@ -513,7 +481,7 @@ def _sample_gap_principal_cosine(U0, U1, delta, xp=np):
     if xp is np:
         n = U0.shape[0] + U1.shape[0]
         pooled = (U0.sum(axis=0, dtype=np.float64) + U1.sum(axis=0, dtype=np.float64)) / n
-        C = _second_moment(U0, U1) / n - np.outer(pooled, pooled)
+        C = unit_second_moment([(U0, None), (U1, None)]) / n - np.outer(pooled, pooled)
         # A 512 x 512 Lanczos is too small for BLAS threads (they only wait).
         with blas_one_thread():
             return _cosine_with_top_axis(C, np.asarray(delta, dtype=np.float64))
