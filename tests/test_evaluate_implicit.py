@@ -138,6 +138,27 @@ def test_a_memory_map_gives_the_table_of_the_array(tmp_path, data):
                                gap_sweep(X, y, **kwargs)["score"], atol=1e-6)
 
 
+@pytest.mark.parametrize("mapped", [False, True])
+def test_the_block_norms_are_computed_once_per_sweep(data, tmp_path, monkeypatch, mapped):
+    """They depend on neither the split nor lambda: one pass for every probe fit."""
+    from skgap.evaluate import _implicit
+
+    X, y, _, _ = data
+    if mapped:
+        np.save(tmp_path / "X.npy", X)
+        X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    calls = []
+    for module in (_sweep, _implicit):
+        original = module.block_norms
+        monkeypatch.setattr(module, "block_norms",
+                            lambda *a, _f=original: calls.append(1) or _f(*a))
+    kwargs = dict(lams=[0.0, 0.5, 1.0], n_seeds=2, tasks=("fusion", "image"), as_frame=False)
+    table = gap_sweep(X, y, **kwargs)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    np.testing.assert_array_equal(table["score"], gap_sweep(X, y, **kwargs)["score"])
+
+
 def test_the_shift_fitted_chunk_by_chunk_is_the_shift_fitted_at_once(data, monkeypatch):
     X, _, train, _ = data
     monkeypatch.setattr(_streaming, "CHUNK_BYTES", 7 * X.shape[1] * X.itemsize)  # 32 chunks

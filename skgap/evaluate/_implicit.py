@@ -56,13 +56,17 @@ class ShiftedTrainingRows:
         Fitted on the training rows.
     slices : sequence of slice
         Column block of each modality.
+    norms : ndarray of shape (n_rows, n_modalities), optional
+        Block norms of the rows of ``X`` (:func:`skgap._probe.block_norms`),
+        when the caller has them: they depend on neither the split nor the
+        lambda. ``None``: computed here, once for every probe of this split
+        and lambda.
     """
 
-    def __init__(self, X, rows, shifter, slices):
+    def __init__(self, X, rows, shifter, slices, norms=None):
         self.X, self.rows, self.slices = X, rows, tuple(slices)
         self.shifts, self.lam = shifter.shift_vectors_, float(shifter.lam)
-        # The block norms serve every probe of this split and lambda.
-        self.norms = block_norms(self.X, self.slices)
+        self.norms = block_norms(self.X, self.slices) if norms is None else norms
 
     def fit(self, probe, columns, y, threads=1):
         """Fit a clone of ``probe`` on ``columns`` of the shifted training rows.

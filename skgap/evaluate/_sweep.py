@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_consistent_length
 
 from .._geometry import normalize_rows, pass_threads
 from .._layout import block_slices, resolve_modality_dims
-from .._probe import is_memory_mapped
+from .._probe import block_norms, is_memory_mapped
 from .._streaming import chunk_rows, fit_rows_in_chunks
 from .._threads import run_fits
 from ..metrics._cone import mean_resultant_length, modality_gap
@@ -152,6 +152,12 @@ def _as_text_rows(fitted, C, slices, n_features):
     return np.asarray(fitted.transform(rows))[:, slices[1]]
 
 
+def _trains_in_place(transformer, probe):
+    """Whether the probe trains on implicit features: the default gap shift and a
+    probe that :func:`._implicit.fits_in_place` accepts."""
+    return transformer is None and fits_in_place(probe)
+
+
 def _run_one(X, y, train, test, value, config):
     """Fit the map on the training rows, transform the test rows, score every task.
 
@@ -177,7 +183,7 @@ def _run_one(X, y, train, test, value, config):
             fitted.fit(X_train)
     else:
         fitted = clone(transformer).set_params(**{path: value})
-    implicit = transformer is None and fits_in_place(probe)
+    implicit = _trains_in_place(transformer, probe)
     Z_train = None
     if transformer is not None:
         # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
@@ -186,10 +192,13 @@ def _run_one(X, y, train, test, value, config):
         Z_train = np.asarray(fitted.transform(X[train] if X_train is None else X_train))
     Z_test = np.asarray(fitted.transform(X[test]))
     if implicit and PROBE_TASKS.intersection(tasks):
+        norms = config.get("norms")  # of every row of X, when the sweep has them
         if X_train is None:
-            rows, y_rows = ShiftedTrainingRows(X, train, fitted, slices), y
+            rows, y_rows = ShiftedTrainingRows(X, train, fitted, slices, norms), y
         else:
-            rows, y_rows = ShiftedTrainingRows(X_train, None, fitted, slices), y[train]
+            train_norms = None if norms is None else norms[train]
+            rows = ShiftedTrainingRows(X_train, None, fitted, slices, train_norms)
+            y_rows = y[train]
 
         def fit_probe(columns):
             return rows.fit(probe, columns, y_rows, threads=config["threads"])
@@ -218,7 +227,7 @@ def _run_one(X, y, train, test, value, config):
     return rows, geometry, gaps
 
 
-def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values):
+def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values, norms=None):
     """Warn when the fusion probe can read the label off the text block."""
     if "fusion" not in tasks:
         return
@@ -229,7 +238,8 @@ def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values)
     ):
         reason = "the text block holds one distinct row per class (class-name captions)"
     if reason is None:
-        text_auc = _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values)
+        text_auc = _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values,
+                                   norms)
         if text_auc >= 0.999:
             reason = f"a text-only probe scores AUC {text_auc:.4f}"
     if reason is not None:
@@ -258,8 +268,12 @@ def _one_text_row_per_class(T, rows, y_rows):
     return True
 
 
-def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values):
-    """Mean text-only probe AUC at the value closest to 0 (one extra fit when not swept)."""
+def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values, norms):
+    """Mean text-only probe AUC at the value closest to 0 (one extra fit when not swept).
+
+    ``norms``: the sweep's block norms of ``X``, when it has them (the extra
+    fit then needs no pass of its own for them).
+    """
     j = int(np.argmin(np.abs(values)))
     if "text" in tasks:
         scores = [score for rows, _, _ in results[j::len(values)]
@@ -268,7 +282,7 @@ def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, value
     train, test = splits[0]
     config = {"map": (None, "lam", dims, "raw"), "tasks": ("text",), "class_embeddings": None,
               "label_task": label_task, "probe": probe, "classes": None, "seed": 0,
-              "threads": pass_threads(X.shape[0])}
+              "threads": pass_threads(X.shape[0]), "norms": norms}
     # Through run_fits like every other fit: one BLAS thread.
     (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, config)])
     return rows[0][2]
@@ -520,6 +534,10 @@ def gap_sweep(
               # One fit at a time: the BLAS-allowed cores share each probe
               # evaluation (the result does not depend on them).
               "threads": pass_threads(X.shape[0]) if effective_n_jobs(n_jobs) == 1 else 1}
+    if _trains_in_place(transformer, probe) and PROBE_TASKS.intersection(tasks):
+        # The probes' block norms depend on neither the split nor the value:
+        # one pass over X for the whole sweep, not one per fit.
+        config["norms"] = block_norms(X, block_slices(dims))
     jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
     bar = _progress_bar(len(jobs), progress)
     results = []
@@ -531,7 +549,8 @@ def gap_sweep(
             bar.update(len(batch))
     if bar is not None:
         bar.close()
-    _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values)
+    _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values,
+                  config.get("norms"))
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
     return make_table(_long_columns(results, jobs, dims), as_frame)
