@@ -240,7 +240,7 @@ def _uniformity_of_unit_rows(U, t, block_size=1024, xp=np, acc=None):
     symmetric), so no triangular mask is needed.
     """
     if xp is np and U.dtype in (np.float32, np.float64):
-        return _uniformity_numpy(U, t, block_size)
+        return uniformities([U], t, block_size)[0]
     n = U.shape[0]
     acc = xp.float64 if acc is None else acc
     total = 0.0
@@ -262,11 +262,6 @@ def _uniformity_of_unit_rows(U, t, block_size=1024, xp=np, acc=None):
 #: ``k^2 / 2`` pairs) and that the blocks spread evenly over threads, large
 #: enough for an efficient GEMM.
 _UNIFORMITY_BLOCK = 256
-
-
-def _uniformity_numpy(U, t, block_size):
-    """NumPy kernel of :func:`_uniformity_of_unit_rows` (see :func:`uniformities`)."""
-    return uniformities([U], t, block_size)[0]
 
 
 def uniformities(units, t, block_size=_UNIFORMITY_BLOCK):
@@ -301,6 +296,7 @@ def uniformities(units, t, block_size=_UNIFORMITY_BLOCK):
 
     b = max(1, min(block_size, _UNIFORMITY_BLOCK))
     units = [np.ascontiguousarray(U) for U in units]
+    gemms = [get_blas_funcs(("gemm",), (U,))[0] for U in units]
     items = [(m, start) for m, U in enumerate(units) for start in range(0, U.shape[0], b)]
     sums = np.zeros(len(items))
     two_t = 2.0 * float(t)
@@ -310,7 +306,7 @@ def uniformities(units, t, block_size=_UNIFORMITY_BLOCK):
         U = units[m]
         stop = min(start + b, U.shape[0])
         w = stop - start
-        (gemm,) = get_blas_funcs(("gemm",), (U,))
+        gemm = gemms[m]
         # Rows start..k against rows start..stop: G[j, i] = 2t u_j . u_i, from
         # the Fortran-ordered views U.T (no copy for BLAS).
         G = gemm(two_t, U[start:].T, U[start:stop].T, trans_a=True)
