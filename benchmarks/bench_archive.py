@@ -24,7 +24,7 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
     shifter fitted chunk by chunk), so only the held-out rows of a split are
     copied.
 
-Targets (issue 14, section 5) at n = 400,000: under 10 minutes, peak RSS under
+Targets at n = 400,000: under 10 minutes, peak RSS under
 2x the data (the ratio is printed).
 
 Usage::

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from _util import best_synced_time, header  # noqa: E402
 
-from skgap.shift import ModalityGapShifter  # noqa: E402
+from skgap.transform._shift import ModalityGapShifter
 
 
 def main(argv=None):

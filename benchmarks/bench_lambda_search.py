@@ -7,16 +7,16 @@ Baseline, measured in the same run on the same folds::
                  {"shifter__lam": 11 values in [0, 1]}, cv=5, scoring="roc_auc")
 
 The baseline is timed twice, with the default BLAS/OpenMP threads and under
-``threadpool_limits(1)``, and the faster of the two is the reference (issue 14:
-compare against the baseline at its fastest setting). ``ModalityGapShifterCV``
+``threadpool_limits(1)``, and the faster of the two is the reference (compare
+against the baseline at its fastest setting). ``ModalityGapShifterCV``
 runs as a user would call it (it limits its own fits to one BLAS thread).
 
-Selection is compared like with like (issue 11): ``select='best'`` against
+Selection is compared like with like: ``select='best'`` against
 GridSearchCV's highest mean, and ``select='one_se'`` (the default) against the
 one-standard-error rule applied to GridSearchCV's own split scores (what
 ``GridSearchCV(refit=callable)`` with that rule picks).
 
-Targets (issue 14): >= 10x at n = 20k and 100k (stretch 20x); the same
+Targets: >= 10x at n = 20k and 100k (stretch 20x); the same
 selected lambda as the baseline or, on a flat curve, a lambda whose baseline CV
 score is within 0.002 of the baseline's pick.
 
@@ -33,7 +33,7 @@ fold's rows each; none for the forward products a warm start already has) and
 the warm starts' direction passes (half an evaluation each).
 ``--accuracy`` also measures how far each search's tol-solutions lie from the
 converged ones: a reference ``ModalityGapShifterCV(tol=1e-10)`` (which agrees
-with ``GridSearchCV`` at that tolerance, ``tests/test_shift_cv.py``) for the
+with ``GridSearchCV`` at that tolerance, ``tests/transform/test_shift_cv.py``) for the
 mean CV scores, and ``LogisticRegression(tol=1e-10)`` on the shifted rows for
 the refitted probe's coefficients.
 
@@ -59,10 +59,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-import skgap._probe
 from skgap import ModalityGapShifter, ModalityGapShifterCV
-from skgap._selection import select_setting
+from skgap._core._selection import select_setting
 from skgap.datasets import make_paired_embeddings
+from skgap.transform import _solver
 
 TARGET, STRETCH = 10, 20
 
@@ -155,7 +155,7 @@ def main(argv=None):
         # Count the solver's passes over the rows of one more run (in-process
         # only, so not with n_jobs): loss-and-gradient evaluations, and the
         # direction products of the warm starts' conjugate-gradient steps.
-        run_items, evals = skgap._probe.run_work_items, {"loss_grad": 0, "warm_steps": 0}
+        run_items, evals = _solver.run_work_items, {"loss_grad": 0, "warm_steps": 0}
 
         def counted(*a, **k):
             caller = sys._getframe(1).f_code.co_name
@@ -163,11 +163,11 @@ def main(argv=None):
                 evals[caller] += 1
             return run_items(*a, **k)
 
-        skgap._probe.run_work_items = counted
+        _solver.run_work_items = counted
         try:
             fast_best = fast_search("best")  # same scores; only the choice differs
         finally:
-            skgap._probe.run_work_items = run_items
+            _solver.run_work_items = run_items
 
     setting = min(t_grid, key=t_grid.get)
     t_base = t_grid[setting]

@@ -64,8 +64,8 @@ def worker(path, n, d, chunk, k):
     """Runs in a fresh process; prints one JSON line of timings and peak RSS."""
     import resource
 
-    from skgap.shift import ModalityGapShifter
-    from skgap.stats import ConeStats
+    from skgap.measure._cone_stats import ConeStats
+    from skgap.transform._shift import ModalityGapShifter
 
     def rss_mib():
         """Peak RSS of this process: VmHWM (Linux), else ru_maxrss.

@@ -4,7 +4,7 @@ For each entry point that runs many small fits, the same call is timed with the
 process's default BLAS/OpenMP threads and inside
 ``threadpoolctl.threadpool_limits(1)``, alternately in one process (so that a
 burst of load hits both). The ratio default / one-thread should be <= 1.1
-(issue 14, section 1): skgap limits the threads itself where it controls the
+skgap limits the threads itself where it controls the
 fits, so the default configuration is the fast one.
 
 Entry points (public API only, so the script survives refactors):

@@ -33,8 +33,8 @@ from _util import header, interleaved, peak_traced, ratio_line
 from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
-from skgap.shift import ModalityGapShifter
-from skgap.stats import ConeStats
+from skgap.measure._cone_stats import ConeStats
+from skgap.transform._shift import ModalityGapShifter
 
 
 def unfused_reference(X, d, shifts):

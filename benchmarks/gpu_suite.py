@@ -1,4 +1,4 @@
-"""Every GPU measurement of issue 14 in one script (< 5 minutes on one GPU), one table.
+"""Every GPU measurement in one script (< 5 minutes on one GPU), one table.
 
 Parts (``--parts``, all by default), each against a baseline timed in the same
 run on the same device:
@@ -283,7 +283,7 @@ def main(argv=None):
         parser.error(f"unknown parts {unknown}; choose from {PARTS}")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     header(
-        "GPU suite (issue 14, section 4)",
+        "GPU suite",
         device=f"{device} [{name}]", torch=torch.__version__, n=args.n, d=args.d,
         cv_n=args.cv_n, model=args.model,
     )

@@ -56,7 +56,7 @@ TOP_LEVEL = [
 # first line of its docstring; names that skgap itself exports are documented
 # once, in the sections above.
 SUBMODULES = [
-    ("skgap.metrics", "Pure functions on embedding blocks: every statistic of "
+    ("skgap.measure", "Pure functions on embedding blocks: every statistic of "
      ":class:`ConeStats`, retrieval and representation similarity. See "
      ":doc:`/user_guide/cone_and_gap`."),
     ("skgap.datasets", "Synthetic paired embeddings with a planted cone and gap, "

@@ -294,7 +294,7 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
-# docs/scaling.rst comes with the scaling work (issue 7). Until it is on disk the
+# docs/scaling.rst comes with the scaling work. Until it is on disk the
 # user guide leaves its entry out instead of failing the build; once it is
 # there this does nothing.
 HAS_SCALING = (DOCS / "scaling.rst").is_file()

@@ -9,7 +9,7 @@ scores each result on the same held-out pairs:
 - **post-hoc shift** (:class:`~skgap.ModalityGapShifter`): move both modalities
   a fraction :math:`\\lambda` of the way along the gap and renormalise, no
   training; we sweep :math:`\\lambda`;
-- **anchor alignment** (:class:`~skgap.align.AnchorAffineAligner`): map the
+- **anchor alignment** (:class:`~skgap.AnchorAffineAligner`): map the
   image space onto the text space with an orthogonal map fitted on the
   training pairs (the pairs are the anchors);
 - **trained adapter** (:class:`~skgap.train.GapClosingAdapter`): one linear
@@ -38,10 +38,10 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from skgap import AnchorAffineAligner, GapClosingAdapter, LearnedGapProbe, ModalityGapShifter
-from skgap.align import IllPosedAlignmentWarning
 from skgap.datasets import load_coco_clip, make_paired_embeddings
 from skgap.evaluate import continuous_scores, groupwise_scores, make_linear_probe, probe_auc
-from skgap.metrics import modality_gap, retrieval_recall_at_k
+from skgap.measure import modality_gap, retrieval_recall_at_k
+from skgap.transform._align import IllPosedAlignmentWarning
 
 small = os.environ.get("SKGAP_EXAMPLE_SMALL") == "1"
 if small:

@@ -28,9 +28,9 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from skgap.datasets import make_paired_embeddings
-from skgap.shift import ModalityGapShifter
-from skgap.shift_cv import ModalityGapShifterCV
-from skgap.stats import ConeStats
+from skgap.measure._cone_stats import ConeStats
+from skgap.transform._shift import ModalityGapShifter
+from skgap.transform._shift_cv import ModalityGapShifterCV
 
 small = os.environ.get("SKGAP_EXAMPLE_SMALL") == "1"
 n, d = (400, 16) if small else (4000, 128)

@@ -26,7 +26,7 @@ from sklearn.model_selection import KFold
 
 from skgap import ConeStats, ModalityGapShifter
 from skgap.datasets import load_coco_clip, make_paired_embeddings
-from skgap.metrics import modality_gap, retrieval_recall_at_k
+from skgap.measure import modality_gap, retrieval_recall_at_k
 from skgap.plotting import plot_cones, plot_lambda_curves
 
 small = os.environ.get("SKGAP_EXAMPLE_SMALL") == "1"

@@ -5,7 +5,7 @@ Stitching two encoders with a handful of anchors
 Two synthetic "encoders" look at the same items: a source encoder of width 48
 and a target encoder of width 64 whose space is a rotated, unevenly scaled,
 shifted and noisy view of the source's. A classifier is trained on the target
-space only. :class:`~skgap.align.AnchorAffineAligner` estimates the map
+space only. :class:`~skgap.AnchorAffineAligner` estimates the map
 between the spaces from a few matched *anchors* (items seen by both
 encoders), so that source embeddings can be fed to the target's classifier:
 model stitching as in Maiorca et al. (2023).
@@ -33,8 +33,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from skgap import pair
-from skgap.align import AnchorAffineAligner, IllPosedAlignmentWarning
-from skgap.metrics import cka
+from skgap.measure import cka
+from skgap.transform._align import AnchorAffineAligner, IllPosedAlignmentWarning
 
 small = os.environ.get("SKGAP_EXAMPLE_SMALL") == "1"
 rng = np.random.default_rng(0)

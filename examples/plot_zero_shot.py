@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.frozen import FrozenEstimator
 
 from skgap import AnchorAffineAligner, ZeroShotClassifier, pair, unpair
-from skgap.align import IllPosedAlignmentWarning
 from skgap.datasets import make_paired_embeddings
+from skgap.transform._align import IllPosedAlignmentWarning
 
 small = os.environ.get("SKGAP_EXAMPLE_SMALL") == "1"
 rng = np.random.default_rng(0)

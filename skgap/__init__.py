@@ -8,25 +8,35 @@ cross-validation. The flow of the package:
   into ``X``;
 - read: :mod:`skgap.io` loads embedding files (npz, pt, HDF5, Parquet,
   clip-retrieval folders) into ``X``;
-- measure: :mod:`skgap.metrics` and :class:`ConeStats`;
-- transform: :class:`ModalityGapShifter` (post-hoc gap shift),
-  :class:`ModalityCentering` and :class:`CollapseCorrupt` (post-hoc centring);
-- evaluate and command line: ``skgap`` / ``python -m skgap``.
+- measure: :mod:`skgap.measure` (the metrics and :class:`ConeStats`);
+- transform: :mod:`skgap.transform` (:class:`ModalityGapShifter`, the
+  post-hoc gap shift, and its relatives);
+- train (optional, torch): :mod:`skgap.train`, gap-closing adapters;
+- evaluate: :mod:`skgap.evaluate` (probes, the λ sweep, verdicts) and
+  :mod:`skgap.plotting`;
+- command line: ``skgap`` / ``python -m skgap``.
+
+Kernels shared by every stage (norms, the shift, threads, validation) live in
+the private :mod:`skgap._core`.
 
 Names that need torch are imported lazily, so ``import skgap`` works without it.
 """
 
+import sys
 from importlib import import_module
 
-from . import datasets, evaluate, io, metrics, plotting
-from ._layout import pair, unpair
-from .align import AnchorAffineAligner
-from .centering import CollapseCorrupt, ModalityCentering
+from . import datasets, evaluate, io, measure, plotting, transform
+from ._core._layout import pair, unpair
 from .evaluate import LateFusionClassifier, gap_sweep, summarize_sweep
-from .shift import ModalityGapShifter
-from .shift_cv import ModalityGapShifterCV
-from .stats import ConeStats
-from .zeroshot import ZeroShotClassifier
+from .measure import ConeStats
+from .transform import (
+    AnchorAffineAligner,
+    CollapseCorrupt,
+    ModalityCentering,
+    ModalityGapShifter,
+    ModalityGapShifterCV,
+    ZeroShotClassifier,
+)
 
 __version__ = "0.1.0"
 
@@ -55,7 +65,25 @@ __all__ = [
 ] + sorted(_LAZY)
 
 
+# Module paths of earlier releases stay importable (and unpickling finds their
+# classes): each old name is the module that now holds its code.
+_MOVED = {
+    "metrics": "measure",
+    "stats": "measure._cone_stats",
+    "shift": "transform._shift",
+    "shift_cv": "transform._shift_cv",
+    "centering": "transform._centering",
+    "align": "transform._align",
+    "zeroshot": "transform._zeroshot",
+}
+for _old, _new in _MOVED.items():
+    sys.modules.setdefault(f"{__name__}.{_old}", import_module(f".{_new}", __name__))
+del _old, _new
+
+
 def __getattr__(name):
+    if name in _MOVED:
+        return sys.modules[f"{__name__}.{name}"]
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value

@@ -223,7 +223,7 @@ def make_paired_embeddings(
     Examples
     --------
     >>> from skgap.datasets import make_paired_embeddings
-    >>> from skgap.metrics import mean_resultant_length, modality_gap
+    >>> from skgap.measure import mean_resultant_length, modality_gap
     >>> X, y = make_paired_embeddings(500, 32, preset="mimic-clip", random_state=0)
     >>> V, T = X[:, :32], X[:, 32:]
     >>> round(mean_resultant_length(V), 3), round(mean_resultant_length(T), 3)

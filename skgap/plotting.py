@@ -10,12 +10,12 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils import check_array, check_random_state
 
-from ._geometry import normalize_rows
-from ._layout import block_slices, resolve_modality_dims
-from ._validation import modality_names
+from ._core._layout import block_slices, resolve_modality_dims
+from ._core._norms import normalize_rows
+from ._core._validation import modality_names
 from .evaluate._sweep import summarize_sweep
 from .evaluate._table import as_columns
-from .shift import ModalityGapShifter
+from .transform._shift import ModalityGapShifter
 
 __all__ = ["metric_label", "plot_cones", "plot_gap_sweep", "plot_lambda_curves"]
 

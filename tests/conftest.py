@@ -36,3 +36,18 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def patch_core(monkeypatch):
+    """Set a knob of the sphere kernels (tile sizes, thread counts) in every
+    ``skgap._core`` module that holds it: the kernels import each other's names."""
+    from skgap._core import _norms, _parallel, _shift, _sphere, _streaming
+
+    def patch(name, value):
+        modules = [m for m in (_norms, _parallel, _shift, _sphere, _streaming) if hasattr(m, name)]
+        assert modules, name
+        for module in modules:
+            monkeypatch.setattr(module, name, value)
+
+    return patch

@@ -1,4 +1,4 @@
-"""Each benchmark script of issue 7 runs at its --smoke size and prints its ratio.
+"""Each benchmark script runs at its --smoke size and prints its ratio.
 
 Timing figures are not checked (machines are noisy); only that every script
 runs to the end and reports what it measures.

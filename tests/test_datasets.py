@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skgap.datasets import PRESETS, load_coco_clip, make_paired_embeddings
-from skgap.metrics import mean_pair_cosine, mean_resultant_length, modality_gap
+from skgap.measure import mean_pair_cosine, mean_resultant_length, modality_gap
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

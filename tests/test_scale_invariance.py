@@ -7,7 +7,7 @@ one positive factor), so ``f(c X) = f(X)`` for every ``c > 0`` such that
 ``c X`` is finite and made of normal numbers. Squared sums overflow for
 float32 entries near 1e19 (float64 near 1e154) and underflow near 1e-19
 (1e-154); the explicit examples are the failures observed in the audit
-(issue 13, section 1): float32 ``1e30 * X`` and ``1e-30 * X``, float64
+float32 ``1e30 * X`` and ``1e-30 * X``, float64
 ``1e200 * X``.
 
 The data are fixed; hypothesis draws the decimal exponent of ``c``: in
@@ -23,11 +23,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from skgap import AnchorAffineAligner, ConeStats, ModalityGapShifter, ModalityGapShifterCV
-from skgap import metrics
-from skgap._geometry import normalize_rows, row_norms
+from skgap import AnchorAffineAligner, ConeStats, ModalityGapShifter, ModalityGapShifterCV, metrics
+from skgap._core._norms import normalize_rows, row_norms
 from skgap.datasets import make_paired_embeddings
-from skgap.zeroshot import ZeroShotClassifier
+from skgap.transform._zeroshot import ZeroShotClassifier
 
 D = 8
 X64, Y = make_paired_embeddings(n_samples=60, n_features=D, random_state=0)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..datasets import PRESETS, make_paired_embeddings
 from ..evaluate._sweep import gap_sweep, summarize_sweep
-from ..stats import ConeStats
+from ..measure._cone_stats import ConeStats
 from ._figures import TASK_CURVES, cones_figure, sweep_figure, tasks_figure
 from ._format import format_best, format_report, format_sweep, format_table, selection
 from ._io import DataError
@@ -76,7 +76,7 @@ def run(args):
         )
         data[name] = (X, y)
         reports[name] = ConeStats(random_state=args.seed).fit(X).report()
-        # gap_sweep runs each fit with one BLAS thread (skgap._threads.run_fits).
+        # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
         tables[name] = gap_sweep(X, y, lams=lams, n_seeds=args.seeds, random_state=args.seed,
                                  progress=progress, as_frame=False)
         summaries[name] = summarize_sweep(tables[name], as_frame=False)

@@ -1,9 +1,9 @@
 """``skgap report``: cone statistics of the user's embeddings."""
 
-from ..stats import ConeStats
-from ._format import dumps, format_report
 from ..io import iter_embeddings
 from ..io._archive import is_clip_retrieval_folder
+from ..measure._cone_stats import ConeStats
+from ._format import dumps, format_report
 from ._io import DATA_FORMS, DataError, add_data_options, data_options, load_embeddings
 from ._options import add_progress, positive_int, want_progress
 

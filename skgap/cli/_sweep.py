@@ -8,7 +8,7 @@ import numpy as np
 
 from ..evaluate._auc import TASKS, check_task
 from ..evaluate._sweep import LEAKAGE_FREE_TASKS, LabelLeakageWarning, gap_sweep, summarize_sweep
-from ..stats import ConeStats
+from ..measure._cone_stats import ConeStats
 from ._figures import cones_figure, sweep_figure
 from ._format import dumps, format_best, format_report, format_sweep, selection, summary_groups
 from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings, load_labels
@@ -117,7 +117,7 @@ def run(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LabelLeakageWarning)
         try:
-            # gap_sweep runs each fit with one BLAS thread (skgap._threads.run_fits).
+            # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
             table = gap_sweep(
                 X, y, lams=args.lams, n_seeds=args.seeds, test_size=args.test_size, task=task,
                 tasks=args.tasks, probe="paper" if args.probe == "paper" else None,

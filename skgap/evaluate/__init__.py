@@ -16,7 +16,7 @@
 - zero-shot (:func:`zero_shot_scores`) and group-wise
   (:func:`groupwise_scores`) evaluation.
 
-Retrieval recall@k itself is a metric: :func:`skgap.metrics.retrieval_recall_at_k`.
+Retrieval recall@k itself is a metric: :func:`skgap.measure.retrieval_recall_at_k`.
 """
 
 from ._auc import (

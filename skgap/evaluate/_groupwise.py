@@ -15,9 +15,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import type_of_target
 
-from .._geometry import normalize_rows
-from .._layout import block_slices, resolve_modality_dims
-from .._threads import one_blas_thread
+from .._core._layout import block_slices, resolve_modality_dims
+from .._core._norms import normalize_rows
+from .._core._parallel import one_blas_thread
 
 __all__ = ["groupwise_scores", "knn_accuracy", "GROUPWISE_METRICS"]
 
@@ -95,7 +95,7 @@ def knn_accuracy(Z, y, n_neighbors=10):
     if k >= Z.shape[0]:
         raise ValueError(f"n_neighbors={k} must be below the number of rows ({Z.shape[0]}).")
     classes, codes = np.unique(y, return_inverse=True)
-    with one_blas_thread():  # threads only contend on these sizes (issue 14)
+    with one_blas_thread():  # threads only contend on these sizes
         idx = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z, return_distance=False)
     rows = np.arange(Z.shape[0])
     # Drop each row itself (usually, not always, the first neighbour: duplicates).
@@ -199,7 +199,7 @@ def groupwise_scores(
         raise ValueError(f"n_clusters={k} exceeds the {Z.shape[0]} stacked points.")
     labels = np.concatenate([y] * len(blocks))
     modality = np.repeat(np.arange(len(blocks)), X.shape[0])
-    with one_blas_thread():  # threads only contend on these sizes (issue 14)
+    with one_blas_thread():  # threads only contend on these sizes
         clusters = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(Z)
     return {
         "ari": float(adjusted_rand_score(labels, clusters)),

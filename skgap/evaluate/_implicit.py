@@ -7,18 +7,19 @@ that is already twice the data. For the default gap shift and scikit-learn's
 :func:`~skgap.evaluate.make_linear_probe` -- the shifted rows are not needed:
 block :math:`m` of the shifted row :math:`i` is
 :math:`z_{im} = \alpha_{im} x_{im} + \gamma_{im} s_m` with per-row scalars
-(:mod:`skgap._probe`), so the probe trains on the raw rows of ``X``. A
+(:mod:`skgap.transform._implicit`), so the probe trains on the raw rows of ``X``. A
 memory-mapped ``X`` is read in place: the held-out rows get weight zero, which
 leaves scikit-learn's objective -- the weighted mean loss plus
 :math:`\lVert W \rVert^2 / (2 C \sum_i w_i)` -- exactly that of the
 training rows alone. The fit follows scikit-learn's own L-BFGS path
-(:func:`skgap._probe.fit_logistic_regression`); the fitted model is a
+(:func:`skgap.transform._solver.fit_logistic_regression`); the fitted model is a
 ``LogisticRegression`` scored like any other.
 """
 
 from sklearn.linear_model import LogisticRegression
 
-from .._probe import block_norms, fit_logistic_regression, fold_statistics
+from ..transform._implicit import block_norms, fold_statistics
+from ..transform._solver import fit_logistic_regression
 
 __all__ = ["ShiftedTrainingRows", "fits_in_place"]
 
@@ -57,7 +58,7 @@ class ShiftedTrainingRows:
     slices : sequence of slice
         Column block of each modality.
     norms : ndarray of shape (n_rows, n_modalities), optional
-        Block norms of the rows of ``X`` (:func:`skgap._probe.block_norms`),
+        Block norms of the rows of ``X`` (:func:`skgap.transform._implicit.block_norms`),
         when the caller has them: they depend on neither the split nor the
         lambda. ``None``: computed here, once for every probe of this split
         and lambda.
@@ -89,7 +90,7 @@ class ShiftedTrainingRows:
             Fitted: ``probe``'s own L-BFGS path from zero on the same
             objective, so equal up to rounding to ``probe`` fitted on the
             written-out shifted training rows
-            (:func:`skgap._probe.fit_logistic_regression`). Not
+            (:func:`skgap.transform._solver.fit_logistic_regression`). Not
             preconditioned: the sweep's scores stay those of scikit-learn's
             fit at the probe's ``tol``.
         """

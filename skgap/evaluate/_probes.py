@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .._threads import one_blas_thread
-from .._validation import PairedMixin, modality_dims_constraint
+from .._core._parallel import one_blas_thread
+from .._core._validation import PairedMixin, modality_dims_constraint
 from ._auc import TASKS, continuous_scores, infer_task
 
 __all__ = ["make_linear_probe", "LateFusionClassifier"]
@@ -182,7 +182,7 @@ class LateFusionClassifier(ClassifierMixin, PairedMixin, BaseEstimator):
         check_classification_targets(y)
         weights = self._check_weights(len(slices))
         base = self.estimator if self.estimator is not None else make_linear_probe(infer_task(y))
-        with one_blas_thread():  # small fits: BLAS threads only contend (issue 14)
+        with one_blas_thread():  # small fits: BLAS threads only contend
             self.estimators_ = [clone(base).fit(X[:, s], y) for s in slices]
         self.classes_ = self.estimators_[0].classes_
         self.weights_ = weights

@@ -10,9 +10,9 @@ from numbers import Integral
 
 import numpy as np
 
-from .._layout import block_slices, resolve_modality_dims
-from .._threads import one_blas_thread
-from ..metrics._retrieval import retrieval_recall_at_k
+from .._core._layout import block_slices, resolve_modality_dims
+from .._core._parallel import one_blas_thread
+from ..measure._retrieval import retrieval_recall_at_k
 from ._groupwise import GROUPWISE_METRICS, groupwise_scores
 
 __all__ = ["make_retrieval_scorer", "make_clustering_scorer"]
@@ -73,7 +73,7 @@ class _TransformScorer:
 
     def __call__(self, estimator, X, y=None):
         # One BLAS thread: a search scores many folds, and threads only contend
-        # there (issue 14); GridSearchCV's n_jobs spends the cores.
+        # there; GridSearchCV's n_jobs spends the cores.
         with one_blas_thread():
             Z = _transform(estimator, X)
             V, T = _blocks(Z, estimator, self.modality_dims)
@@ -138,7 +138,7 @@ def make_retrieval_scorer(
 
     The scorer calls ``estimator.transform(X)``, splits the output into its
     image and text blocks and returns recall@k
-    (:func:`~skgap.metrics.retrieval_recall_at_k`) on the held-out rows.
+    (:func:`~skgap.measure.retrieval_recall_at_k`) on the held-out rows.
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def make_retrieval_scorer(
         fitted ``modality_dims_`` of the estimator (or of the last pipeline
         step that has one), else two equal blocks.
     block_size : int or None, default=None
-        Passed to :func:`~skgap.metrics.retrieval_recall_at_k`.
+        Passed to :func:`~skgap.measure.retrieval_recall_at_k`.
 
     Returns
     -------

@@ -4,8 +4,8 @@ import warnings
 
 import numpy as np
 
-from .._selection import SELECTION_RULES, _check_confidence, paired_t_interval, select_setting
-from .._selection import verdicts as _verdicts
+from .._core._selection import SELECTION_RULES, _check_confidence, paired_t_interval, select_setting
+from .._core._selection import verdicts as _verdicts
 from ._table import as_columns, make_table
 from ._tasks import LOWER_IS_BETTER
 

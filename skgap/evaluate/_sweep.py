@@ -6,6 +6,7 @@ table into paired differences, intervals, verdicts and a selection.
 """
 
 import warnings
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,20 +16,20 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
-from .._geometry import normalize_rows, pass_threads
-from .._layout import block_slices, resolve_modality_dims
-from .._probe import block_norms, is_memory_mapped
-from .._streaming import chunk_rows, fit_rows_in_chunks
-from .._threads import run_fits
-from ..metrics._cone import mean_resultant_length, modality_gap
-from ..shift import ModalityGapShifter
-from .._validation import modality_names
+from .._core._layout import block_slices, resolve_modality_dims
+from .._core._norms import normalize_rows
+from .._core._parallel import pass_threads, run_fits
+from .._core._streaming import chunk_rows, fit_rows_in_chunks
+from .._core._validation import modality_names
+from ..measure._cone import mean_resultant_length, modality_gap
+from ..transform._implicit import block_norms, is_memory_mapped
+from ..transform._shift import ModalityGapShifter
 from ._auc import check_task
+from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
 from ._summary import summarize_sweep
 from ._table import make_table
-from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._tasks import PROBE_TASKS, check_tasks, score_split
 
 __all__ = ["LabelLeakageWarning", "gap_sweep", "summarize_sweep"]
@@ -47,6 +48,46 @@ class LabelLeakageWarning(UserWarning):
     label off the text block whatever :math:`\\lambda` does; score
     ``tasks=("image", "zeroshot", "clustering")`` instead.
     """
+
+
+@dataclass(frozen=True, eq=False)
+class _SweepPlan:
+    """Everything a fit of the sweep needs besides the rows: fixed before the first fit.
+
+    ``transformer`` is None for the default gap shift (then ``path`` is
+    ``'lam'`` and ``direction`` its shift direction); ``class_embeddings``
+    are the zero-shot classes (None: text prototypes of each training split);
+    ``threads`` is the count of threads one probe evaluation may use (1 when
+    fits run in parallel); ``norms`` the block norms of every row of ``X``
+    when the probes train in place.
+    """
+
+    transformer: object
+    path: str
+    dims: tuple
+    direction: str
+    tasks: tuple
+    probe: object
+    label_task: str
+    classes: object = None
+    class_embeddings: object = None
+    seed: int = 0
+    threads: int = 1
+    norms: object = None
+
+    @property
+    def slices(self):
+        return block_slices(self.dims)
+
+    @property
+    def implicit(self):
+        """Whether the probes train on implicit features: the default gap
+        shift and a probe that :func:`._implicit.fits_in_place` accepts."""
+        return self.transformer is None and fits_in_place(self.probe)
+
+    @property
+    def probes(self):
+        return bool(PROBE_TASKS.intersection(self.tasks))
 
 
 def _check_values(lams, default_path):
@@ -106,7 +147,7 @@ def _resolve_probe(probe, task):
 
 def _class_embeddings(class_embeddings, classes, d):
     """Pooled unit class embeddings in the order of ``classes`` (None: text prototypes)."""
-    from ..zeroshot import pool_prompt_embeddings
+    from ..transform._zeroshot import pool_prompt_embeddings
 
     if class_embeddings is None:
         return None
@@ -152,13 +193,56 @@ def _as_text_rows(fitted, C, slices, n_features):
     return np.asarray(fitted.transform(rows))[:, slices[1]]
 
 
-def _trains_in_place(transformer, probe):
-    """Whether the probe trains on implicit features: the default gap shift and a
-    probe that :func:`._implicit.fits_in_place` accepts."""
-    return transformer is None and fits_in_place(probe)
+def _fit_map(X, train, value, plan):
+    """The map of one value fitted on the training rows, and the training rows
+    when they were copied out of ``X`` (else None)."""
+    if plan.transformer is not None:
+        return clone(plan.transformer).set_params(**{plan.path: value}), None
+    # lam in [-1, 1]: negative values widen the gap along the same directions.
+    fitted = ModalityGapShifter(lam=value, modality_dims=plan.dims, direction=plan.direction)
+    if is_memory_mapped(X):
+        fit_rows_in_chunks(fitted, X, train)
+        return fitted, None
+    X_train = X[train]
+    fitted.fit(X_train)
+    return fitted, X_train
 
 
-def _run_one(X, y, train, test, value, config):
+def _probe_fitter(X, y, train, fitted, X_train, plan):
+    """``fit_probe(columns)``: the probe fitted on the transformed training rows
+    (their ``columns``), written out or implicit."""
+    if plan.transformer is not None:
+        # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
+        Z_train = np.asarray(fitted.fit_transform(X[train]))
+    elif not plan.implicit:
+        Z_train = np.asarray(fitted.transform(X[train] if X_train is None else X_train))
+    else:
+        if X_train is None:
+            rows, y_rows = ShiftedTrainingRows(X, train, fitted, plan.slices, plan.norms), y
+        else:
+            train_norms = None if plan.norms is None else plan.norms[train]
+            rows = ShiftedTrainingRows(X_train, None, fitted, plan.slices, train_norms)
+            y_rows = y[train]
+        return lambda columns: rows.fit(plan.probe, columns, y_rows, threads=plan.threads)
+    y_train = y[train]
+    return lambda columns: clone(plan.probe).fit(Z_train[:, columns], y_train)
+
+
+def _zeroshot_classes(X, y, train, fitted, plan):
+    """Unit class embeddings through the fitted map, as text rows; a class with
+    no text row in the training split gets a NaN row (it is never predicted)."""
+    C0 = plan.class_embeddings
+    slices = plan.slices
+    if C0 is None:
+        C0 = _text_prototypes(X[:, slices[1]][train], y[train], plan.classes)
+    present = np.isfinite(C0).all(axis=1)
+    C = np.full(C0.shape, np.nan)
+    C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
+                                "the class embeddings")
+    return C
+
+
+def _run_one(X, y, train, test, value, plan):
     """Fit the map on the training rows, transform the test rows, score every task.
 
     With the default gap shift and a plain lbfgs ``LogisticRegression`` probe
@@ -169,77 +253,34 @@ def _run_one(X, y, train, test, value, config):
     memory gives up one copy of its training rows. Any other map or probe sees
     the written-out training rows, as ``fit_transform`` gives them.
     """
-    transformer, path, dims, direction = config["map"]
-    tasks, probe = config["tasks"], config["probe"]
-    slices = block_slices(dims)
-    X_train = None  # the training rows, when copied
-    if transformer is None:
-        # lam in [-1, 1]: negative values widen the gap along the same directions.
-        fitted = ModalityGapShifter(lam=value, modality_dims=dims, direction=direction)
-        if is_memory_mapped(X):
-            fit_rows_in_chunks(fitted, X, train)
-        else:
-            X_train = X[train]
-            fitted.fit(X_train)
-    else:
-        fitted = clone(transformer).set_params(**{path: value})
-    implicit = _trains_in_place(transformer, probe)
-    Z_train = None
-    if transformer is not None:
-        # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
-        Z_train = np.asarray(fitted.fit_transform(X[train]))
-    elif not implicit and PROBE_TASKS.intersection(tasks):
-        Z_train = np.asarray(fitted.transform(X[train] if X_train is None else X_train))
+    fitted, X_train = _fit_map(X, train, value, plan)
+    fit_probe = _probe_fitter(X, y, train, fitted, X_train, plan) if plan.probes else None
+    if plan.transformer is not None and fit_probe is None:
+        fitted.fit(X[train])
     Z_test = np.asarray(fitted.transform(X[test]))
-    if implicit and PROBE_TASKS.intersection(tasks):
-        norms = config.get("norms")  # of every row of X, when the sweep has them
-        if X_train is None:
-            rows, y_rows = ShiftedTrainingRows(X, train, fitted, slices, norms), y
-        else:
-            train_norms = None if norms is None else norms[train]
-            rows = ShiftedTrainingRows(X_train, None, fitted, slices, train_norms)
-            y_rows = y[train]
-
-        def fit_probe(columns):
-            return rows.fit(probe, columns, y_rows, threads=config["threads"])
-    else:
-        y_train = y[train]
-
-        def fit_probe(columns):
-            return clone(probe).fit(Z_train[:, columns], y_train)
-    C = None
-    if "zeroshot" in tasks:
-        C0 = config["class_embeddings"]
-        if C0 is None:
-            C0 = _text_prototypes(X[:, slices[1]][train], y[train], config["classes"])
-        # A class with no text row in the training split gets a NaN row: it is never predicted.
-        present = np.isfinite(C0).all(axis=1)
-        C = np.full(C0.shape, np.nan)
-        C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
-                                    "the class embeddings")
+    C = _zeroshot_classes(X, y, train, fitted, plan) if "zeroshot" in plan.tasks else None
     rows = score_split(
-        tasks, fit_probe, Z_test, y[test], slices, label_task=config["label_task"],
-        classes=config["classes"], class_embeddings=C, seed=config["seed"],
+        plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
+        classes=plan.classes, class_embeddings=C, seed=plan.seed,
     )
-    blocks = [Z_test[:, s] for s in slices]
+    blocks = [Z_test[:, s] for s in plan.slices]
     geometry = [mean_resultant_length(B) for B in blocks]
     gaps = [modality_gap(blocks[0], B)[1] for B in blocks[1:]]
     return rows, geometry, gaps
 
 
-def _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values, norms=None):
+def _warn_leakage(X, y, splits, plan, results, values):
     """Warn when the fusion probe can read the label off the text block."""
-    if "fusion" not in tasks:
+    if "fusion" not in plan.tasks:
         return
     train = splits[0][0]
     reason = None
-    if label_task != "multilabel" and _one_text_row_per_class(
-        X[:, block_slices(dims)[1]], train, y[train]
+    if plan.label_task != "multilabel" and _one_text_row_per_class(
+        X[:, plan.slices[1]], train, y[train]
     ):
         reason = "the text block holds one distinct row per class (class-name captions)"
     if reason is None:
-        text_auc = _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values,
-                                   norms)
+        text_auc = _text_probe_auc(X, y, splits, plan, results, values)
         if text_auc >= 0.999:
             reason = f"a text-only probe scores AUC {text_auc:.4f}"
     if reason is not None:
@@ -268,23 +309,22 @@ def _one_text_row_per_class(T, rows, y_rows):
     return True
 
 
-def _text_probe_auc(X, y, splits, dims, label_task, probe, tasks, results, values, norms):
+def _text_probe_auc(X, y, splits, plan, results, values):
     """Mean text-only probe AUC at the value closest to 0 (one extra fit when not swept).
 
-    ``norms``: the sweep's block norms of ``X``, when it has them (the extra
-    fit then needs no pass of its own for them).
+    The extra fit uses the default gap shift at 0 and the sweep's probe (and
+    its block norms of ``X``, when it has them: no pass of its own for them).
     """
     j = int(np.argmin(np.abs(values)))
-    if "text" in tasks:
+    if "text" in plan.tasks:
         scores = [score for rows, _, _ in results[j::len(values)]
                   for task, metric, score in rows if task == "text" and metric == "auc"]
         return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
     train, test = splits[0]
-    config = {"map": (None, "lam", dims, "raw"), "tasks": ("text",), "class_embeddings": None,
-              "label_task": label_task, "probe": probe, "classes": None, "seed": 0,
-              "threads": pass_threads(X.shape[0]), "norms": norms}
+    text_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=("text",),
+                        classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
     # Through run_fits like every other fit: one BLAS thread.
-    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, config)])
+    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, text_plan)])
     return rows[0][2]
 
 
@@ -417,7 +457,7 @@ def gap_sweep(
         Show a tqdm progress bar (one step per split and value).
     n_jobs : int or None, default=None
         Fits run in parallel across (split, value) pairs, each with one BLAS
-        thread (:func:`skgap._threads.run_fits`). With one fit at a time, the
+        thread (:func:`skgap._core._parallel.run_fits`). With one fit at a time, the
         cores BLAS may use share the row items of each evaluation of an
         lbfgs ``LogisticRegression`` probe instead (see Notes). The table does
         not depend on ``n_jobs``.
@@ -517,43 +557,57 @@ def gap_sweep(
         C = _class_embeddings(class_embeddings, classes, dims[1])
     elif class_embeddings is not None:
         raise ValueError("class_embeddings is only used by the 'zeroshot' task; add it to tasks.")
-    stratify = _stratify_labels(y, label_task, n_train, n_test)
+    threads = pass_threads(X.shape[0]) if effective_n_jobs(n_jobs) == 1 else 1
+    plan = _SweepPlan(
+        transformer=transformer, path=path, dims=tuple(dims), direction=direction, tasks=tasks,
+        probe=probe, label_task=label_task, classes=classes, class_embeddings=C,
+        # One fit at a time: the BLAS-allowed cores share each probe
+        # evaluation (the result does not depend on them).
+        threads=threads,
+    )
+    if plan.implicit and plan.probes:
+        # The probes' block norms depend on neither the split nor the value:
+        # one pass over X for the whole sweep, not one per fit.
+        plan = replace(plan, norms=block_norms(X, plan.slices))
+    splits = _make_splits(
+        X.shape[0], n_seeds, test_size, _stratify_labels(y, label_task, n_train, n_test),
+        random_state,
+    )
+    jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
+    results = _run_splits(X, y, splits, values, plan, n_jobs, progress)
+    _warn_leakage(X, y, splits, plan, results, values)
+    if label_task == "multilabel":
+        _report_missing_labels(results, jobs)
+    return make_table(_long_columns(results, jobs, dims), as_frame)
+
+
+def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
+    """``n_seeds`` sorted (train, test) index pairs, the same for every value and task."""
     rng = check_random_state(random_state)
     split_seeds = rng.randint(np.iinfo(np.int32).max, size=n_seeds)
+    indices = np.arange(n_samples)
     splits = []
-    indices = np.arange(X.shape[0])
     for seed in split_seeds:
         train, test = train_test_split(
             indices, test_size=test_size, stratify=stratify, random_state=int(seed)
         )
         splits.append((np.sort(train), np.sort(test)))
+    return splits
 
-    config = {"map": (transformer, path, dims, direction), "tasks": tasks,
-              "class_embeddings": C, "label_task": label_task, "probe": probe,
-              "classes": classes, "seed": 0,
-              # One fit at a time: the BLAS-allowed cores share each probe
-              # evaluation (the result does not depend on them).
-              "threads": pass_threads(X.shape[0]) if effective_n_jobs(n_jobs) == 1 else 1}
-    if _trains_in_place(transformer, probe) and PROBE_TASKS.intersection(tasks):
-        # The probes' block norms depend on neither the split nor the value:
-        # one pass over X for the whole sweep, not one per fit.
-        config["norms"] = block_norms(X, block_slices(dims))
-    jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
-    bar = _progress_bar(len(jobs), progress)
+
+def _run_splits(X, y, splits, values, plan, n_jobs, progress):
+    """Every (split, value) fit, in that order; parallel across the values of a
+    split, the progress bar advancing after each split."""
+    bar = _progress_bar(len(splits) * len(values), progress)
     results = []
-    # One split's values per batch: parallel across values, progress after each split.
-    for s in range(n_seeds):
-        batch = [(X, y, *splits[s], v, config) for ss, v in jobs if ss == s]
+    for train, test in splits:
+        batch = [(X, y, train, test, float(v), plan) for v in values]
         results += run_fits(_run_one, batch, n_jobs=n_jobs)
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
         bar.close()
-    _warn_leakage(X, y, splits, dims, label_task, probe, tasks, results, values,
-                  config.get("norms"))
-    if label_task == "multilabel":
-        _report_missing_labels(results, jobs)
-    return make_table(_long_columns(results, jobs, dims), as_frame)
+    return results
 
 
 def _long_columns(results, jobs, dims):

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from ..metrics._retrieval import retrieval_recall_at_k
+from ..measure._retrieval import retrieval_recall_at_k
 from ._auc import binary_auc, continuous_scores, multiclass_auc, multilabel_auc
 
 __all__ = ["PROBE_TASKS", "TASK_FAMILIES", "LOWER_IS_BETTER", "check_tasks", "score_split"]

@@ -4,14 +4,15 @@ import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
-from .._geometry import check_block, shift_block
+from .._core._norms import check_block
+from .._core._shift import shift_block
 
 __all__ = ["zero_shot_scores"]
 
 
 def _pooled_classes(class_embeddings, classes):
     """Pool the prompts of each class; name the classes (dict keys by default)."""
-    from ..zeroshot import pool_prompt_embeddings
+    from ..transform._zeroshot import pool_prompt_embeddings
 
     if isinstance(class_embeddings, dict):
         default = np.asarray(list(class_embeddings))
@@ -40,7 +41,7 @@ def zero_shot_scores(
     r"""Zero-shot accuracy and balanced accuracy, with prompt ensembles.
 
     Each image is given the class whose (ensembled) text embedding is the
-    most cosine-similar, through :class:`~skgap.zeroshot.ZeroShotClassifier`.
+    most cosine-similar, through :class:`~skgap.ZeroShotClassifier`.
 
     Parameters
     ----------
@@ -53,7 +54,7 @@ def zero_shot_scores(
         ``(n_classes, n_prompts, d)``, a list of ``(n_prompts_k, d)`` arrays,
         or a dict ``{class: (n_prompts_k, d) or (d,) array}``. The prompts of
         a class are ensembled as CLIP does: normalise, average, normalise
-        (:func:`skgap.zeroshot.pool_prompt_embeddings`).
+        (:func:`skgap.transform.pool_prompt_embeddings`).
     classes : array-like of shape (n_classes,), default=None
         The class of each entry of ``class_embeddings``; ``None`` uses the
         dict keys (in order), else ``0, ..., n_classes - 1``.
@@ -75,7 +76,7 @@ def zero_shot_scores(
 
     See Also
     --------
-    skgap.zeroshot.ZeroShotClassifier : The classifier.
+    skgap.ZeroShotClassifier : The classifier.
 
     Notes
     -----
@@ -98,7 +99,7 @@ def zero_shot_scores(
     >>> zero_shot_scores(V, ["cat", "dog", "dog", "dog"], prompts)
     {'accuracy': 0.75, 'balanced_accuracy': 0.8333...}
     """
-    from ..zeroshot import ZeroShotClassifier
+    from ..transform._zeroshot import ZeroShotClassifier
 
     C, classes = _pooled_classes(class_embeddings, classes)
     V = check_block(V, "V")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._layout import pair
+from .._core._layout import pair
 from ._archive import ClipRetrievalArchive, is_clip_retrieval_folder
 from ._blocks import check_block
 from ._errors import DataFileError, KeyChoiceWarning

@@ -12,6 +12,8 @@ this package eagerly.
 - :func:`expert_probability`: the eCLIP curriculum schedule.
 """
 
+import sys
+
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
@@ -20,9 +22,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         name="torch",
     ) from exc
 
+from ._adapter import GapClosingAdapter
 from ._curriculum import expert_probability
-from .adapter import GapClosingAdapter
-from .learned_probe import LearnedGapProbe
+from ._learned_probe import LearnedGapProbe
 from .losses import (
     LearnableTemperature,
     align_true_pairs,
@@ -31,6 +33,10 @@ from .losses import (
     clip_loss,
     uniformity,
 )
+
+# Module paths of earlier releases stay importable.
+sys.modules.setdefault(f"{__name__}.adapter", sys.modules[f"{__name__}._adapter"])
+sys.modules.setdefault(f"{__name__}.learned_probe", sys.modules[f"{__name__}._learned_probe"])
 
 __all__ = [
     "GapClosingAdapter",

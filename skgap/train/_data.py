@@ -4,9 +4,9 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .._geometry import CHUNK_ROWS, check_nonzero_norms, normalize_rows, row_norms
-from .._layout import block_slices, resolve_modality_dims
-from .._validation import FLOAT_DTYPES, modality_names
+from .._core._layout import block_slices, resolve_modality_dims
+from .._core._norms import CHUNK_ROWS, check_nonzero_norms, normalize_rows, row_norms
+from .._core._validation import FLOAT_DTYPES, modality_names
 
 
 def validate_paired(estimator, X, *, reset, n_modalities=2, ensure_min_samples=1):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..metrics import retrieval_recall_at_k
+from ..measure import retrieval_recall_at_k
 from ._curriculum import expert_probability
 from ._data import batches
 from ._device import to_numpy

@@ -11,7 +11,7 @@ objectives of :class:`~skgap.train.GapClosingAdapter`:
         + w_{\mathrm{CU}} \, \mathcal L_{\mathrm{CU}}.
 
 :func:`uniformity` and :func:`alignment` give the same numbers as
-:func:`skgap.metrics.uniformity` and :func:`skgap.metrics.alignment` on unit
+:func:`skgap.measure.uniformity` and :func:`skgap.measure.alignment` on unit
 rows, so a value logged during training can be compared with one measured on
 the embeddings afterwards.
 
@@ -268,7 +268,7 @@ def uniformity(E, t=2.0):
     .. math:: \mathcal L_{\mathrm{unif}} = \log \frac{2}{n(n-1)}
         \sum_{i<j} \exp\!\big(-t \lVert e_i - e_j \rVert_2^2\big)
 
-    The torch twin of :func:`skgap.metrics.uniformity`: the same number on
+    The torch twin of :func:`skgap.measure.uniformity`: the same number on
     unit rows, differentiable. Computed from the Gram matrix and a
     log-sum-exp, so it is stable for large ``t``.
 
@@ -285,7 +285,7 @@ def uniformity(E, t=2.0):
 
     See Also
     --------
-    skgap.metrics.uniformity : The NumPy measurement.
+    skgap.measure.uniformity : The NumPy measurement.
 
     Examples
     --------
@@ -306,7 +306,7 @@ def alignment(V, T, alpha=2.0):
     .. math:: \mathcal L_{\mathrm{align}} = \frac{1}{n} \sum_i
         \lVert v_i - t_i \rVert_2^{\alpha}
 
-    The torch twin of :func:`skgap.metrics.alignment`; with ``alpha=2`` it
+    The torch twin of :func:`skgap.measure.alignment`; with ``alpha=2`` it
     equals :func:`align_true_pairs` of two modalities.
 
     Parameters
@@ -322,7 +322,7 @@ def alignment(V, T, alpha=2.0):
 
     See Also
     --------
-    skgap.metrics.alignment : The NumPy measurement.
+    skgap.measure.alignment : The NumPy measurement.
 
     Examples
     --------
