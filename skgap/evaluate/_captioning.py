@@ -793,6 +793,36 @@ def captioning_metrics(Z_bank, Z_query, texts_bank, texts_query, T_bank, T_query
     return rows
 
 
+def require_caption_extra(what):
+    """Import the text-metric libraries up front, naming the extra when one is missing."""
+    for module in ("sacrebleu", "rouge_score.rouge_scorer", "pycocoevalcap.cider.cider"):
+        _require(module, what)
+
+
+def split_captioning(X, y, train, test, fitted, Z_test, *, texts, dims, labelled, seed):
+    """The ``'captioning'`` rows of one split of :func:`~skgap.evaluate.gap_sweep`.
+
+    The bank is the training rows through the fitted map (``transform``),
+    the queries the test rows ``Z_test``; ``text_cosine`` and the oracle
+    read the untransformed text block of ``X``. The query's own text is
+    never in the bank: the splits are disjoint (checked here) and the
+    captioner refuses a query row equal to a bank row.
+    """
+    overlap = np.intersect1d(train, test)
+    if overlap.size:
+        raise RuntimeError(
+            f"{overlap.size} row(s) are both in the bank (training rows) and among the queries "
+            f"(first: row {overlap[0]}); a query's own text must never be in the bank."
+        )
+    txt = block_slices(dims)[1]
+    Z_bank = np.asarray(fitted.transform(X[train]))
+    return captioning_metrics(
+        Z_bank, Z_test, texts[train], texts[test], X[train][:, txt], X[test][:, txt],
+        dims=dims, labels_bank=y[train] if labelled else None,
+        labels_query=y[test] if labelled else None, seed_rows=test, seed=seed,
+    )
+
+
 def _most_frequent(texts, U):
     _, first, inverse, counts = np.unique(texts.astype(str), return_index=True,
                                           return_inverse=True, return_counts=True)
