@@ -386,7 +386,7 @@ class RetrievalCaptioner(BaseEstimator):
         return m
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, labels=None):
+    def fit(self, X, y=None, labels=None):
         """Keep the unit text rows of ``X``, their texts ``y`` and labels as the bank.
 
         Parameters
