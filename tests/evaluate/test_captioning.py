@@ -283,9 +283,28 @@ def test_sweep_scores_captioning_on_the_same_splits_with_floors_and_ceilings(dat
     captions = pipe.fit(X[train], texts[train]).predict(X[test])
     expected = text_overlap_scores(texts[test], captions, metrics=("rougeL",))["rougeL"]
     assert wide.loc[(0, "rougeL"), 1.0] == pytest.approx(expected)
-    # The oracle maximises text_cosine among the bank texts.
+    # The oracle: the bank text nearest the query's own text embedding.
+    T = _unit(X[:, D:])
+    oracle = np.mean(np.max(T[test] @ T[train].T, axis=1))
+    assert wide.loc[(0, "text_cosine_oracle"), 1.0] == pytest.approx(oracle, rel=1e-5)
     assert (wide.xs("text_cosine_oracle", level="metric").values
             >= wide.xs("text_cosine", level="metric").values - 1e-6).all()
+
+
+def test_the_most_frequent_floor_breaks_ties_by_the_most_central_text():
+    from skgap.evaluate._captioning import captioning_metrics
+
+    texts = np.array(["a cat", "a dog", "a dog", "a bird", "a bird"], dtype=object)
+    T = _unit([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.6, 0.1],
+               [0.6, 0.6, 0.1]])  # 'a bird' ties 'a dog' in count and is the more central
+    Z = np.hstack([T, T])
+    Q = np.hstack([_unit([[0.0, 0.0, 1.0]]), _unit([[0.0, 0.1, 1.0]])])
+    rows = dict(captioning_metrics(Z, np.vstack([Q, Q + 0.1]), texts,
+                                   np.array(["a bird", "a cat"], dtype=object),
+                                   T, _unit([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]), dims=(3, 3)))
+    assert rows["bleu1_frequent"] == pytest.approx(
+        text_overlap_scores(["a bird", "a cat"], ["a bird", "a bird"],
+                            metrics=("bleu1",))["bleu1"])
 
 
 def test_sweep_without_labels_and_its_errors(data):
