@@ -55,7 +55,7 @@ TEXT_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2", "rougeL"
 #: Every metric a captioning score can name (label agreement, text overlap, semantic).
 CAPTION_METRICS = (
     ("label_accuracy", "label_f1_micro", "label_f1_macro", "label_f1_example")
-    + TEXT_METRICS + ("text_cosine",)
+    + TEXT_METRICS + ("text_cosine", "distinct_captions")
 )
 #: BLEU's settings (sacrebleu): the 13a tokenizer of WMT's mteval, lowercased,
 #: exponential smoothing, corpus level.
@@ -768,6 +768,10 @@ def captioning_metrics(Z_bank, Z_query, texts_bank, texts_query, T_bank, T_query
       query's own text embedding -- the best text-to-text match, which
       maximises ``text_cosine``.
 
+    Besides the scores, ``distinct_captions`` is the share of distinct texts
+    among the queries' captions: a diagnostic of hubness (a few generic bank
+    texts answering many images), not a quality score.
+
     Returns
     -------
     list of (metric, score)
@@ -789,6 +793,9 @@ def captioning_metrics(Z_bank, Z_query, texts_bank, texts_query, T_bank, T_query
             found.update(label_agreement(labels_query, np.asarray(labels_bank)[pick]))
         found.update(text_overlap_scores(texts_query, texts_bank[pick]))
         found["text_cosine"] = float(np.mean(np.einsum("ij,ij->i", Uq, Ub[pick])))
+        # Hubness: a map that sends every image to a few generic texts scores well on
+        # text_cosine and poorly here.
+        found["distinct_captions"] = np.unique(texts_bank[pick].astype(str)).size / n_query
         rows += [(metric + suffix, score) for metric, score in found.items()]
     return rows
 

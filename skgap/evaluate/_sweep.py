@@ -442,7 +442,9 @@ def gap_sweep(
           (multi-label ``y``; none when ``y`` is None), ``bleu1`` ...
           ``bleu4``, ``rouge1``, ``rouge2``, ``rougeL``, ``cider_d``
           (:func:`text_overlap_scores`) and ``text_cosine``
-          (:func:`semantic_agreement` on the untransformed text rows); each
+          (:func:`semantic_agreement` on the untransformed text rows), and
+          ``distinct_captions`` (the share of distinct captions among the
+          test images: a diagnostic of hubness, not a quality score); each
           also with the suffixes ``_random``, ``_frequent`` and ``_oracle``,
           its floors and ceiling on the same split (a random training text,
           the most frequent one, the training text nearest the query's own

@@ -305,6 +305,8 @@ def test_the_most_frequent_floor_breaks_ties_by_the_most_central_text():
     assert rows["bleu1_frequent"] == pytest.approx(
         text_overlap_scores(["a bird", "a cat"], ["a bird", "a bird"],
                             metrics=("bleu1",))["bleu1"])
+    assert rows["distinct_captions_frequent"] == 0.5  # one text for both queries
+    assert rows["distinct_captions_oracle"] == 1.0  # 'a bird' and 'a cat'
 
 
 def test_sweep_without_labels_and_its_errors(data):
