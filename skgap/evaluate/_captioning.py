@@ -513,6 +513,10 @@ class RetrievalCaptioner(BaseEstimator):
         Only a retrieved text carries labels; a generated one would need a
         labeler, so this refuses a ``generator`` other than ``'top-1'``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n, d_image + d_text) or (n, d_image)
+
         Returns
         -------
         labels : ndarray of shape (n,) or (n, n_labels)
@@ -530,7 +534,19 @@ class RetrievalCaptioner(BaseEstimator):
         return self.bank_labels_[idx[:, 0]]
 
     def score(self, X, y):
-        """Corpus BLEU-4 (sacrebleu, :data:`BLEU_SETTINGS`) of the captions against ``y``."""
+        """Corpus BLEU-4 (sacrebleu, :data:`BLEU_SETTINGS`) of the captions against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d_image + d_text) or (n, d_image)
+        y : sequence of str of length n
+            The reference text of each image.
+
+        Returns
+        -------
+        score : float
+            BLEU-4 on a 0-1 scale.
+        """
         return text_overlap_scores(y, self.predict(X), metrics=("bleu4",))["bleu4"]
 
     def __sklearn_tags__(self):
@@ -695,6 +711,17 @@ def semantic_agreement(T_true, T_caption):
     Both embeddings come from the user's own text encoder (the file): for a
     retrieved caption, the bank row's text embedding. The encoder-agnostic
     analogue of eCLIP's CheXbert-embedding cosine.
+
+    Parameters
+    ----------
+    T_true : array-like of shape (n, d)
+        Text embedding of each image's own (reference) text.
+    T_caption : array-like of shape (n, d)
+        Text embedding of each image's caption.
+
+    Returns
+    -------
+    score : float
     """
     A = normalize_rows(check_array(T_true, dtype=[np.float64, np.float32]), "T_true")
     B = normalize_rows(check_array(T_caption, dtype=[np.float64, np.float32]), "T_caption")
@@ -726,6 +753,11 @@ def make_captioning_scorer(metric="bleu4"):
     ----------
     metric : str, default='bleu4'
         One of :data:`TEXT_METRICS` (higher is better for all).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, texts) -> float``.
 
     Examples
     --------
@@ -923,7 +955,17 @@ class LocalLMGenerator:
         return "\n".join(f"- {t}" for t in texts)
 
     def build_prompt(self, texts):
-        """The prompt for one image's retrieved ``texts``."""
+        """The prompt for one image's retrieved texts.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The image's retrieved texts, most similar first.
+
+        Returns
+        -------
+        prompt : str
+        """
         shots = "".join(_SHOT.format(context=self._context(c), report=r) for c, r in self.shots)
         return self.template.format(shots=shots, context=self._context(texts))
 
@@ -942,7 +984,17 @@ class LocalLMGenerator:
         return self._loaded
 
     def generate_batch(self, retrieved):
-        """One report per image, from each image's list of retrieved texts."""
+        """One report per image, from each image's list of retrieved texts.
+
+        Parameters
+        ----------
+        retrieved : list of list of str
+            The retrieved texts of each image.
+
+        Returns
+        -------
+        reports : list of str
+        """
         import torch
 
         tokenizer, model = self._load()
