@@ -136,6 +136,8 @@ def load_embeddings(paths, image_key=None, text_key=None, **kwargs):
     opts.update(kwargs)
     label_opts = {k: opts.pop(k) for k in ("id_column", "uncertain") if k in opts}
     joint = context is not None and context["labels"] is not None and label_opts
+    if "texts" in opts and "id_column" in label_opts:  # a text table joins on the ids too
+        opts["id_column"] = label_opts["id_column"]
     if joint:
         opts.update(label_opts, labels=context["labels"])
     where = " and ".join(map(str, [paths] if isinstance(paths, str) else paths))

@@ -411,6 +411,21 @@ def test_cli_sweep_takes_texts(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "e.npz"), "--tasks", "captioning", "--out",
                  str(out)]) == 2
     assert "--texts NAME" in capsys.readouterr().err
+    # A text table in another order, joined by id without --labels.
+    np.savez(tmp_path / "f.npz", image=X[:, :D], text=X[:, D:],
+             ids=np.array([f"id{i}" for i in range(80)]))
+    order = np.random.default_rng(1).permutation(80)
+    (tmp_path / "t.csv").write_text("ids,caption\n" + "".join(f"id{i},{texts[i]}\n"
+                                                              for i in order))
+    assert main(["sweep", str(tmp_path / "f.npz"), "--tasks", "captioning", "--texts",
+                 f"{tmp_path / 't.csv'}:caption", "--id-column", "ids", "--lams", "0",
+                 "--seeds", "1", "--no-plots", "--json", "--out", str(tmp_path / "o2")]) == 0
+    joined = (tmp_path / "o2" / "sweep.csv").read_text()
+    by_position = tmp_path / "o3"
+    assert main(["sweep", str(tmp_path / "f.npz"), "--tasks", "captioning", "--texts",
+                 f"{tmp_path / 't.csv'}:caption", "--lams", "0", "--seeds", "1", "--no-plots",
+                 "--json", "--out", str(by_position)]) == 0
+    assert joined != (by_position / "sweep.csv").read_text()  # the join reorders the texts
 
 
 def _tiny_causal_lm(folder):
