@@ -37,7 +37,7 @@ TOP_LEVEL = [
         "Evaluate: probes and the λ sweep",
         "The paper's protocol and a late-fusion probe; the rest of the "
         "evaluation toolkit is in :mod:`skgap.evaluate`. See :doc:`/user_guide/evaluation`.",
-        ["gap_sweep", "summarize_sweep", "LateFusionClassifier"],
+        ["gap_sweep", "summarize_sweep", "LateFusionClassifier", "RetrievalCaptioner"],
     ),
     (
         "Encode images and texts (needs torch)",

@@ -27,7 +27,7 @@ from importlib import import_module
 
 from . import datasets, evaluate, io, measure, plotting, transform
 from ._core._layout import pair, unpair
-from .evaluate import LateFusionClassifier, gap_sweep, summarize_sweep
+from .evaluate import LateFusionClassifier, RetrievalCaptioner, gap_sweep, summarize_sweep
 from .measure import ConeStats
 from .transform import (
     AnchorAffineAligner,
@@ -56,6 +56,7 @@ __all__ = [
     "ModalityCentering",
     "ModalityGapShifter",
     "ModalityGapShifterCV",
+    "RetrievalCaptioner",
     "ZeroShotClassifier",
     "gap_sweep",
     "summarize_sweep",

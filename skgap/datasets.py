@@ -118,6 +118,7 @@ def make_paired_embeddings(
     preset=None,
     dtype=np.float32,
     random_state=None,
+    return_texts=False,
 ):
     r"""Generate paired image/text embeddings with a cone effect and a gap.
 
@@ -193,6 +194,14 @@ def make_paired_embeddings(
         Floating dtype of ``X``.
     random_state : int, RandomState instance or None, default=None
         Seed.
+    return_texts : bool, default=False
+        Also return a template caption per pair whose words carry the
+        label(s) and the strongest text-private class score :math:`b_i`
+        (e.g. ``'a picture of class two with hints of class zero'``; for
+        multi-label data ``'findings: label one and label three, most marked
+        label three'`` or ``'no findings, most marked label zero'``), so that
+        examples and tests of captioning have texts. Drawing them consumes
+        no randomness: ``X`` and ``y`` are the same either way.
 
     Returns
     -------
@@ -200,6 +209,8 @@ def make_paired_embeddings(
         Unit rows in each block, ``[V | T]``.
     y : ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or the label indicator matrix when ``multilabel``.
+    texts : ndarray of object, shape (n_samples,)
+        With ``return_texts=True``: the template caption of each pair.
 
     Notes
     -----
@@ -260,6 +271,8 @@ def make_paired_embeddings(
         raise ValueError(
             f"axis_spread must lie in [0, 2] (one value, or one per modality), got {axis_spread!r}."
         )
+    if return_texts not in (True, False):
+        raise ValueError(f"return_texts must be True or False, got {return_texts!r}.")
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise ValueError(f"dtype must be a floating dtype, got {dtype}.")
@@ -344,7 +357,36 @@ def make_paired_embeddings(
     X = np.empty((n_samples, 2 * d), dtype=dtype)
     X[:, :d] = V @ Q
     X[:, d:] = T @ Q
+    if return_texts:
+        return X, y, _template_texts(y, B, multilabel)
     return X, y
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _number_word(k):
+    return _NUMBER_WORDS[k] if k < len(_NUMBER_WORDS) else str(k)
+
+
+def _template_texts(y, B, multilabel):
+    """A caption per pair: its label words, and the class its text-private score favours."""
+    texts = np.empty(y.shape[0], dtype=object)
+    order = np.argsort(-B, axis=1, kind="stable")
+    for i in range(y.shape[0]):
+        if multilabel:
+            on = np.flatnonzero(y[i])
+            marked = _number_word(int(order[i, 0]))
+            if on.size:
+                findings = " and ".join(f"label {_number_word(int(k))}" for k in on)
+                texts[i] = f"findings: {findings}, most marked label {marked}"
+            else:
+                texts[i] = f"no findings, most marked label {marked}"
+        else:
+            hint = order[i, 0] if order[i, 0] != y[i] else order[i, 1]
+            texts[i] = (f"a picture of class {_number_word(int(y[i]))} with hints of class "
+                        f"{_number_word(int(hint))}")
+    return texts
 
 
 def _coco_candidates():

@@ -136,13 +136,16 @@ def load_embeddings(paths, image_key=None, text_key=None, **kwargs):
     opts.update(kwargs)
     label_opts = {k: opts.pop(k) for k in ("id_column", "uncertain") if k in opts}
     joint = context is not None and context["labels"] is not None and label_opts
+    if "texts" in opts and "id_column" in label_opts:  # a text table joins on the ids too
+        opts["id_column"] = label_opts["id_column"]
     if joint:
         opts.update(label_opts, labels=context["labels"])
     where = " and ".join(map(str, [paths] if isinstance(paths, str) else paths))
-    X, y, dims = _call(_load, _paths(paths), **opts)
+    # With texts=..., the loader returns the texts as a fourth value: passed on.
+    X, y, dims, *texts = _call(_load, _paths(paths), **opts)
     if joint:
         context["loaded"] = (context["labels"], X.shape[0], y)
-    return _shared_space(X, dims, where), y
+    return (_shared_space(X, dims, where), y, *texts)
 
 
 def load_data(args):

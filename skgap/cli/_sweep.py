@@ -69,7 +69,13 @@ def register(sub):
         "--tasks", type=task_list, default=("fusion",), metavar="NAMES",
         help="task families to score, comma-separated: fusion, image, text, zeroshot (text "
              "prototypes of the training split as class embeddings), retrieval, clustering, "
-             "text_to_image, image_to_text (default: fusion)",
+             "text_to_image, image_to_text, captioning (needs --texts) (default: fusion)",
+    )
+    p.add_argument(
+        "--texts", default=None, metavar="NAME",
+        help="the text of each row, for --tasks captioning: a string array or column of DATA "
+             "(e.g. 'caption' of a clip-retrieval archive's metadata) or a table FILE:COLUMN "
+             "(joined by --id-column when given)",
     )
     p.add_argument(
         "--probe", choices=("converged", "paper"), default="converged",
@@ -99,16 +105,20 @@ def register(sub):
 
 def run(args):
     data_name = " + ".join(map(str, args.data))
-    X, found = load_embeddings(args.data)
+    X, found, *texts = load_embeddings(args.data, **({"texts": args.texts} if args.texts else {}))
+    texts = texts[0] if texts else None
+    if "captioning" in args.tasks and texts is None:
+        raise DataError(f"{data_name}: --tasks captioning needs the texts: pass --texts NAME.")
     y = load_labels(args.labels, X.shape[0], default=found)
-    if y is None:
+    label_free = set(args.tasks) <= {"retrieval", "captioning"}
+    if y is None and not label_free:
         raise DataError(
             f"{data_name}: no labels; pass --labels ({LABEL_FORMS}) or store an array "
             "'labels' in the .npz."
         )
     labels_name = args.labels or f"{data_name} ['labels']"
     try:
-        task = check_task(None if args.task == "auto" else args.task, y)
+        task = None if y is None else check_task(None if args.task == "auto" else args.task, y)
     except ValueError as exc:
         raise DataError(f"{labels_name}: {exc}") from None
     out = prepare_out_dir(args.out)
@@ -120,7 +130,7 @@ def run(args):
             # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
             table = gap_sweep(
                 X, y, lams=args.lams, n_seeds=args.seeds, test_size=args.test_size, task=task,
-                tasks=args.tasks, probe="paper" if args.probe == "paper" else None,
+                tasks=args.tasks, probe="paper" if args.probe == "paper" else None, texts=texts,
                 direction=args.direction, random_state=args.seed,
                 progress=want_progress(args.progress), n_jobs=args.n_jobs, as_frame=False,
             )
@@ -152,6 +162,10 @@ def run(args):
         "selected": [selection(summary, t, m) for t, m, _ in groups],
         "cone_statistics": report,
     }
+    if "captioning" in args.tasks:
+        from ..evaluate._captioning import caption_metric_settings
+
+        result["captioning_metrics"] = caption_metric_settings()
     files.append(write_json(out / "summary.json", result))
     note = None
     if not args.no_plots:
@@ -171,16 +185,19 @@ def run(args):
         print(dumps(result))
         return 0
     d = X.shape[1] // 2
-    print(f"{data_name}: {X.shape[0]} pairs of {d}-d embeddings; {task} labels\n")
+    print(f"{data_name}: {X.shape[0]} pairs of {d}-d embeddings; {task or 'no'} labels\n")
     print(format_report(report))
     probe = "the paper's SGD probe" if args.probe == "paper" else "a converged probe"
     print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}), {probe}; "
           "the change from lambda 0 is paired (same splits).")
-    for t, m, _ in groups:
+    # Captioning's floors and ceilings do not depend on lambda: in the files, not printed.
+    shown = [(t, m) for t, m, _ in groups
+             if not (t == "captioning" and m.endswith(("_random", "_frequent", "_oracle")))]
+    for t, m in shown:
         print()
         print(format_sweep(summary, t, m, confidence=args.confidence))
     print()
-    for t, m, _ in groups:
+    for t, m in shown:
         print(format_best(summary, t, m))
     if leakage:
         print(f"\nlabel leakage: the fusion probe is trivial here; try {LEAKAGE_HINT}")

@@ -14,7 +14,12 @@
   classification: :func:`make_retrieval_scorer`, :func:`make_clustering_scorer`
   and :func:`auc_scorer`;
 - zero-shot (:func:`zero_shot_scores`) and group-wise
-  (:func:`groupwise_scores`) evaluation.
+  (:func:`groupwise_scores`) evaluation;
+- captioning and report generation by retrieval: :class:`RetrievalCaptioner`
+  (eCLIP's recipe as an option, :class:`LocalLMGenerator` for a local
+  language model), scored by :func:`label_agreement`,
+  :func:`text_overlap_scores` and :func:`semantic_agreement`, and
+  :func:`make_captioning_scorer` for GridSearchCV.
 
 Retrieval recall@k itself is a metric: :func:`skgap.measure.retrieval_recall_at_k`.
 """
@@ -28,6 +33,15 @@ from ._auc import (
     multilabel_auc,
     probe_auc,
 )
+from ._captioning import (
+    LocalLMGenerator,
+    RetrievalCaptioner,
+    caption_metric_settings,
+    label_agreement,
+    make_captioning_scorer,
+    semantic_agreement,
+    text_overlap_scores,
+)
 from ._groupwise import groupwise_scores, knn_accuracy
 from ._probes import LateFusionClassifier, make_linear_probe
 from ._scorers import make_clustering_scorer, make_retrieval_scorer
@@ -39,15 +53,20 @@ from ._zeroshot import zero_shot_scores
 __all__ = [
     "LabelLeakageWarning",
     "LateFusionClassifier",
+    "LocalLMGenerator",
     "PaperProbe",
+    "RetrievalCaptioner",
     "TASK_FAMILIES",
     "auc_scorer",
     "binary_auc",
+    "caption_metric_settings",
     "continuous_scores",
     "gap_sweep",
     "groupwise_scores",
     "infer_task",
     "knn_accuracy",
+    "label_agreement",
+    "make_captioning_scorer",
     "make_clustering_scorer",
     "make_linear_probe",
     "make_paper_probe",
@@ -55,6 +74,8 @@ __all__ = [
     "multiclass_auc",
     "multilabel_auc",
     "probe_auc",
+    "semantic_agreement",
     "summarize_sweep",
+    "text_overlap_scores",
     "zero_shot_scores",
 ]

@@ -25,6 +25,8 @@ from ..measure._cone import mean_resultant_length, modality_gap
 from ..transform._implicit import block_norms, is_memory_mapped
 from ..transform._shift import ModalityGapShifter
 from ._auc import check_task
+from ._captioning import caption_metric_settings, check_texts, require_caption_extra
+from ._captioning import split_captioning
 from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
@@ -74,6 +76,7 @@ class _SweepPlan:
     seed: int = 0
     threads: int = 1
     norms: object = None
+    texts: object = None
 
     @property
     def slices(self):
@@ -259,9 +262,15 @@ def _run_one(X, y, train, test, value, plan):
         fitted.fit(X[train])
     Z_test = np.asarray(fitted.transform(X[test]))
     C = _zeroshot_classes(X, y, train, fitted, plan) if "zeroshot" in plan.tasks else None
+
+    def caption():
+        return split_captioning(X, y, train, test, fitted, Z_test, texts=plan.texts,
+                                dims=plan.dims, labelled=plan.label_task != "none",
+                                seed=plan.seed)
+
     rows = score_split(
         plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
-        classes=plan.classes, class_embeddings=C, seed=plan.seed,
+        classes=plan.classes, class_embeddings=C, seed=plan.seed, caption=caption,
     )
     blocks = [Z_test[:, s] for s in plan.slices]
     geometry = [mean_resultant_length(B) for B in blocks]
@@ -356,6 +365,7 @@ def gap_sweep(
     *,
     tasks=("fusion",),
     class_embeddings=None,
+    texts=None,
     transformer=None,
     path="lam",
     task=None,
@@ -380,8 +390,10 @@ def gap_sweep(
     ----------
     X : array-like of shape (n_samples, n_features)
         Paired embeddings ``[V | T]``.
-    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+    y : array-like of shape (n_samples,) or (n_samples, n_labels), or None
         Binary or multi-class labels, or a 0/1 multi-label indicator matrix.
+        ``None`` (no labels) is allowed when ``tasks`` holds only
+        ``'retrieval'`` and ``'captioning'``.
     lams : array-like of float, default=np.linspace(0, 1, 11)
         Values of the path parameter. For the default gap shift they lie in
         :math:`[-1, 1]`: :math:`\lambda > 0` closes the gap (1 moves both
@@ -421,10 +433,28 @@ def gap_sweep(
         - ``'text_to_image'``: the probe trained on the *text* rows of the
           training split and scored on the *image* rows of the test split (the
           setting of text-only training); ``'image_to_text'`` the mirror;
-          metrics ``accuracy`` and ``auc``.
+          metrics ``accuracy`` and ``auc``;
+        - ``'captioning'``: each test image gets the training text whose
+          transformed text row is the most cosine-similar
+          (:class:`RetrievalCaptioner` with the training rows as its bank);
+          metrics ``label_accuracy`` (single-label ``y``) or
+          ``label_f1_micro``, ``label_f1_macro``, ``label_f1_example``
+          (multi-label ``y``; none when ``y`` is None), ``bleu1`` ...
+          ``bleu4``, ``rouge1``, ``rouge2``, ``rougeL``, ``cider_d``
+          (:func:`text_overlap_scores`) and ``text_cosine``
+          (:func:`semantic_agreement` on the untransformed text rows), and
+          ``distinct_captions`` (the share of distinct captions among the
+          test images: a diagnostic of hubness, not a quality score); each
+          also with the suffixes ``_random``, ``_frequent`` and ``_oracle``,
+          its floors and ceiling on the same split (a random training text,
+          the most frequent one, the training text nearest the query's own
+          text embedding), which do not depend on :math:`\lambda`. Needs
+          ``texts`` and ``skgap[caption]``; the library versions and settings
+          are in ``table.attrs['captioning']`` (a DataFrame) and
+          :func:`caption_metric_settings`.
 
-        The last five need both blocks in one space (one width), and all but
-        ``'retrieval'`` need one class per row.
+        The last six need both blocks in one space (one width), and all but
+        ``'retrieval'`` and ``'captioning'`` need one class per row.
     class_embeddings : array-like, dict or None, default=None
         Class embeddings of ``'zeroshot'``: ``(n_classes, d)`` rows in the
         order of ``np.unique(y)`` (or ``(n_classes, n_prompts, d)``), or a dict
@@ -434,6 +464,10 @@ def gap_sweep(
         *text prototype* of each class: the normalised mean unit text row of
         that class in the training split (no prompts needed, but not the
         zero-shot setting of CLIP: the prototypes have seen training texts).
+    texts : sequence of str or None, default=None
+        The text (caption, report) of each row, for ``'captioning'``: the
+        training rows' texts are the bank, the test rows' texts the
+        references.
     transformer : paired transformer or None, default=None
         The gap-closing map. ``None``: the gap shift of
         :class:`~skgap.ModalityGapShifter` (eq. 5), with ``path='lam'``.
@@ -536,11 +570,15 @@ def gap_sweep(
     ['ARI', 'NMI', 'auc', 'modality_ARI']
     """
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
-    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()
-    check_consistent_length(X, y)
-    label_task = check_task(task, y)
+    if y is None:
+        # Retrieval and captioning need no labels: one placeholder class.
+        y, label_task = _no_labels(tasks, X.shape[0]), "none"
+    else:
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        check_consistent_length(X, y)
+        label_task = check_task(task, y)
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
@@ -550,7 +588,12 @@ def gap_sweep(
         raise ValueError(f"direction must be 'raw' or 'unit', got {direction!r}.")
     if progress not in (True, False):
         raise ValueError(f"progress must be True or False, got {progress!r}.")
-    probe = _resolve_probe(probe, label_task)
+    probe = _resolve_probe(probe, label_task) if label_task != "none" else None
+    if "captioning" in tasks:
+        texts = check_texts(texts, X.shape[0], "texts")
+        require_caption_extra("the 'captioning' task")
+    elif texts is not None:
+        raise ValueError("texts is only used by the 'captioning' task; add it to tasks.")
     classes = np.unique(y) if label_task != "multilabel" else None
     C = None
     if "zeroshot" in tasks:
@@ -563,7 +606,7 @@ def gap_sweep(
         probe=probe, label_task=label_task, classes=classes, class_embeddings=C,
         # One fit at a time: the BLAS-allowed cores share each probe
         # evaluation (the result does not depend on them).
-        threads=threads,
+        threads=threads, texts=texts,
     )
     if plan.implicit and plan.probes:
         # The probes' block norms depend on neither the split nor the value:
@@ -578,7 +621,22 @@ def gap_sweep(
     _warn_leakage(X, y, splits, plan, results, values)
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
-    return make_table(_long_columns(results, jobs, dims), as_frame)
+    table = make_table(_long_columns(results, jobs, dims), as_frame)
+    if "captioning" in tasks and hasattr(table, "attrs"):
+        table.attrs["captioning"] = caption_metric_settings()
+    return table
+
+
+def _no_labels(tasks, n_samples):
+    """Placeholder labels for ``y=None``, which only label-free tasks accept."""
+    names = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    labelled = [t for t in names if t not in ("retrieval", "captioning")]
+    if labelled:
+        raise ValueError(
+            f"y=None: task(s) {labelled} need labels; without labels score only "
+            "'retrieval' and 'captioning'."
+        )
+    return np.zeros(n_samples, dtype=np.int64)
 
 
 def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
@@ -663,7 +721,7 @@ def _check_split_sizes(n_seeds, test_size, n_samples):
 
 def _stratify_labels(y, task, n_train, n_test):
     """``y`` when a stratified split is possible for this task, else None (with a warning)."""
-    if task == "multilabel":
+    if task in ("multilabel", "none"):
         return None
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() >= 2 and n_test >= classes.size and n_train >= classes.size:

@@ -26,6 +26,7 @@ TASK_FAMILIES = (
     "clustering",
     "text_to_image",
     "image_to_text",
+    "captioning",
 )
 
 #: Task families that fit a probe on the training rows (the others only read the test rows).
@@ -37,7 +38,8 @@ LOWER_IS_BETTER = frozenset({"modality_ARI"})
 #: Task families that need one class per row.
 _SINGLE_LABEL = ("zeroshot", "clustering", "text_to_image", "image_to_text")
 #: Task families that compare the image and text blocks in one space.
-_SHARED_SPACE = ("zeroshot", "retrieval", "clustering", "text_to_image", "image_to_text")
+_SHARED_SPACE = ("zeroshot", "retrieval", "clustering", "text_to_image", "image_to_text",
+                 "captioning")
 _RECALL_KS = (1, 5, 10)
 
 
@@ -140,7 +142,7 @@ def _retrieval_metrics(V, T):
 
 
 def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes,
-                class_embeddings, seed):
+                class_embeddings, seed, caption=None):
     """Score every task family on one transformed split.
 
     Parameters
@@ -164,6 +166,10 @@ def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes
         order of ``classes``.
     seed : int
         Seeds k-means.
+    caption : callable or None, default=None
+        ``caption()`` returns the ``'captioning'`` task's ``[(metric, score),
+        ...]`` (it needs the training rows and texts, which this function
+        does not see).
 
     Returns
     -------
@@ -185,6 +191,8 @@ def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes
         elif task == "clustering":
             found = _clustering_metrics(Z_test[:, img], Z_test[:, txt], y_test, classes.size,
                                         seed)
+        elif task == "captioning":
+            found = caption()
         elif task == "text_to_image":
             found = _transfer_metrics(fit_probe(txt), Z_test[:, img], y_test, label_task)
         else:  # image_to_text

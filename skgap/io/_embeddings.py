@@ -11,6 +11,7 @@ from ._blocks import check_block
 from ._errors import DataFileError, KeyChoiceWarning
 from ._labels import apply_labels
 from ._sources import open_source
+from ._texts import apply_texts
 
 __all__ = ["IMAGE_KEYS", "TEXT_KEYS", "iter_embeddings", "load_embeddings", "resolve_keys"]
 
@@ -165,6 +166,7 @@ def load_embeddings(
     id_key=None,
     id_column=None,
     uncertain=None,
+    texts=None,
 ):
     r"""Load paired image and text embeddings from the files researchers keep.
 
@@ -211,6 +213,13 @@ def load_embeddings(
         CheXpert-style label policy, see :func:`~skgap.io.load_labels`.
         With ``'ignore'`` the rows with an uncertain label are dropped from
         both ``X`` and ``y``.
+    texts : str or path-like, default=None
+        Where the text of each row (caption, report) is: the name of a
+        string array or column of the same file (an ``.npz`` member saved as
+        ``np.array(texts, dtype=str)``, a Parquet/Arrow column, the
+        ``caption`` column of a clip-retrieval archive's metadata), or a
+        table ``FILE:COLUMN`` (CSV/TSV/Parquet), by position or joined on
+        ``id_column``. When given, the texts are returned as a fourth value.
 
     Returns
     -------
@@ -220,6 +229,8 @@ def load_embeddings(
     y : ndarray of shape (n,) or (n, n_labels), or None
     modality_dims : tuple of int
         ``(d_image, d_text)``.
+    texts : ndarray of object, shape (n,)
+        Only with ``texts=``: one non-empty ``str`` per row of ``X``.
 
     Raises
     ------
@@ -269,8 +280,14 @@ def load_embeddings(
         labels, n, extra=extra, id_key=id_key, id_column=id_column, uncertain=uncertain,
         where=" and ".join(dict.fromkeys((where_v.split("[")[0], where_t.split("[")[0]))),
     )
+    if texts is not None:
+        texts = apply_texts(texts, n, extra=extra, id_key=id_key, id_column=id_column,
+                            where=where_v.split("[")[0])
     if keep is not None:
         X = X[keep]
+        texts = None if texts is None else texts[keep]
+    if texts is not None:
+        return X, y, dims, texts
     return X, y, dims
 
 

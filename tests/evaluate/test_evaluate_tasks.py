@@ -152,7 +152,9 @@ def test_closing_the_gap_moves_clustering_off_the_modality_split():
 
 def test_every_task_family_runs_and_names_its_metrics(classes3):
     X, y = classes3
-    table = gap_sweep(X, y, lams=[0.0], n_seeds=1, tasks=TASK_FAMILIES, as_frame=False)
+    # 'captioning' needs texts: its metrics are checked in test_captioning.py.
+    tasks = [t for t in TASK_FAMILIES if t != "captioning"]
+    table = gap_sweep(X, y, lams=[0.0], n_seeds=1, tasks=tasks, as_frame=False)
     got = {(t, m) for t, m in zip(table["task"], table["metric"])}
     want = {("fusion", "auc"), ("image", "auc"), ("text", "auc"), ("zeroshot", "accuracy"),
             ("zeroshot", "auc"), ("clustering", "ARI"), ("clustering", "NMI"),
