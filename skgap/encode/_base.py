@@ -377,8 +377,10 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
                 positions = sorted(p for k in mine for p in at[k])
                 self._run_model(modality, items, positions, emb, keys, cache, fail)
 
+            # A chunk of many batches: each call of run starts a DataLoader
+            # (and its worker processes), too costly to do for every batch.
             for key, row in cache.encode_once(modality, list(at), run,
-                                              chunk=8 * self.batch_size).items():
+                                              chunk=32 * self.batch_size).items():
                 emb[at[key]] = row
         if self.normalize:
             norms = np.linalg.norm(emb, axis=1, keepdims=True)
