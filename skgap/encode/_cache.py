@@ -259,12 +259,15 @@ class EmbeddingCache:
 
     def _full(self, modality, exc):
         """The error of a full disk: where, and what the cache holds (nothing is lost)."""
-        held = []
+        held, total = [], 0
         for m in (modality,) if modality else ("image", "text"):
             n = len(self._stored(m)) if (self.dir / m).is_dir() else 0
             held.append(f"{n} {m} embedding{'s' if n != 1 else ''}")
+            total += n
+        quota = " (disk quota exceeded)" if exc.errno != errno.ENOSPC else ""
         return CacheFullError(
-            f"no space left on {self.dir} ({exc.strerror or exc}); {' and '.join(held)} are "
+            f"no space left on {self.dir}{quota}; {' and '.join(held)} "
+            f"{'is' if total == 1 and len(held) == 1 else 'are'} "
             "stored, none is lost: free some space and rerun to continue (stored items are "
             "not encoded again)."
         )

@@ -216,7 +216,7 @@ def test_a_full_disk_says_where_and_how_much_is_stored(tmp_path, monkeypatch):
         cache.store("text", _keys(5, start=7), _rows(_keys(5, start=7)))
     exc = info.value
     assert isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-    assert str(exc).startswith(f"no space left on {cache.dir} ")
+    assert str(exc).startswith(f"no space left on {cache.dir}; ")
     assert "7 text embeddings are stored, none is lost" in str(exc)
     assert "rerun to continue" in str(exc) and "[Errno" not in str(exc)
     assert not list((cache.dir / "text").glob(".tmp-*"))  # the failed shard left nothing
