@@ -243,6 +243,7 @@ def test_four_writer_processes_encode_each_item_once(tmp_path):
                 rows = np.array([[int(k, 16)] * 4 for k in part], np.float32)
                 c.store("text", part, rows)
 
+        print("ready", flush=True)
         while not os.path.exists(go):
             time.sleep(0.005)
         found = c.encode_once("text", keys, encode, chunk=16)
@@ -253,7 +254,8 @@ def test_four_writer_processes_encode_each_item_once(tmp_path):
     """
     logs = [tmp_path / f"log{i}" for i in range(4)]
     procs = [_run(code, tmp_path / "cache", seed, go, log) for seed, log in enumerate(logs)]
-    time.sleep(0.5)
+    for p in procs:  # all four start together, whatever the machine's load
+        assert p.stdout.readline().strip() == b"ready", p.stderr.read()
     go.touch()
     for p in procs:
         out, err = p.communicate(timeout=120)
