@@ -472,7 +472,10 @@ class EmbeddingCache:
                         new.add(k)
                 if not rows:
                     return 0
-                arrays = {"keys": np.asarray([keys[i] for i in rows], dtype="S32"), "emb": emb[rows]}
+                arrays = {
+                    "keys": np.asarray([keys[i] for i in rows], dtype="S32"),
+                    "emb": emb[rows],
+                }
                 name = hashlib.sha256(b"".join(arrays["keys"].tolist())).hexdigest()[:32]
                 path = folder / f"{name}.npz"
                 atomic_write(path, lambda f: _write_arrays(f, arrays))

@@ -179,7 +179,8 @@ def _parse(values, where, uncertain, first_line=None):
         if uncertain is not None:
             raise DataFileError(
                 f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
-                f"blank; found {next(v for v, b in zip(cells, blank) if not b and not _is_number(v))!r}."
+                f"blank; found "
+                f"{next(v for v, b in zip(cells, blank) if not b and not _is_number(v))!r}."
             ) from None
         return np.asarray([str(v) for v in cells]), False
     if np.isinf(nums).any():
@@ -354,7 +355,8 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
         )
     if len(parsed) > 1:
         for c, (values, _) in zip(label_columns, parsed):
-            _check_binary(values, f"{path}: column {c!r}", uncertain, lambda i: at_line(i, first_line))
+            _check_binary(values, f"{path}: column {c!r}", uncertain,
+                          lambda i: _at_line(i, first_line))
     y = parsed[0][0] if len(parsed) == 1 else np.column_stack([p for p, _ in parsed])
     y = _whole(y)
     if id_column is not None:
@@ -366,17 +368,19 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
     return _check_labels(y, n_rows, where, uncertain)
 
 
-def at_line(i, first_line=None):
+def _at_line(i, first_line=None):
     return f"on line {i + first_line}" if first_line is not None else f"in row {i}"
 
 
-def _check_binary(values, where, uncertain, at=at_line):
+def _check_binary(values, where, uncertain, at=_at_line):
     """Refuse multi-label values other than 0 and 1 (NaN marks 'ignore'd ones)."""
     values = np.asarray(values)
     if values.dtype.kind == "b":
         return
     if values.dtype.kind not in "iuf":
-        raise DataFileError(f"{where}: multi-label columns must hold 0/1 numbers, got {values.dtype}.")
+        raise DataFileError(
+            f"{where}: multi-label columns must hold 0/1 numbers, got {values.dtype}."
+        )
     ok = np.isin(values, (0, 1))
     if uncertain == "ignore" and values.dtype.kind == "f":
         ok |= np.isnan(values)
@@ -408,13 +412,13 @@ def _check_labels(y, n_rows, where, uncertain=None):
         if inf.any():
             rows = np.flatnonzero(inf)
             raise DataFileError(
-                f"{where}: {rows.size} label(s) are infinite {_list_rows(rows, at_line)}; labels "
+                f"{where}: {rows.size} label(s) are infinite {_list_rows(rows, _at_line)}; labels "
                 "must be finite class values."
             )
         if uncertain != "ignore" and np.isnan(flat).any():
             rows = np.flatnonzero(np.isnan(flat).any(axis=1))
             raise DataFileError(
-                f"{where}: {rows.size} missing (NaN) label(s) {_list_rows(rows, at_line)}; a "
+                f"{where}: {rows.size} missing (NaN) label(s) {_list_rows(rows, _at_line)}; a "
                 "missing label is never a class: fill or drop those rows."
             )
     elif y.dtype.kind in "US" and y.size:
@@ -423,7 +427,7 @@ def _check_labels(y, n_rows, where, uncertain=None):
             rows = np.flatnonzero(missing.any(axis=1))
             seen = sorted({_spelling(v) for v in y.reshape(y.shape[0], -1)[missing][:50]})
             raise DataFileError(
-                f"{where}: {rows.size} missing label(s) {_list_rows(rows, at_line)} (written "
+                f"{where}: {rows.size} missing label(s) {_list_rows(rows, _at_line)} (written "
                 f"{', '.join(seen)}); a missing label is never a class: fill or drop those rows."
             )
     if y.ndim == 2:
