@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import DataError
+from ._outputs import check_writable, writing
 
 _DESCRIPTION = """\
 Embed paired images and texts with an open_clip or Hugging Face model and
@@ -188,6 +189,8 @@ def _check_out(out):
         raise DataError(f"--out must name a .npz file, got {out}.")
     if not out.parent.is_dir():
         raise DataError(f"--out {out}: no such folder {out.parent}.")
+    # Refused now, not after the encoding: the folder must take the file.
+    check_writable(out.parent, "the --out folder")
 
 
 def _check_groups(groups, texts, labels, table):
@@ -295,7 +298,8 @@ def run(args):
                 **({"labels": arrays["labels"][first]} if labels is not None else {}),
             }
             what = f"studies ({len(kept)} images pooled)"
-    atomic_write(out, lambda f: np.savez(f, **arrays))
+    with writing(out):  # a full disk or a lost permission: one line, not a traceback
+        atomic_write(out, lambda f: np.savez(f, **arrays))
 
     for reason in encoder.skip_reasons_[:10]:
         print(f"skgap encode: skipped {reason}", file=sys.stderr)

@@ -364,8 +364,24 @@ class BaseEncoder(TransformerMixin, BaseEstimator):
         for pos, key in enumerate(keys or ()):
             if key in hits:
                 emb[pos] = hits[key]
-        if todo:
+        if todo and cache is None:
             self._run_model(modality, items, todo, emb, keys, cache, fail)
+        elif todo:
+            # Other writers of the cache may be encoding some of these items:
+            # each is encoded once among them, the rest read from their shards.
+            at = {}
+            for pos in todo:
+                at.setdefault(keys[pos], []).append(pos)
+
+            def run(mine):
+                positions = sorted(p for k in mine for p in at[k])
+                self._run_model(modality, items, positions, emb, keys, cache, fail)
+
+            # A chunk of many batches: each call of run starts a DataLoader
+            # (and its worker processes), too costly to do for every batch.
+            for key, row in cache.encode_once(modality, list(at), run,
+                                              chunk=32 * self.batch_size).items():
+                emb[at[key]] = row
         if self.normalize:
             norms = np.linalg.norm(emb, axis=1, keepdims=True)
             np.maximum(norms, np.finfo(np.float32).tiny, out=norms)

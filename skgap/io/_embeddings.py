@@ -1,9 +1,12 @@
 """One loader from the files researchers keep to paired embeddings ``X = [V | T]``."""
 
+import os
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._core._layout import pair
 from ._archive import ClipRetrievalArchive, is_clip_retrieval_folder
@@ -97,9 +100,24 @@ def resolve_keys(keys, image_key=None, text_key=None, where="the file"):
     return tuple(chosen)
 
 
+def _is_path(p):
+    return isinstance(p, str) or hasattr(p, "__fspath__")
+
+
 def _paths(path):
-    if isinstance(path, (str, Path)) or hasattr(path, "__fspath__"):
+    if _is_path(path):
         return [Path(path).expanduser()]
+    if not isinstance(path, (list, tuple)):
+        raise TypeError(
+            "path must be a path (str or path-like) or a list of two paths (images, texts); "
+            f"got {type(path).__name__}."
+        )
+    for p in path:
+        if not _is_path(p):
+            raise TypeError(
+                f"path must be a path or a list of two paths (images, texts); the list holds "
+                f"a {type(p).__name__} ({p!r})."
+            )
     paths = [Path(p).expanduser() for p in path]
     if len(paths) not in (1, 2):
         raise DataFileError(
@@ -156,6 +174,22 @@ def _two_blocks(paths, image_key, text_key, mmap):
     return V, T, (src.where(ik), src.where(tk)), extra
 
 
+_LABEL_POLICY = [StrOptions({"zero", "one", "ignore"}), None]
+
+
+@validate_params(
+    {
+        "path": [str, os.PathLike, list, tuple],
+        "image_key": [str, None],
+        "text_key": [str, None],
+        "labels": [str, os.PathLike, "array-like", None],
+        "mmap": ["boolean"],
+        "id_key": [str, None],
+        "id_column": [str, None],
+        "uncertain": _LABEL_POLICY,
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_embeddings(
     path,
     image_key=None,
@@ -291,6 +325,16 @@ def load_embeddings(
     return X, y, dims
 
 
+@validate_params(
+    {
+        "path": [str, os.PathLike, list, tuple],
+        "image_key": [str, None],
+        "text_key": [str, None],
+        "chunk_rows": [Interval(Integral, 1, None, closed="left")],
+        "mmap": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def iter_embeddings(path, image_key=None, text_key=None, *, chunk_rows=65536, mmap=True):
     """Paired embeddings in chunks of rows, for out-of-core statistics.
 

@@ -15,13 +15,23 @@ policy       ``1``     ``0``     ``-1``      blank
 
 Blank (the report does not mention the finding) counts as negative under
 every policy, as in the paper's labeller output used for training.
+
+A missing label is never a class. Spreadsheets and pandas write a missing
+cell in many ways -- blank, ``NA``, ``N/A``, ``null``, ``None``, ``NaN``,
+``#N/A``, ... (pandas' default ``na_values``) or ``?`` -- and every one of
+them is read as blank: an error naming the count and the rows without a
+policy, "not mentioned" (negative) under one. Labels that are not finite
+(``inf``) are refused, and multi-label columns must hold 0 and 1 only.
 """
 
 import csv
 import io
+import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._errors import DataFileError, require
 
@@ -29,6 +39,47 @@ __all__ = ["load_labels", "apply_labels", "split_label_spec", "LABEL_SUFFIXES"]
 
 LABEL_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npy", ".npz")
 _POLICIES = ("zero", "one", "ignore")
+
+#: Cell texts read as a missing value: pandas' default ``na_values`` and ``?``.
+#: Matched exactly (after stripping spaces), as pandas does, so that a class
+#: named ``none`` or ``n.a.`` stays a class.
+MISSING_CELLS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?",
+})
+
+
+def _is_missing(v):
+    if v is None:
+        return True
+    if isinstance(v, (str, np.str_)):
+        return v.strip() in MISSING_CELLS
+    if isinstance(v, (bytes, np.bytes_)):
+        return v.strip().decode("utf-8", "replace") in MISSING_CELLS
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    return False
+
+
+def _spelling(v):
+    if isinstance(v, (bytes, np.bytes_)):
+        v = v.decode("utf-8", "replace")
+    if isinstance(v, str):
+        return "blank" if not v.strip() else repr(v.strip())
+    return str(v)
+
+
+def _list_rows(rows, at):
+    """``'on lines 3, 5 and 9'``: the first few of ``rows`` in the caller's wording."""
+    rows = [int(r) for r in rows]
+    shown = [at(r).split()[-1] for r in rows[:5]]
+    words = at(rows[0]).rsplit(" ", 1)[0]
+    words = words.replace("line", "lines").replace("row", "rows") if len(rows) > 1 else words
+    if len(rows) > 5:
+        return f"{words} {', '.join(shown)}, ... ({len(rows)} in all)"
+    if len(rows) > 1:
+        return f"{words} {', '.join(shown[:-1])} and {shown[-1]}"
+    return f"{words} {shown[0]}"
 
 
 def split_label_spec(spec):
@@ -112,13 +163,15 @@ def _parse(values, where, uncertain, first_line=None):
         return f"on line {i + first_line}" if first_line is not None else f"in row {i}"
 
     cells = [v.strip() if isinstance(v, str) else v for v in values]
-    blank = np.array([isinstance(v, str) and v == "" for v in cells])
+    blank = np.array([_is_missing(v) for v in cells], dtype=bool)
     if blank.any() and uncertain is None:
-        row = int(np.flatnonzero(blank)[0])
+        rows = np.flatnonzero(blank)
+        seen = sorted({_spelling(cells[i]) for i in rows[:50]})
         raise DataFileError(
-            f"{where}: empty value in column {column!r} {at(row)}; for "
-            "CheXpert-style labels (1, 0, -1, blank) choose a policy with uncertain="
-            "'zero'|'one'|'ignore' (--uncertain)."
+            f"{where}: column {column!r}: {rows.size} missing label(s) {_list_rows(rows, at)} "
+            f"(written {', '.join(seen)}); a missing label is never a class: fill or drop those "
+            "rows, or, for CheXpert-style labels (1, 0, -1, blank = not mentioned), choose a "
+            "policy with uncertain='zero'|'one'|'ignore' (--uncertain)."
         )
     try:
         nums = np.array([0.0 if b else float(v) for v, b in zip(cells, blank)])
@@ -126,9 +179,16 @@ def _parse(values, where, uncertain, first_line=None):
         if uncertain is not None:
             raise DataFileError(
                 f"{where}: column {column!r}: CheXpert-style labels must be 1, 0, -1 or "
-                f"blank; found {next(v for v in cells if not _is_number(v))!r}."
+                f"blank; found "
+                f"{next(v for v, b in zip(cells, blank) if not b and not _is_number(v))!r}."
             ) from None
         return np.asarray([str(v) for v in cells]), False
+    if np.isinf(nums).any():
+        rows = np.flatnonzero(np.isinf(nums))
+        raise DataFileError(
+            f"{where}: column {column!r}: {rows.size} label(s) are infinite "
+            f"{_list_rows(rows, at)}; labels must be finite class values."
+        )
     if uncertain is not None:
         odd = ~np.isin(nums, (-1.0, 0.0, 1.0))
         if odd.any():
@@ -154,7 +214,7 @@ def _is_number(v):
 
 
 def _whole(arr):
-    if arr.dtype.kind == "f" and not np.isnan(arr).any() and np.all(arr == np.round(arr)):
+    if arr.dtype.kind == "f" and np.isfinite(arr).all() and np.all(arr == np.round(arr)):
         return arr.astype(np.int64)
     return arr
 
@@ -182,6 +242,17 @@ def _join(table_ids, ids, where, id_column):
     return order[pos]
 
 
+@validate_params(
+    {
+        "source": [str, os.PathLike],
+        "n_rows": [Interval(Integral, 0, None, closed="left"), None],
+        "columns": ["array-like", None],
+        "id_column": [str, None],
+        "ids": ["array-like", None],
+        "uncertain": [StrOptions(set(_POLICIES)), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, uncertain=None):
     r"""Read labels from a table or array file, by position or joined by id.
 
@@ -282,6 +353,10 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
         raise DataFileError(
             f"{path}: multi-label columns {', '.join(label_columns)} must hold 0/1 numbers."
         )
+    if len(parsed) > 1:
+        for c, (values, _) in zip(label_columns, parsed):
+            _check_binary(values, f"{path}: column {c!r}", uncertain,
+                          lambda i: _at_line(i, first_line))
     y = parsed[0][0] if len(parsed) == 1 else np.column_stack([p for p, _ in parsed])
     y = _whole(y)
     if id_column is not None:
@@ -291,6 +366,31 @@ def load_labels(source, n_rows=None, *, columns=None, id_column=None, ids=None, 
             )
         y = y[_join(data[id_column], ids, str(path), id_column)]
     return _check_labels(y, n_rows, where, uncertain)
+
+
+def _at_line(i, first_line=None):
+    return f"on line {i + first_line}" if first_line is not None else f"in row {i}"
+
+
+def _check_binary(values, where, uncertain, at=_at_line):
+    """Refuse multi-label values other than 0 and 1 (NaN marks 'ignore'd ones)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        return
+    if values.dtype.kind not in "iuf":
+        raise DataFileError(
+            f"{where}: multi-label columns must hold 0/1 numbers, got {values.dtype}."
+        )
+    ok = np.isin(values, (0, 1))
+    if uncertain == "ignore" and values.dtype.kind == "f":
+        ok |= np.isnan(values)
+    if not ok.all():
+        bad = np.flatnonzero(~ok.reshape(values.shape[0], -1).all(axis=1))
+        found = np.unique(values[~ok])[:5]
+        raise DataFileError(
+            f"{where}: multi-label columns must hold 0/1; found "
+            f"{', '.join(f'{v:g}' for v in found)} {_list_rows(bad, at)}."
+        )
 
 
 def _check_labels(y, n_rows, where, uncertain=None):
@@ -306,11 +406,32 @@ def _check_labels(y, n_rows, where, uncertain=None):
         raise DataFileError(f"{where}: labels must be numbers or strings, got dtype {y.dtype}.")
     if n_rows is not None and y.shape[0] != n_rows:
         raise DataFileError(f"{where}: {y.shape[0]} labels for {n_rows} embedding rows.")
-    if y.dtype.kind == "f" and uncertain != "ignore" and np.isnan(y).any():
-        rows = np.flatnonzero(np.isnan(y).reshape(y.shape[0], -1).any(axis=1))
-        raise DataFileError(
-            f"{where}: {rows.size} row(s) have a missing (NaN) label (first: row {rows[0]})."
-        )
+    if y.dtype.kind == "f":
+        flat = y.reshape(y.shape[0], -1)
+        inf = np.isinf(flat).any(axis=1)
+        if inf.any():
+            rows = np.flatnonzero(inf)
+            raise DataFileError(
+                f"{where}: {rows.size} label(s) are infinite {_list_rows(rows, _at_line)}; labels "
+                "must be finite class values."
+            )
+        if uncertain != "ignore" and np.isnan(flat).any():
+            rows = np.flatnonzero(np.isnan(flat).any(axis=1))
+            raise DataFileError(
+                f"{where}: {rows.size} missing (NaN) label(s) {_list_rows(rows, _at_line)}; a "
+                "missing label is never a class: fill or drop those rows."
+            )
+    elif y.dtype.kind in "US" and y.size:
+        missing = np.frompyfunc(_is_missing, 1, 1)(y).astype(bool).reshape(y.shape[0], -1)
+        if missing.any():
+            rows = np.flatnonzero(missing.any(axis=1))
+            seen = sorted({_spelling(v) for v in y.reshape(y.shape[0], -1)[missing][:50]})
+            raise DataFileError(
+                f"{where}: {rows.size} missing label(s) {_list_rows(rows, _at_line)} (written "
+                f"{', '.join(seen)}); a missing label is never a class: fill or drop those rows."
+            )
+    if y.ndim == 2:
+        _check_binary(y, where, uncertain)
     return y
 
 

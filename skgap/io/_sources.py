@@ -125,6 +125,12 @@ def _tensor_to_numpy(t):
     return t.detach().cpu().numpy()
 
 
+def _first_line(exc):
+    """``'Type: first line of the message'`` (some errors, EOFError, have none)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 class _Torch(_Source):
     def __init__(self, path, mmap):
         super().__init__(path)
@@ -140,7 +146,7 @@ class _Torch(_Source):
         except Exception as exc:  # noqa: BLE001 - torch raises many types
             raise DataFileError(
                 f"{self.path}: not a readable torch file with weights_only=True "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0]})."
+                f"({_first_line(exc)})."
             ) from exc
         if isinstance(obj, torch.Tensor):
             self.array = _tensor_to_numpy(obj)
@@ -310,4 +316,11 @@ def open_source(path, mmap=True):
         raise DataFileError(f"{path}: is a folder, not a {path.suffix} file.")
     if not path.is_file():
         raise DataFileError(f"{path}: no such file.")
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+    if empty:
+        # Every format has a header; a 0-byte file is an interrupted or failed write.
+        raise DataFileError(f"{path}: empty file (0 bytes); it holds no embeddings.")
     return _READERS[kind](path, mmap)

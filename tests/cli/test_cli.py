@@ -310,7 +310,7 @@ def test_sweep_label_errors(tmp_path, emb, capsys):
     check_error(base + ["--labels", tmp_path / "header.csv"], capsys, "no data rows")
     (tmp_path / "hole2.csv").write_text("id,finding\n0,1\n1,\n")
     check_error(base + ["--labels", f"{tmp_path / 'hole2.csv'}:finding"], capsys,
-                "empty value in column 'finding' on line 3")
+                "column 'finding': 1 missing label(s) on line 3")
     (tmp_path / "mlbad.csv").write_text("a,b\n" + "\n".join("x,1" for _ in y) + "\n")
     check_error(base + ["--labels", f"{tmp_path / 'mlbad.csv'}:a,b"], capsys, "0/1 numbers")
     (tmp_path / "latin.csv").write_bytes(b"finding\n\xe9\xe9\n")

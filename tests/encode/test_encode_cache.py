@@ -136,5 +136,5 @@ def test_files_respect_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"]
-    assert len(files) == 2  # meta.json and the shard
+    assert len(files) == 3  # meta.json, widths.json and the shard
     assert {p.stat().st_mode & 0o777 for p in files} == {mode}
