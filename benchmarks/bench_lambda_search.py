@@ -155,7 +155,7 @@ def main(argv=None):
         # Count the solver's passes over the rows of one more run (in-process
         # only, so not with n_jobs): loss-and-gradient evaluations, and the
         # direction products of the warm starts' conjugate-gradient steps.
-        run_items, evals = _solver.run_work_items, {"loss_grad": 0, "warm_steps": 0}
+        run_items, evals = _solver.run_work_items, {"loss_gradient": 0, "direction_products": 0}
 
         def counted(*a, **k):
             caller = sys._getframe(1).f_code.co_name
@@ -222,8 +222,8 @@ def main(argv=None):
         f"conjugate-gradient steps; {fast.n_iter_[:, first].mean():.1f} per fold at the "
         "cold-started first lambda)"
         + (
-            f", {evals['loss_grad']} loss-and-gradient evaluations and "
-            f"{evals['warm_steps']} direction passes of the warm starts"
+            f", {evals['loss_gradient']} loss-and-gradient evaluations and "
+            f"{evals['direction_products']} direction passes of the warm starts"
             if args.n_jobs in (None, 1) else ""
         )
     )

@@ -3,26 +3,9 @@
 import numpy as np
 import torch
 
+from .._core._device import resolve_device
 
-def resolve_device(device):
-    """Turn the ``device`` parameter into a :class:`torch.device`.
-
-    ``'auto'`` picks CUDA when it is available, else the CPU. Any other string
-    goes through :class:`torch.device`; a device torch cannot use raises a
-    ``ValueError`` naming it.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available here; "
-            "use device='auto' or 'cpu'."
-        )
-    return dev
+__all__ = ["resolve_device", "to_numpy", "to_tensor"]
 
 
 def to_tensor(a, device, dtype=torch.float32):

@@ -9,6 +9,18 @@ which count towards ``max_iter``), and every fit stops by scikit-learn's
 rule: the largest absolute gradient at most ``tol``. The features are those
 of :mod:`skgap.transform._implicit`: the solver never forms them.
 
+scikit-learn's ``LinearModelLoss`` computes the same objective but needs the
+features as a matrix: written out for each lambda, at 16k x (2 x 512) float32
+rows one of its evaluations took 1.2-1.3 times the fused evaluation here
+(binary; 1.1-1.3 times with 10 classes), and writing the features costs about
+five binary evaluations (one with 10 classes) a lambda, where a warm-started
+lambda needs two or three. So the evaluation stays fused
+(:class:`_ShiftedObjective`: the forward and backward products of a run of
+rows read it once from memory), and the pointwise multinomial loss inside it
+is scikit-learn's own ``HalfMultinomialLoss``. The tests check the objective,
+its gradient and its curvature term by term against ``LinearModelLoss`` on the
+written-out features.
+
 A cold start (no previous solution to start from) is preconditioned: CLIP-like
 embeddings lie in a narrow cone, so the features' covariance is very
 anisotropic and plain L-BFGS needs 15-40 iterations (60-90 with 10 classes)
@@ -22,20 +34,22 @@ solutions for the refit) is close to the optimum, where the objective is
 nearly quadratic; there L-BFGS-B's first iteration, whose trial step has unit
 length, spends two to three evaluations. A warm start takes conjugate-gradient
 steps instead, each to the minimum of the quadratic model along its
-direction: one pass over the rows a step (see ``warm_steps`` in
-:func:`fit_shifted_logistic`); L-BFGS-B takes over if a step does not lower
-the loss as Armijo's rule asks, or after :data:`_MAX_WARM_STEPS` steps. The
-steps are taken in the original variables, not the whitened ones: a change
+direction: one pass over the rows a step (see :func:`_warm_steps`); L-BFGS-B
+takes over if a step does not lower the loss as Armijo's rule asks, or after
+:data:`_MAX_WARM_STEPS` steps. The steps are taken in the original variables, not the whitened ones: a change
 of lambda moves the solution mostly along the gradient itself, which one
 exact line step there follows.
 """
 
 import warnings
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import minimize
-from scipy.special import expit, logsumexp
+from scipy.special import expit
+from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
@@ -138,13 +152,245 @@ def preconditioner(X, slices, S, alpha, gamma, sample_weight, n_classes, C, max_
     return R, mu.astype(np.float64), float(np.sqrt(c))
 
 
-def _warn_not_converged(max_iter, stacklevel):
+def _warn_not_converged(max_iter):
+    # Called from fit_shifted_logistic: stacklevel 4 points at the code that
+    # called its wrapper, where the user's fit is, not inside the solver.
     warnings.warn(
         f"The probe's lbfgs did not converge in max_iter={max_iter} iterations; "
         "increase max_iter.",
         ConvergenceWarning,
-        stacklevel=stacklevel,
+        stacklevel=4,
     )
+
+
+def _lbfgs_options(max_iter, gtol):
+    """L-BFGS-B options of scikit-learn's lbfgs logistic regression."""
+    return {"maxiter": max_iter, "maxls": 50, "gtol": gtol, "ftol": 64 * np.finfo(float).eps}
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One point of an evaluation: ``W`` in ``X``'s dtype, its shift products and block products.
+
+    ``P`` holds the block products ``X_m W_m^T`` (shape ``(n, M, K)``); when
+    ``reuse`` is true they come from the cache and the forward pass is skipped.
+    """
+
+    Wt: np.ndarray
+    sW: np.ndarray
+    b: np.ndarray
+    P: np.ndarray
+    reuse: bool
+
+
+class _ShiftedObjective:
+    r"""``LogisticRegression``'s objective on the implicit features of one lambda.
+
+    The weighted mean of the half binomial (one column of decision values)
+    or half multinomial loss plus :math:`\ell \lVert W \rVert^2 / 2` with
+    :math:`\ell = 1 / (C \sum_i w_i)`, and its gradient in
+    :math:`\theta = [W \mid b]` (shape ``(K, D + 1)``, raveled for SciPy).
+
+    Each evaluation runs in work items of rows (:func:`_item_rows`): an item
+    computes its decision values, pointwise losses and residuals, then its
+    backward products while its rows are still in cache, and writes its
+    partial sums into its own slot; the slots are added in item order, so the
+    result does not depend on ``threads``.
+
+    State kept between calls, all on this object: the predicted
+    probabilities of the last evaluation (:attr:`probs`, for the curvature of
+    :meth:`curvature`) and ``products``, the cache of the block products of
+    the last evaluated ``W`` (a dict with keys ``'W'`` and ``'P'``, shared by
+    the fits of one ``X`` along a lambda path).
+    """
+
+    def __init__(self, X, slices, S, alpha, gamma, y, n_classes, sample_weight, *, C,
+                 products, threads):
+        n, D = X.shape
+        self.X, self.slices, self.S, self.alpha, self.gamma = X, slices, S, alpha, gamma
+        self.n, self.D, self.M = n, D, len(slices)
+        self.binary = n_classes == 2
+        self.K = K = 1 if self.binary else n_classes
+        self.sw = np.asarray(sample_weight, dtype=np.float64)
+        self.sw_sum = self.sw.sum()
+        self.scale = self.sw / self.sw_sum
+        self.l2 = 1.0 / (C * self.sw_sum)
+        if self.binary:
+            self.target = (y == 1).astype(np.float64)[:, None]
+        else:
+            self._base_loss = HalfMultinomialLoss(n_classes=n_classes)
+            self._y_true = np.asarray(y, dtype=np.float64)
+            self.target = np.zeros((n, K))
+            self.target[np.arange(n), y] = 1.0
+        self.products = {} if products is None else products
+        self.threads = threads
+        self.item_rows = _item_rows(X)
+        n_items = -(-n // self.item_rows)
+        # Per work item: weighted loss, X^T (alpha G), gamma^T G and sum G.
+        self._loss_parts = np.empty(n_items)
+        self._grad_parts = np.empty((n_items, K, D))
+        self._gamma_parts = np.empty((n_items, self.M, K))
+        self._sum_parts = np.empty((n_items, K))
+        self.probs = np.empty((n, K))
+
+    def split(self, theta):
+        """``W`` (``(K, D)``) and ``b`` (``(K,)``) of the raveled ``theta``."""
+        th = theta.reshape(self.K, self.D + 1)
+        return th[:, : self.D], th[:, self.D]
+
+    def _point(self, W, b):
+        Wt = W.astype(self.X.dtype, copy=False)
+        # X_m W_m^T does not depend on lambda: a warm start (the previous
+        # lambda's solution, its last evaluated point) skips the forward pass.
+        reuse = np.array_equal(self.products.get("W"), Wt)
+        P = self.products["P"] if reuse else np.empty((self.n, self.M, self.K))
+        return _Point(Wt, _shift_products(self.S, self.slices, W), b, P, reuse)
+
+    def _pointwise(self, raw, a, z):
+        """Pointwise losses ``(rows,)`` and residuals ``G = p - t`` ``(rows, K)`` of rows ``a:z``."""
+        t = self.target[a:z]
+        if self.binary:
+            # Half binomial loss log(1 + e^r) - y r, and its derivative, in
+            # NumPy: scikit-learn's compiled HalfBinomialLoss made a whole
+            # evaluation 6-11% slower on one column of decision values (and
+            # rounds differently, which moves float32 fits along another path).
+            point = np.logaddexp(0.0, raw) - t * raw
+            return point.sum(axis=1), expit(raw) - t
+        # scikit-learn's own HalfMultinomialLoss (the base loss of its
+        # LinearModelLoss): its compiled loop makes a whole 10-class evaluation
+        # 1.1-1.8x faster than logsumexp and exp over the (rows, K) block.
+        return self._base_loss.loss_gradient(self._y_true[a:z], raw)
+
+    def _item(self, point, a, z):
+        """Forward pass, pointwise terms and backward products of rows ``a:z``."""
+        i = a // self.item_rows
+        Xi = self.X[a:z]
+        if not point.reuse:
+            point.P[a:z] = _block_products(Xi, self.slices, point.Wt)
+        raw = _raw(self.alpha[a:z], point.P[a:z], self.gamma[a:z], point.sW, point.b)
+        t = self.target[a:z]
+        loss, G = self._pointwise(raw, a, z)
+        self._loss_parts[i] = self.sw[a:z] @ loss
+        self.probs[a:z] = G + t
+        G *= self.scale[a:z, None]
+        # The backward products read the item's rows again while in cache.
+        for m, sl in enumerate(self.slices):
+            AG = (self.alpha[a:z, m, None] * G).astype(self.X.dtype)
+            if self.K == 1:
+                self._grad_parts[i, 0, sl] = Xi[:, sl].T @ AG[:, 0]
+            else:
+                # (d, n) @ (n, K): OpenBLAS is slow on the (K, n) @ (n, d) orientation.
+                self._grad_parts[i, :, sl] = (Xi[:, sl].T @ AG).T
+        self._gamma_parts[i] = self.gamma[a:z].T @ G
+        self._sum_parts[i] = G.sum(axis=0)
+
+    def loss_gradient(self, theta):
+        """Loss (float) and gradient (raveled like ``theta``) at ``theta``; one read of the rows."""
+        W, b = self.split(theta)
+        point = self._point(W, b)
+        run_work_items(self.n, self.item_rows, partial(self._item, point), threads=self.threads)
+        if not point.reuse:
+            self.products["W"], self.products["P"] = point.Wt.copy(), point.P
+        D = self.D
+        loss = float(self._loss_parts.sum()) / self.sw_sum + 0.5 * self.l2 * float(np.sum(W * W))
+        grad = np.empty((self.K, D + 1))
+        grad[:, :D] = self._grad_parts.sum(axis=0) + self.l2 * W
+        gG = self._gamma_parts.sum(axis=0)
+        for m, sl in enumerate(self.slices):
+            grad[:, sl] += np.outer(gG[m], self.S[m, sl].astype(np.float64))
+        grad[:, D] = self._sum_parts.sum(axis=0)
+        return loss, grad.ravel()
+
+    def direction_products(self, d):
+        """Block products ``X_m d_m^T`` ``(n, M, K)`` of a direction ``d`` ``(K, D + 1)``; half a pass."""
+        Wdt = d[:, : self.D].astype(self.X.dtype)
+        Pd = np.empty((self.n, self.M, self.K))
+
+        def item(a, z):
+            Pd[a:z] = _block_products(self.X[a:z], self.slices, Wdt)
+
+        run_work_items(self.n, self.item_rows, item, threads=self.threads)
+        return Pd
+
+    def curvature(self, d, Pd):
+        r""":math:`d^\top H d` at the last evaluated point, from the direction's products ``Pd``.
+
+        With the change :math:`a_i = Z_i d_W^\top + d_b` of the decision values,
+        :math:`d^\top H d = \sum_i \omega_i (\sum_k p_{ik} a_{ik}^2 -
+        (\sum_k p_{ik} a_{ik})^2) + \ell \lVert d_W \rVert^2`
+        (:math:`p_i (1 - p_i) a_i^2` for a binary probe).
+        """
+        Wd, db = d[:, : self.D], d[:, self.D]
+        A = _raw(self.alpha, Pd, self.gamma, _shift_products(self.S, self.slices, Wd), db)
+        p = self.probs
+        if self.binary:
+            h = p[:, 0] * (1.0 - p[:, 0]) * A[:, 0] ** 2
+        else:
+            h = np.sum(p * A * A, axis=1) - np.sum(p * A, axis=1) ** 2
+        return float(self.scale @ h) + self.l2 * float(np.sum(Wd * Wd))
+
+    def move_products(self, theta, t, Pd):
+        """Cache the products of ``theta + t d`` as ``X w + t X d``: its evaluation skips the forward pass."""
+        self.products["W"] = theta[:, : self.D].astype(self.X.dtype)
+        self.products["P"] = self.products["P"] + t * Pd
+
+
+def _warm_steps(objective, theta, *, tol, max_iter):
+    """Conjugate-gradient steps with exact quadratic line steps from a warm start.
+
+    Near the optimum the objective is nearly quadratic. Each step goes to the
+    minimum of the quadratic model along a Polak-Ribiere direction ``d``:
+    ``t = -g.d / d'Hd`` (:meth:`_ShiftedObjective.curvature`). The curvature
+    needs the products ``X_m d_m`` (half a pass), and these give the new
+    point's products too, ``X_m (w + t d)_m = X_m w_m + t X_m d_m``, so its
+    evaluation skips the forward pass: one pass a step, where L-BFGS-B's first
+    iteration from a warm start spends two to three (its first trial step has
+    unit length). The stopping rule is scikit-learn's (largest absolute
+    gradient at most ``tol``).
+
+    Returns the point ``(K, D + 1)``, the steps taken and whether it met
+    ``tol``; if not (a step that does not lower the loss by Armijo's rule,
+    where the model is not quadratic enough, or :data:`_MAX_WARM_STEPS`
+    steps: the start was not close enough for CG to pay), L-BFGS-B goes on
+    from the point returned.
+    """
+    loss, grad = objective.loss_gradient(theta.ravel())
+    d = g_prev = None
+    steps = min(max_iter, _MAX_WARM_STEPS)
+    for step in range(steps):
+        if np.max(np.abs(grad)) <= tol:
+            return theta, step, True
+        beta = 0.0
+        if g_prev is not None:  # Polak-Ribiere+
+            beta = max(0.0, float(grad @ (grad - g_prev)) / float(g_prev @ g_prev))
+        d = -grad + beta * d if beta > 0 else -grad
+        slope = float(grad @ d)
+        if not slope < 0:  # not a descent direction: restart
+            d = -grad
+            slope = -float(grad @ grad)
+        dth = d.reshape(theta.shape)
+        Pd = objective.direction_products(dth)
+        curvature = objective.curvature(dth, Pd)
+        if not curvature > 0:
+            return theta, step, False
+        t = -slope / curvature
+        new = theta + t * dth
+        objective.move_products(new, t, Pd)
+        new_loss, new_grad = objective.loss_gradient(new.ravel())
+        if not new_loss <= loss + 1e-4 * t * slope:
+            return theta, step, False
+        theta, loss, grad, g_prev = new, new_loss, new_grad, grad
+    return theta, steps, np.max(np.abs(grad)) <= tol
+
+
+def _fit_plain(objective, theta0, *, tol, max_iter):
+    """L-BFGS-B in the original variables, as scikit-learn runs it; returns (coef, n_iter, hit_cap)."""
+    res = minimize(
+        objective.loss_gradient, theta0.ravel(), method="L-BFGS-B", jac=True,
+        options=_lbfgs_options(max_iter, tol),
+    )
+    hit_cap = not res.success and res.nit >= max_iter
+    return res.x.reshape(theta0.shape), min(int(res.nit), max_iter), hit_cap
 
 
 def fit_shifted_logistic(
@@ -203,174 +449,28 @@ def fit_shifted_logistic(
     n_iter : int
         Iterations: conjugate-gradient steps plus L-BFGS iterations.
     """
-    n, D = X.shape
-    binary = n_classes == 2
-    K = 1 if binary else n_classes
-    sw = np.asarray(sample_weight, dtype=np.float64)
-    sw_sum = sw.sum()
-    l2 = 1.0 / (C * sw_sum)
-    if binary:
-        target = (y == 1).astype(np.float64)[:, None]
-    else:
-        target = np.zeros((n, K))
-        target[np.arange(n), y] = 1.0
-
-    M = len(slices)
-    scale = sw / sw_sum
-    item_rows = _item_rows(X)
-    n_items = -(-n // item_rows)
-    # Per work item: weighted loss, X^T (alpha G), gamma^T G and sum G; added in
-    # item order, so the result does not depend on the number of threads.
-    loss_parts = np.empty(n_items)
-    grad_parts = np.empty((n_items, K, D))
-    gamma_parts = np.empty((n_items, M, K))
-    sum_parts = np.empty((n_items, K))
-    probs = np.empty((n, K))  # predicted probabilities of the last evaluation
-    if products is None:
-        products = {}
-
-    def loss_grad(theta):
-        th = theta.reshape(K, D + 1)
-        W, b = th[:, :D], th[:, D]
-        Wt = W.astype(X.dtype, copy=False)
-        sW = _shift_products(S, slices, W)
-        # X_m W_m^T does not depend on lambda: a warm start (the previous
-        # lambda's solution, its last evaluated point) skips the forward pass.
-        reuse = np.array_equal(products.get("W"), Wt)
-        P = products["P"] if reuse else np.empty((n, M, K))
-
-        def item(a, z):
-            i = a // item_rows
-            Xi = X[a:z]
-            if not reuse:
-                P[a:z] = _block_products(Xi, slices, Wt)
-            raw = _raw(alpha[a:z], P[a:z], gamma[a:z], sW, b)
-            t = target[a:z]
-            if binary:
-                # Half binomial loss log(1 + e^r) - y r, and its derivative.
-                point = np.logaddexp(0.0, raw) - t * raw
-                G = expit(raw) - t
-            else:
-                lse = logsumexp(raw, axis=1, keepdims=True)
-                point = lse - np.sum(t * raw, axis=1, keepdims=True)
-                G = np.exp(raw - lse) - t
-            loss_parts[i] = sw[a:z] @ point.sum(axis=1)
-            probs[a:z] = G + t
-            G *= scale[a:z, None]
-            # The backward products read the item's rows again while in cache.
-            for m, sl in enumerate(slices):
-                AG = (alpha[a:z, m, None] * G).astype(X.dtype)
-                if K == 1:
-                    grad_parts[i, 0, sl] = Xi[:, sl].T @ AG[:, 0]
-                else:
-                    # (d, n) @ (n, K): OpenBLAS is slow on the (K, n) @ (n, d) orientation.
-                    grad_parts[i, :, sl] = (Xi[:, sl].T @ AG).T
-            gamma_parts[i] = gamma[a:z].T @ G
-            sum_parts[i] = G.sum(axis=0)
-
-        run_work_items(n, item_rows, item, threads=threads)
-        if not reuse:
-            products["W"], products["P"] = Wt.copy(), P
-        loss = float(loss_parts.sum()) / sw_sum + 0.5 * l2 * float(np.sum(W * W))
-        grad = np.empty((K, D + 1))
-        grad[:, :D] = grad_parts.sum(axis=0) + l2 * W
-        gG = gamma_parts.sum(axis=0)
-        for m, sl in enumerate(slices):
-            grad[:, sl] += np.outer(gG[m], S[m, sl].astype(np.float64))
-        grad[:, D] = sum_parts.sum(axis=0)
-        return loss, grad.ravel()
-
-    def warm_steps(theta):
-        """Conjugate-gradient steps with exact quadratic line steps from a warm start.
-
-        Near the optimum the objective is nearly quadratic. Each step goes to
-        the minimum of the quadratic model along a Polak-Ribiere direction
-        ``d``: ``t = -g.d / d'Hd``, with
-        ``d'Hd = sum_i omega_i (sum_k p_ik a_ik^2 - (sum_k p_ik a_ik)^2) + l2 |d_W|^2``
-        for the change ``a_i = Z_i d_W^T + d_b`` of the decision values
-        (``p_i (1 - p_i) a_i^2`` for a binary probe). The curvature needs the
-        products ``X_m d_m`` (half a pass), and these give the new point's
-        products too, ``X_m (w + t d)_m = X_m w_m + t X_m d_m``, so its
-        evaluation skips the forward pass: one pass a step, where
-        L-BFGS-B's first iteration from a warm start spends two to three
-        (its first trial step has unit length). The stopping rule is
-        scikit-learn's (largest absolute gradient at most ``tol``).
-
-        Returns the point, the steps taken and whether it met ``tol``; if
-        not (a step that does not lower the loss by Armijo's rule, where the
-        model is not quadratic enough, or :data:`_MAX_WARM_STEPS` steps: the
-        start was not close enough for CG to pay), L-BFGS-B goes on from the
-        point returned.
-        """
-        loss, grad = loss_grad(theta.ravel())
-        d = g_prev = None
-        steps = min(max_iter, _MAX_WARM_STEPS)
-        for step in range(steps):
-            if np.max(np.abs(grad)) <= tol:
-                return theta, step, True
-            beta = 0.0
-            if g_prev is not None:  # Polak-Ribiere+
-                beta = max(0.0, float(grad @ (grad - g_prev)) / float(g_prev @ g_prev))
-            d = -grad + beta * d if beta > 0 else -grad
-            slope = float(grad @ d)
-            if not slope < 0:  # not a descent direction: restart
-                d = -grad
-                slope = -float(grad @ grad)
-            dth = d.reshape(K, D + 1)
-            Wd = dth[:, :D]
-            Wdt = Wd.astype(X.dtype)
-            Pd = np.empty((n, M, K))
-
-            def item(a, z):
-                Pd[a:z] = _block_products(X[a:z], slices, Wdt)
-
-            run_work_items(n, item_rows, item, threads=threads)
-            A = _raw(alpha, Pd, gamma, _shift_products(S, slices, Wd), dth[:, D])
-            p = probs  # of the last evaluation, at theta
-            if binary:
-                h = p[:, 0] * (1.0 - p[:, 0]) * A[:, 0] ** 2
-            else:
-                h = np.sum(p * A * A, axis=1) - np.sum(p * A, axis=1) ** 2
-            curvature = float(scale @ h) + l2 * float(np.sum(Wd * Wd))
-            if not curvature > 0:
-                return theta, step, False
-            t = -slope / curvature
-            new = theta + t * dth
-            products["W"] = new[:, :D].astype(X.dtype)
-            products["P"] = products["P"] + t * Pd
-            new_loss, new_grad = loss_grad(new.ravel())
-            if not new_loss <= loss + 1e-4 * t * slope:
-                return theta, step, False
-            theta, loss, grad, g_prev = new, new_loss, new_grad, grad
-        return theta, steps, np.max(np.abs(grad)) <= tol
-
+    objective = _ShiftedObjective(
+        X, slices, S, alpha, gamma, y, n_classes, sample_weight, C=C, products=products,
+        threads=threads,
+    )
+    K, D = objective.K, objective.D
     theta0 = np.zeros((K, D + 1)) if coef0 is None else np.asarray(coef0, dtype=np.float64)
     done = 0
     if coef0 is not None:
-        theta0, done, met = warm_steps(theta0)
+        theta0, done, met = _warm_steps(objective, theta0, tol=tol, max_iter=max_iter)
         if met:
             return theta0, done
         if done >= max_iter:
-            _warn_not_converged(max_iter, stacklevel=4)
+            _warn_not_converged(max_iter)
             return theta0, max_iter
     if precondition is not None:
-        coef, n_iter = _fit_preconditioned(
-            loss_grad, theta0, precondition, tol=tol, max_iter=max_iter - done
-        )
-        return coef, done + n_iter
-    res = minimize(
-        loss_grad,
-        theta0.ravel(),
-        method="L-BFGS-B",
-        jac=True,
-        options={
-            "maxiter": max_iter - done, "maxls": 50, "gtol": tol,
-            "ftol": 64 * np.finfo(float).eps,
-        },
-    )
-    if not res.success and res.nit >= max_iter - done:
-        _warn_not_converged(max_iter, stacklevel=4)
-    return res.x.reshape(K, D + 1), done + min(int(res.nit), max_iter - done)
+        fit = partial(_fit_preconditioned, precondition=precondition)
+    else:
+        fit = _fit_plain
+    coef, n_iter, hit_cap = fit(objective, theta0, tol=tol, max_iter=max_iter - done)
+    if hit_cap:
+        _warn_not_converged(max_iter)
+    return coef, done + n_iter
 
 
 class _Converged(Exception):
@@ -404,63 +504,83 @@ def _from_whitened(v, precondition):
     return np.column_stack([W, v[:, D] / root_c - W @ mu])
 
 
-def _fit_preconditioned(loss_grad, theta0, precondition, *, tol, max_iter):
-    """L-BFGS-B in the variables of :func:`preconditioner`, stopped on the original gradient."""
+def _to_whitened(theta, precondition):
+    """The whitened variables (raveled) of coefficients and intercepts ``(K, D + 1)``."""
     R, mu, root_c = precondition
-    K, D = theta0.shape[0], theta0.shape[1] - 1
-    W0, b0 = theta0[:, :D], theta0[:, D]
-    v0 = np.column_stack([W0 @ R.T, (b0 + W0 @ mu) * root_c]).ravel()
+    D = theta.shape[1] - 1
+    W, b = theta[:, :D], theta[:, D]
+    return np.column_stack([W @ R.T, (b + W @ mu) * root_c]).ravel()
 
-    # Memo of the last evaluation: SciPy re-evaluates the start, and the
-    # stopping test after each iteration needs the gradient at the new iterate,
-    # which the line search has just computed.
-    last = {"v": None}
 
-    def loss_grad_v(v):
-        if last["v"] is not None and np.array_equal(v, last["v"]):
-            return last["out"]
+class _WhitenedObjective:
+    """The objective in the variables of :func:`preconditioner`, memoised at its last point.
+
+    SciPy evaluates the start again, and the stopping test after each
+    iteration needs the gradient at the new iterate, which the line search
+    has just computed: the memo (the last ``v``, its loss and whitened
+    gradient, and the largest absolute gradient in the *original*
+    variables) answers both without another pass.
+    """
+
+    def __init__(self, objective, theta0, precondition):
+        self.objective, self.theta0, self.precondition = objective, theta0, precondition
+        self.shape = theta0.shape
+        self.v0 = _to_whitened(theta0, precondition)
+        self._v = self._out = None
+        self.gmax = np.inf
+
+    def to_theta(self, v):
+        return _from_whitened(v.reshape(self.shape), self.precondition)
+
+    def __call__(self, v):
+        if self._v is not None and np.array_equal(v, self._v):
+            return self._out
         # The start itself without a round trip: its block products may be cached.
-        theta = theta0 if v is v0 else _from_whitened(v.reshape(K, D + 1), precondition)
-        loss, grad = loss_grad(theta.ravel())
-        grad = grad.reshape(K, D + 1)
-        g_v = _whitened_gradient(grad, precondition)
-        last.update(v=v.copy(), out=(loss, g_v.ravel()), gmax=np.max(np.abs(grad)))
-        return last["out"]
+        theta = self.theta0 if v is self.v0 else self.to_theta(v)
+        loss, grad = self.objective.loss_gradient(theta.ravel())
+        grad = grad.reshape(self.shape)
+        g_v = _whitened_gradient(grad, self.precondition)
+        self._v, self._out, self.gmax = v.copy(), (loss, g_v.ravel()), np.max(np.abs(grad))
+        return self._out
 
-    def converged(v):
-        loss_grad_v(v)
-        return last["gmax"] <= tol
+    def converged(self, v, tol):
+        """Whether the gradient at ``v``, in the original variables, meets ``tol``."""
+        self(v)
+        return self.gmax <= tol
 
-    if converged(v0):  # scikit-learn's L-BFGS-B also stops at a converged start
-        return theta0, 0
-    n_iter = [0]
 
-    def callback(xk):
+class _StopAtTol:
+    """L-BFGS-B callback: counts iterations, raises :class:`_Converged` at one that meets ``tol``."""
+
+    def __init__(self, whitened, tol):
+        self.whitened, self.tol, self.n_iter = whitened, tol, 0
+
+    def __call__(self, xk):
         # Called after each iteration (SciPy counts it first), at the new iterate.
-        n_iter[0] += 1
-        if converged(xk):
+        self.n_iter += 1
+        if self.whitened.converged(xk, self.tol):
             raise _Converged(np.array(xk, dtype=np.float64))
 
-    def to_theta(v):
-        return _from_whitened(v.reshape(K, D + 1), precondition)
 
+def _fit_preconditioned(objective, theta0, *, precondition, tol, max_iter):
+    """L-BFGS-B in the variables of :func:`preconditioner`, stopped on the original gradient.
+
+    Returns ``(coef, n_iter, hit_cap)``.
+    """
+    whitened = _WhitenedObjective(objective, theta0, precondition)
+    if whitened.converged(whitened.v0, tol):  # scikit-learn's L-BFGS-B also stops at a converged start
+        return theta0, 0, False
+    stop = _StopAtTol(whitened, tol)
     try:
+        # gtol=0: the gradient test is the callback's, on the original variables.
         res = minimize(
-            loss_grad_v,
-            v0,
-            method="L-BFGS-B",
-            jac=True,
-            callback=callback,
-            # gtol=0: the gradient test is the callback's, on the original variables.
-            options={
-                "maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps
-            },
+            whitened, whitened.v0, method="L-BFGS-B", jac=True, callback=stop,
+            options=_lbfgs_options(max_iter, 0.0),
         )
-    except _Converged as stop:
-        return to_theta(stop.args[0]), min(n_iter[0], max_iter)
-    if not res.success and res.nit >= max_iter:
-        _warn_not_converged(max_iter, stacklevel=5)
-    return to_theta(res.x), min(int(res.nit), max_iter)
+    except _Converged as converged:
+        return whitened.to_theta(converged.args[0]), min(stop.n_iter, max_iter), False
+    hit_cap = not res.success and res.nit >= max_iter
+    return whitened.to_theta(res.x), min(int(res.nit), max_iter), hit_cap
 
 
 def encode_labels(y, class_weight, rows=None, name="the data"):
