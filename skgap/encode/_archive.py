@@ -1,5 +1,6 @@
 """Encode a whole table of (image, text) pairs on a dask cluster into an archive folder."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -226,6 +227,29 @@ def _default_workers():
     return max(torch.cuda.device_count(), 1)
 
 
+@contextlib.contextmanager
+def local_cluster(n_workers=None, **kwargs):
+    """The local cluster of ``encode_archive(client=None)``: processes, one thread each.
+
+    Each worker's torch gets an equal share of this machine's cores
+    (``OMP_NUM_THREADS``): left alone, every worker would start one thread
+    per core and the workers would compete for them. Workers are not
+    daemonic, for as long as the cluster lives (restarts included), so that
+    an encoder with ``num_workers > 0`` can start its image-decoding
+    processes.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    n_workers = n_workers or _default_workers()
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    with dask.config.set({"distributed.worker.daemon": False}), LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True,
+        env={"OMP_NUM_THREADS": str(threads)}, **kwargs,
+    ) as cluster:
+        yield cluster
+
+
 def _run_shards(client, folder, table, pending, name, image_column, text_column, dtype, bar):
     """Submit the pending shards and wait for them; the first error cancels the rest."""
     from distributed import as_completed
@@ -412,6 +436,9 @@ def encode_archive(
             "encode_archive needs dask's distributed scheduler and pyarrow: pip install "
             f"'skgap[dask,arrow]'. Missing: {exc.name}.", name=exc.name,
         ) from exc
+    if client is not None and n_workers is not None:
+        raise ValueError("n_workers sizes the local cluster of client=None; with a client, "
+                         "size its cluster instead.")
     t0 = time.perf_counter()
     table = _as_arrow(table, image_column, text_column)
     settings = _settings(table, encoder, shard_size, dtype, image_column, text_column)
@@ -440,7 +467,7 @@ def encode_archive(
             "n_written": int(sum(rec["n_written"] for rec in records)),
             "skipped": [{"row": r, "reason": why} for r, why in skipped],
             "shards": [{k: rec[k] for k in ("shard", "start", "stop", "n_written", "worker",
-                                             "device", "seconds")} for rec in records],
+                                             "device", "seconds", "started")} for rec in records],
             "check": message,
         })
     return ArchiveSummary(
@@ -462,18 +489,13 @@ def encode_archive(
 def _encode_pending(client, n_workers, encoder, folder, table, bounds, pending, settings,
                     image_column, text_column, dtype, progress, say):
     """Run the pending shards on ``client`` (or a local cluster); return the dashboard link."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from tqdm.auto import tqdm
 
-    own = client is None
-    cluster = None
-    if own:
-        cluster = LocalCluster(
-            n_workers=n_workers or _default_workers(), threads_per_worker=1, processes=True
-        )
-        client = Client(cluster)
-    elif n_workers is not None:
-        raise ValueError("n_workers sizes the local cluster; with a client, size the cluster.")
+    stack = contextlib.ExitStack()
+    if client is None:
+        cluster = stack.enter_context(local_cluster(n_workers))
+        client = stack.enter_context(Client(cluster))
     name = "skgap-encoder-" + hashlib.sha256(
         json.dumps(settings["encoder"], sort_keys=True).encode()
     ).hexdigest()[:16]
@@ -495,6 +517,4 @@ def _encode_pending(client, n_workers, encoder, folder, table, bounds, pending, 
             client.unregister_worker_plugin(name)
         except Exception:  # noqa: BLE001 - a cluster going down: nothing left to free
             pass
-        if own:
-            client.close()
-            cluster.close()
+        stack.close()

@@ -58,8 +58,17 @@ class EncoderPlugin(WorkerPlugin):
         self.encoder = encoder
 
     def setup(self, worker):
+        import multiprocessing
+
         import torch
 
+        if self.encoder.num_workers > 0 and multiprocessing.current_process().daemon:
+            raise RuntimeError(
+                f"encoder.num_workers={self.encoder.num_workers} starts image-decoding "
+                f"processes, which the daemonic dask worker {worker.name!r} cannot have. "
+                "Start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False (config "
+                "distributed.worker.daemon: false), or use num_workers=0."
+            )
         enc = clone(self.encoder)
         device = _worker_device(enc.device, worker.name, torch.cuda.device_count())
         enc.set_params(device=device, progress=False)
@@ -97,6 +106,7 @@ def encode_shard(plugin_name, root, k, table, start, image_column, text_column, 
     enc = plugin.loaded
     images = table.column(image_column).to_pylist()
     texts = table.column(text_column).to_pylist()
+    started = time.time()
     t0 = time.perf_counter()
     with plugin.lock, warnings.catch_warnings():
         # Skipped items are listed in the manifest, not warned about on a worker.
@@ -128,6 +138,7 @@ def encode_shard(plugin_name, root, k, table, start, image_column, text_column, 
         "skipped": [[int(start + i), r] for i, r in zip(skipped, reasons)],
         "dim": d,
         "seconds": round(seconds, 3),
+        "started": round(started, 3),
         "worker": f"{socket.gethostname()} pid {os.getpid()}",
         "device": enc.device_,
     }

@@ -29,6 +29,7 @@ from skgap.encode import (  # noqa: E402
     encode_archive,
     save_random_model,
 )
+from skgap.encode._archive import local_cluster  # noqa: E402
 from skgap.io import load_embeddings  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("hub_offline", "torch_one_thread")
@@ -282,7 +283,9 @@ def test_cli_on_a_scheduler(client, data, tmp_path, capsys):
 def test_killed_worker_shard_recomputed_every_row_once(data, tmp_path):
     table, model, ref = data
     out = tmp_path / "arch"
-    with _cluster(n_workers=2, processes=True) as cluster, distributed.Client(cluster) as c:
+    # The cluster encode_archive starts itself.
+    with local_cluster(2, protocol="tcp://", host="127.0.0.1", dashboard_address=":0") as \
+            cluster, distributed.Client(cluster) as c:
         pids = c.run(os.getpid)
         result, errors = {}, []
 
@@ -297,7 +300,7 @@ def test_killed_worker_shard_recomputed_every_row_once(data, tmp_path):
         thread = threading.Thread(target=job)
         thread.start()
         victim = None
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # model loads in spawned workers: slow on a busy host
         while victim is None and time.monotonic() < deadline and thread.is_alive():
             busy = {w: keys for w, keys in c.processing().items()
                     if any("skgap-archive-shard" in str(k) for k in keys)}
@@ -309,8 +312,8 @@ def test_killed_worker_shard_recomputed_every_row_once(data, tmp_path):
                 # Committed just before the kill? Then it was not killed mid-shard.
                 mid_shard = not (out / ".skgap" / "done" / f"shard_{shard}.json").exists()
             time.sleep(0.01)
-        thread.join(180)
-        assert victim is not None, "no worker was ever busy with a shard"
+        thread.join(600)
+        assert victim is not None, f"no worker was ever busy with a shard; errors: {errors}"
         assert not errors, errors
     summary = result["s"]
     assert f"all {N} input rows exactly once" in summary.check
