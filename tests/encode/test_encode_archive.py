@@ -322,3 +322,19 @@ def test_killed_worker_shard_recomputed_every_row_once(data, tmp_path):
     X, rows, _ = load_embeddings(out, labels="row")
     np.testing.assert_array_equal(rows, np.arange(N))
     np.testing.assert_allclose(X, ref, atol=2e-6)
+
+
+def test_a_committed_shard_is_never_written_again(tmp_path):
+    from skgap.encode._archive_layout import ArchiveFolder
+
+    folder = ArchiveFolder(tmp_path / "arch")
+    meta = pa.table({"row": pa.array([0, 1], pa.int64())})
+    first = folder.commit(0, np.ones((2, 4), np.float32), np.ones((2, 4), np.float32), meta,
+                          {"shard": 0, "worker": "a"})
+    stamp = _files(folder.root)
+    # A second attempt (a rerun task, a worker left from a stopped client) loses.
+    second = folder.commit(0, np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32),
+                           meta, {"shard": 0, "worker": "b"})
+    assert first["committed_here"] and not second["committed_here"]
+    assert second["worker"] == "a" and _files(folder.root) == stamp
+    np.testing.assert_array_equal(np.load(folder.image(0)), 1.0)
