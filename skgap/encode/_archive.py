@@ -50,6 +50,11 @@ class ArchiveSummary:
         The dask dashboard of the cluster used, when it reports one.
     check : str
         The every-row-exactly-once check, as printed.
+    shards : list of dict
+        The commit record of each shard: its input rows ``start``/``stop``,
+        ``n_written``, ``skipped`` (row, reason), the ``worker`` (host and
+        pid) and ``device`` that wrote it, when it ``started`` (Unix time) and
+        how many ``seconds`` it took to encode.
     """
 
     out_dir: str
