@@ -90,6 +90,8 @@ def _as_arrow(table, image_column, text_column):
             "table must be a pandas DataFrame, a pyarrow Table or a dict of equal-length "
             f"columns; got {type(table).__name__}."
         )
+    if out.num_rows == 0:
+        raise ValueError("the table has no rows.")
     for name, what in ((image_column, "image_column"), (text_column, "text_column")):
         if name not in out.column_names:
             raise ValueError(
@@ -98,16 +100,15 @@ def _as_arrow(table, image_column, text_column):
         kind = out.schema.field(name).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise TypeError(
-                f"column {name!r} must hold strings ({'image paths' if name == image_column else 'texts'}) "
-                f"to be stored in the archive's metadata; it holds {kind}."
+                f"column {name!r} must hold strings "
+                f"({'image paths' if name == image_column else 'texts'}) to be stored in the "
+                f"archive's metadata; it holds {kind}."
             )
     if ROW_COLUMN in out.column_names:
         raise ValueError(
             f"the table has a column {ROW_COLUMN!r}, the name the archive gives each row's "
             "input position; rename it."
         )
-    if out.num_rows == 0:
-        raise ValueError("the table has no rows.")
     return out.combine_chunks()
 
 

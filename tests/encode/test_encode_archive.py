@@ -338,3 +338,23 @@ def test_a_committed_shard_is_never_written_again(tmp_path):
     assert first["committed_here"] and not second["committed_here"]
     assert second["worker"] == "a" and _files(folder.root) == stamp
     np.testing.assert_array_equal(np.load(folder.image(0)), 1.0)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (lambda t: {**t, "row": list(range(N))}, ValueError, "column 'row'"),
+    (lambda t: {"path": t["image"], "text": t["text"]}, ValueError, "image_column='image'"),
+    (lambda t: {**t, "text": list(range(N))}, TypeError, "column 'text' must hold strings"),
+    (lambda t: {k: v[:0] for k, v in t.items()}, ValueError, "no rows"),
+    (lambda t: list(zip(t["image"], t["text"])), TypeError, "pandas DataFrame, a pyarrow"),
+])
+def test_bad_tables_are_refused_before_any_work(data, tmp_path, change, error, match):
+    table, model, _ = data
+    with pytest.raises(error, match=match):
+        encode_archive(change(table), _encoder(model), tmp_path / "arch", progress=False)
+    assert not (tmp_path / "arch").exists()
+
+
+def test_n_workers_with_a_client_is_refused(client, data, tmp_path):
+    table, model, _ = data
+    with pytest.raises(ValueError, match="n_workers sizes the local cluster"):
+        encode_archive(table, _encoder(model), tmp_path / "arch", client=client, n_workers=2)
