@@ -12,8 +12,9 @@ from ._io import DataError
 
 def add_options(p):
     g = p.add_argument_group(
-        "on a dask cluster (needs skgap[dask,arrow]); --out is then a folder in "
-        "clip-retrieval's layout (img_emb/, text_emb/, metadata/), resumable"
+        "on a dask cluster (needs skgap[dask,arrow])",
+        "--out then names a folder, written shard by shard in clip-retrieval's layout "
+        "(img_emb/, text_emb/, metadata/, manifest.json); a rerun resumes it.",
     )
     where = g.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
