@@ -224,8 +224,8 @@ def test_two_clients_on_one_folder_refused_or_serialised(client, data, tmp_path)
     table, model, ref = data
     out = tmp_path / "arch"
     # Another writer, in another process, holds the folder.
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out / ".skgap")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out / ".skgap")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(ArchiveLockedError, match=f"pid {holder.pid} on"):
