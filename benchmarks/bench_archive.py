@@ -27,11 +27,22 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
 Targets at n = 400,000: under 10 minutes, peak RSS under
 2x the data (the ratio is printed).
 
+``--parts encode``: the encoder on a dask cluster. PNG files of 200-400 px and
+captions go through :func:`skgap.encode.encode_archive` on a local cluster of
+1 and of 2 worker processes (built beforehand, as ``encode_archive`` builds
+them: one thread each, the cores shared out among the workers' torch), against
+the encoder in this process (same model, all cores, loaded beforehand). Two
+figures per run: the wall time of the call (the workers' model loads and the
+shard writes included) and the encoding window (first shard's start to last
+shard's end, from the commit records); the speed-up is 1 worker's over 2
+workers'.
+
 Usage::
 
     python benchmarks/bench_archive.py                 # reduced: n = 40,000 (shared machine)
     python benchmarks/bench_archive.py --full          # n = 400,000, 1.6 GB on disk
     python benchmarks/bench_archive.py --smoke         # tiny, for CI
+    python benchmarks/bench_archive.py --parts encode  # the encoder cluster speed-up
 """
 
 import argparse
@@ -49,6 +60,7 @@ import numpy as np
 from _util import header
 
 DESIGNS = ("gap_sweep", "ModalityGapShifterCV")
+PARTS = ("sweep", "encode")
 
 
 def write_data(path, n, d, chunk=50_000, seed=0):
@@ -124,6 +136,69 @@ def child(design, data, labels, lams, seeds):
     print(json.dumps({"wall": wall, "rss": rss, "base": base_rss, "auc": [float(a) for a in auc]}))
 
 
+def _encoder(args, folder):
+    if args.encode_model == "tiny-hf":
+        from skgap.encode import TransformersEncoder, save_random_model
+
+        model = save_random_model(Path(folder) / "model", "clip")
+        return TransformersEncoder(model, device="cpu", batch_size=args.encode_batch)
+    from skgap.encode import OpenCLIPEncoder
+
+    return OpenCLIPEncoder(args.encode_model, device="cpu", batch_size=args.encode_batch)
+
+
+def encode_speedup(args):
+    """Pairs/s of the encoder: in this process, then on 1 and 2 dask worker processes."""
+    import torch
+    from bench_encode import make_inputs
+    from distributed import Client
+
+    from skgap.encode import encode_archive
+    from skgap.encode._archive import local_cluster
+    from skgap.io import load_embeddings
+
+    header(
+        "the encoder on a local dask cluster (encode_archive)",
+        n=args.encode_n, model=args.encode_model, shard_size=args.shard_size,
+        batch_size=args.encode_batch, cores=os.cpu_count(),
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # random weights: a benchmark
+        enc = _encoder(args, folder)
+        paths, texts = make_inputs(folder, args.encode_n, args.encode_n)
+        table = {"image": paths, "text": texts}
+        enc.fit()
+        start = time.perf_counter()
+        ref = enc.transform(table)
+        t_single = time.perf_counter() - start
+        rows.append((f"in this process, {torch.get_num_threads()} torch threads", t_single,
+                     t_single))
+        for n_workers in (1, 2):
+            with local_cluster(n_workers, dashboard_address=":0") as cluster, \
+                    Client(cluster) as client:
+                out = Path(folder) / f"archive{n_workers}"
+                start = time.perf_counter()
+                summary = encode_archive(table, enc, out, client=client,
+                                         shard_size=args.shard_size, progress=False,
+                                         verbose=False)
+                wall = time.perf_counter() - start
+            first = min(r["started"] for r in summary.shards)
+            last = max(r["started"] + r["seconds"] for r in summary.shards)
+            diff = np.abs(load_embeddings(out)[0] - ref).max()
+            rows.append((f"encode_archive, {n_workers} worker(s)", wall, last - first))
+            print(f"   {n_workers} worker(s): {summary.n_shards} shards, max |archive - "
+                  f"in-process| {diff:.1e}")
+    n = args.encode_n
+    print(f"{'runner':<40s}{'wall':>9s}{'pairs/s':>9s}{'encoding':>10s}{'pairs/s':>9s}")
+    for name, wall, busy in rows:
+        print(f"{name:<40s}{wall:8.1f}s{n / wall:9.1f}{busy:9.1f}s{n / busy:9.1f}")
+    (_, w1, b1), (_, w2, b2) = rows[1], rows[2]
+    print(f"encoder cluster speed-up, 2 workers vs 1: x{w1 / w2:.2f} wall (model loads and "
+          f"writes included), x{b1 / b2:.2f} encoding (first shard start to last shard end); "
+          f"{os.cpu_count()} cores")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40_000, help="pairs (default: reduced)")
@@ -134,6 +209,12 @@ def main(argv=None):
     parser.add_argument("--designs", default=",".join(DESIGNS), help=f"comma list of {DESIGNS}")
     parser.add_argument("--dir", default=None, help="folder of the data file (default: temp)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
+    parser.add_argument("--parts", default="sweep", help=f"comma list of {PARTS}")
+    parser.add_argument("--encode-n", type=int, default=256, help="pairs to encode")
+    parser.add_argument("--encode-model", default="ViT-B-32",
+                        help="open_clip architecture (random weights), or tiny-hf")
+    parser.add_argument("--encode-batch", type=int, default=32)
+    parser.add_argument("--shard-size", type=int, default=32, help="rows per archive shard")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -143,6 +224,17 @@ def main(argv=None):
         args.n = 400_000
     if args.smoke:
         args.n, args.d, args.lams, args.seeds = 600, 16, 3, 2
+        args.encode_n, args.encode_model, args.encode_batch, args.shard_size = 8, "tiny-hf", 4, 4
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if set(parts) - set(PARTS):
+        parser.error(f"parts must be among {PARTS}")
+    if "sweep" in parts:
+        sweep(args, parser)
+    if "encode" in parts:
+        encode_speedup(args)
+
+
+def sweep(args, parser):
     designs = [s.strip() for s in args.designs.split(",") if s.strip()]
     if set(designs) - set(DESIGNS):
         parser.error(f"designs must be among {DESIGNS}")

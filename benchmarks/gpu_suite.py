@@ -25,6 +25,14 @@ run on the same device:
     on CUDA -- AMP -- or float32 on the CPU), same architecture with random
     weights (nothing is downloaded), same inputs (PNG files of 200-400 px,
     captions of 5-40 words) and batch size.
+``archive``
+    The distributed encoder: :func:`skgap.encode.encode_archive` on a local
+    dask cluster of one worker process per visible GPU (each pinned to its
+    device), images/s (each with its caption) in total and per GPU over the
+    encoding window (first shard's start to last shard's end, from the commit
+    records; model loads excluded), against ``OpenCLIPEncoder`` on one GPU in
+    this process, same model, inputs and batch size. Goal: per GPU, no slower
+    than the single process (ratio <= 1 per GPU, i.e. total ratio <= 1/n_gpu).
 
 Usage::
 
@@ -47,7 +55,7 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from _util import best_synced_time as best_time, header  # noqa: E402
 
-PARTS = ("transform", "cone", "cv", "encode")
+PARTS = ("transform", "cone", "cv", "encode", "archive")
 
 
 def _sync(device):
@@ -248,6 +256,46 @@ def part_encode(args, device, _X):
     return rows
 
 
+def part_archive(args, device, _X):
+    import torch
+    from bench_encode import make_inputs
+    from distributed import Client
+
+    from skgap.encode import OpenCLIPEncoder, encode_archive
+    from skgap.encode._archive import local_cluster
+
+    n_gpu = torch.cuda.device_count() if device.type == "cuda" else 1
+    shared = dict(model=args.model, pretrained=None, batch_size=args.batch_size,
+                  num_workers=args.num_workers)
+    sync = _sync(device)
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # random weights: a benchmark
+        paths, texts = make_inputs(folder, args.n_images, args.n_images)
+        table = {"image": paths, "text": texts}
+        single = OpenCLIPEncoder(device=str(device), **shared).fit()
+        t_single = best_time(lambda: single.transform(table), sync, args.enc_repeat)
+        del single
+        # 'auto' spreads local worker i over GPU i; on the CPU, the CPU.
+        enc = OpenCLIPEncoder(device="auto" if device.type == "cuda" else str(device), **shared)
+        with local_cluster(n_gpu, dashboard_address=":0") as cluster, Client(cluster) as client:
+            summary = encode_archive(
+                table, enc, f"{folder}/archive", client=client,
+                shard_size=max(1, args.n_images // (4 * n_gpu)), progress=False, verbose=False,
+            )
+    first = min(r["started"] for r in summary.shards)
+    busy = max(r["started"] + r["seconds"] for r in summary.shards) - first
+    devices = sorted({r["device"] for r in summary.shards})
+    n = args.n_images
+    return [
+        (
+            "archive",
+            f"encode_archive {n_gpu} worker(s) {n / busy:,.0f}/s, {n / busy / n_gpu:,.0f}/GPU",
+            busy, f"OpenCLIPEncoder 1 process {n / t_single:,.0f}/s", t_single,
+            f"<= 1/{n_gpu} ({', '.join(devices)})",
+        )
+    ]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
@@ -288,7 +336,8 @@ def main(argv=None):
         cv_n=args.cv_n, model=args.model,
     )
     X = make_tensor(args.n, args.d, device) if {"transform", "cone"} & set(parts) else None
-    funcs = {"transform": part_transform, "cone": part_cone, "cv": part_cv, "encode": part_encode}
+    funcs = {"transform": part_transform, "cone": part_cone, "cv": part_cv, "encode": part_encode,
+             "archive": part_archive}
     rows = []
     start = time.perf_counter()
     for part in parts:

@@ -99,3 +99,23 @@ def test_gpu_suite_encoder_part_at_smoke_size():
     assert proc.returncode == 0, proc.stderr[-3000:]
     for needle in ("OpenCLIPEncoder images/s", "OpenCLIPEncoder texts/s", "plain open_clip"):
         assert needle in proc.stdout, f"{needle!r} missing from:\n{proc.stdout}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, part, needles", [
+    ("bench_archive.py", "encode", ("encode_archive, 2 worker(s)", "speed-up, 2 workers vs 1")),
+    ("gpu_suite.py", "archive", ("encode_archive 1 worker(s)", "/GPU")),
+])
+def test_encoder_cluster_benchmarks_at_smoke_size(script, part, needles):
+    pytest.importorskip("torch")
+    pytest.importorskip("distributed")
+    pytest.importorskip("pyarrow")
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke", "--parts", part],
+        capture_output=True, text=True, cwd=BENCHMARKS, timeout=600,
+        # The worker processes import the skgap of this source tree.
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(BENCHMARKS.parent)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for needle in needles:
+        assert needle in proc.stdout, f"{needle!r} missing from:\n{proc.stdout}"

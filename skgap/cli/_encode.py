@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._encode_archive import add_options as add_archive_options, run_archive, wants_archive
 from ._io import DataError
 from ._outputs import check_writable, writing
 
@@ -108,6 +109,7 @@ def register(sub):
                    help="unreadable image or blank text: stop, or skip the pair "
                         "(default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    add_archive_options(p)
     p.set_defaults(func=run)
 
 
@@ -246,6 +248,9 @@ def _offline(online):
 
 
 def run(args):
+    if wants_archive(args):
+        with _offline(args.online):
+            return run_archive(args, *_encoder(args))
     if args.pool != "none" and not args.group_by:
         raise DataError("--pool mean needs --group-by COLUMN (the study id).")
     paths, texts, labels, groups = read_pairs(

@@ -17,6 +17,9 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
   a PIL image, windowed for display as the DICOM standard prescribes.
 - :class:`BadItemError` -- one image or text that cannot be encoded (the
   message names its index and path).
+- :func:`encode_archive` -- a whole table on a dask cluster into a
+  clip-retrieval folder, resumable and fault-tolerant (needs
+  ``skgap[dask,arrow]``).
 """
 
 try:
@@ -30,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         name=exc.name,
     ) from exc
 
+from ._archive import ArchiveLockedError, ArchiveSummary, encode_archive
 from ._encoder import OpenCLIPEncoder
 from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
@@ -38,10 +42,13 @@ from ._studies import pool_by_group
 from ._transformers import TransformersEncoder
 
 __all__ = [
+    "ArchiveLockedError",
+    "ArchiveSummary",
     "BadItemError",
     "MissingWeightsError",
     "OpenCLIPEncoder",
     "TransformersEncoder",
+    "encode_archive",
     "load_image",
     "pool_by_group",
     "save_random_model",
