@@ -15,6 +15,9 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
   downloadable (the message says how to use a local copy).
 - :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
   a PIL image, windowed for display as the DICOM standard prescribes.
+- :func:`read_fixations`, :func:`gaze_heatmap`, :func:`sentence_heatmaps`,
+  :class:`SynchronizedTransform` -- radiologists' eye gaze as heatmaps of
+  the image, for expert annotations (eCLIP).
 - :class:`BadItemError` -- one image or text that cannot be encoded (the
   message names its index and path).
 """
@@ -31,6 +34,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from ._encoder import OpenCLIPEncoder
+from ._gaze import (
+    GAZE_LAYOUTS,
+    SynchronizedTransform,
+    check_heatmap,
+    gaze_heatmap,
+    read_fixations,
+    sentence_heatmaps,
+)
 from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
 from ._replicas import save_random_model, save_word_tokenizer
@@ -39,11 +50,17 @@ from ._transformers import TransformersEncoder
 
 __all__ = [
     "BadItemError",
+    "GAZE_LAYOUTS",
     "MissingWeightsError",
     "OpenCLIPEncoder",
+    "SynchronizedTransform",
     "TransformersEncoder",
+    "check_heatmap",
+    "gaze_heatmap",
     "load_image",
     "pool_by_group",
+    "read_fixations",
     "save_random_model",
     "save_word_tokenizer",
+    "sentence_heatmaps",
 ]

@@ -9,7 +9,9 @@ this package eagerly.
   CLIP + ATP + CU (plus eCLIP mixup and expert curriculum);
 - :class:`LearnedGapProbe`: a linear probe on gap-shifted, early-fused
   embeddings that learns the shift size :math:`\\lambda`;
-- :func:`expert_probability`: the eCLIP curriculum schedule.
+- :func:`expert_probability`: the eCLIP curriculum schedule;
+- :class:`ExpertCLIPTrainer`: fine-tunes an open_clip model with
+  gaze-derived expert views (eCLIP), made by a :class:`HeatmapProcessor`.
 """
 
 try:
@@ -21,6 +23,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from ._curriculum import expert_probability
+from ._expert import ExpertCLIPTrainer
+from ._heatmap_processor import HeatmapProcessor
 from .adapter import GapClosingAdapter
 from .learned_probe import LearnedGapProbe
 from .losses import (
@@ -33,7 +37,9 @@ from .losses import (
 )
 
 __all__ = [
+    "ExpertCLIPTrainer",
     "GapClosingAdapter",
+    "HeatmapProcessor",
     "LearnableTemperature",
     "LearnedGapProbe",
     "align_true_pairs",
