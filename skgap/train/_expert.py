@@ -1,5 +1,6 @@
 r"""ExpertCLIPTrainer: fine-tune an open_clip model with expert (gaze) views, eCLIP style."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -346,6 +347,22 @@ class ExpertCLIPTrainer(BaseEstimator):
             else "instance"
         return json.dumps(params, sort_keys=True, default=str)
 
+    def _checkpoint_file(self):
+        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / CHECKPOINT_NAME
+
+    def _read_checkpoint(self):
+        """The checkpoint of this run in ``checkpoint_dir``, or None when there is none."""
+        path = self._checkpoint_file()
+        if path is None or not path.is_file():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["params"] != self._params_key():
+            raise ValueError(
+                f"{path} holds a checkpoint of another run (other parameters); resume with "
+                "the same settings, or use another checkpoint_dir."
+            )
+        return state
+
     def expert_probability(self, step):
         """The scheduled probability of an expert batch at ``step`` (0-based)."""
         return expert_probability(step, self.max_steps, cold_start=self.cold_start_steps,
@@ -383,7 +400,11 @@ class ExpertCLIPTrainer(BaseEstimator):
 
         self._validate_params()
         self._check_schedule()
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        resume = self._read_checkpoint()
+        # A resumed run keeps its first seed: the split and the processor's
+        # initialisation derive from it (random_state=None draws a new one).
+        seed = int(resume["seed"]) if resume is not None else int(
+            check_random_state(self.random_state).randint(2**31 - 1))
         device = resolve_device(self.device)
         precision, amp_dtype = resolve_precision(self.precision, device)
         spec = resolve_spec(self.model, self.pretrained)
@@ -399,6 +420,12 @@ class ExpertCLIPTrainer(BaseEstimator):
             loaded = load_model(spec, torch.device("cpu"))
         model, tokenizer = loaded.model, loaded.tokenizer
         data = prepare_pairs(model, tokenizer, images, texts, heatmaps, snippets)
+        if resume is not None and resume["data"] != _data_key(data):
+            raise ValueError(
+                f"{self._checkpoint_file()} holds a checkpoint of a run on other data; "
+                "resume with the same images, texts and heatmaps, or use another "
+                "checkpoint_dir."
+            )
         n = data.images.shape[0]
         rng = np.random.RandomState(seed)
         n_val = int(round(self.validation_fraction * n))
@@ -419,11 +446,12 @@ class ExpertCLIPTrainer(BaseEstimator):
             )
         # The caller's torch random state is left as it was; the run's own is
         # seeded here and carried by the checkpoint.
-        with torch.random.fork_rng(devices=[]):
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             run = _Run(self, model, data, device, amp_dtype, seed, train_idx, val_idx, pool)
             if precision == "fp16":
                 run.scaler = torch.amp.GradScaler(device.type)
-            run.train()
+            run.train(resume)
         self.model_ = run.model.eval()
         self.processor_ = run.processor
         self.temperature_ = float(run.tau().detach())
@@ -457,6 +485,15 @@ class ExpertCLIPTrainer(BaseEstimator):
                                         device=self.device, precision=self.precision)
 
 
+def _data_key(data):
+    """A cheap identity of the prepared inputs: tokens exactly, pixel sums to float64."""
+    tokens = hashlib.sha1(data.tokens.numpy().tobytes())
+    tokens.update(data.snippet_tokens.numpy().tobytes())
+    tokens.update(data.expert_rows.tobytes())
+    sums = [float(data.images.double().sum()), float(data.heatmaps.double().sum())]
+    return f"{tuple(data.images.shape)} {tokens.hexdigest()} {sums[0]!r} {sums[1]!r}"
+
+
 class _Run:
     """One training run: the modules, the optimizer and the loop (kept off the estimator)."""
 
@@ -464,7 +501,7 @@ class _Run:
         self.est, self.data, self.device, self.amp_dtype = est, data, device, amp_dtype
         self.train_idx, self.val_idx, self.pool = train_idx, val_idx, pool
         self.rng = np.random.RandomState(seed)
-        self.torch_gen_seed = seed
+        self.seed = seed
         self.scaler = None
         self.model = model.to(device)
         torch.manual_seed(seed)
@@ -518,16 +555,13 @@ class _Run:
 
     # -- checkpoint --------------------------------------------------------------
 
-    def _checkpoint_path(self):
-        d = self.est.checkpoint_dir
-        return None if d is None else Path(d) / CHECKPOINT_NAME
-
     def _state(self):
         name, keys, pos, has_gauss, cached = self.rng.get_state()
         return {
             "step": self.step,
             "params": self.est._params_key(),
-            "n_samples": int(self.data.images.shape[0]),
+            "seed": self.seed,
+            "data": _data_key(self.data),
             "model": self.model.state_dict(),
             "processor": None if self.processor is None else self.processor.state_dict(),
             "tau": self.tau_module.state_dict(),
@@ -536,28 +570,20 @@ class _Run:
             "numpy_rng": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
                           int(has_gauss), float(cached)],
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": (torch.cuda.get_rng_state(self.device)
+                         if self.device.type == "cuda" else None),
             "history": self.history,
         }
 
     def save(self):
-        path = self._checkpoint_path()
+        path = self.est._checkpoint_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(self._state(), tmp)
         # Atomic: a run killed while writing leaves the previous checkpoint intact.
         os.replace(tmp, path)
 
-    def maybe_resume(self):
-        path = self._checkpoint_path()
-        if path is None or not path.is_file():
-            return
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["params"] != self.est._params_key() or \
-                state["n_samples"] != self.data.images.shape[0]:
-            raise ValueError(
-                f"{path} holds a checkpoint of another run (other parameters or data); "
-                "resume with the same settings, or use another checkpoint_dir."
-            )
+    def resume(self, state):
         self.model.load_state_dict(state["model"])
         if self.processor is not None:
             self.processor.load_state_dict(state["processor"])
@@ -568,14 +594,17 @@ class _Run:
         name, keys, pos, has_gauss, cached = state["numpy_rng"]
         self.rng.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
         torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.step = int(state["step"])
         self.history = list(state["history"])
 
     # -- the loop ----------------------------------------------------------------
 
-    def train(self):
+    def train(self, resume=None):
         est = self.est
-        self.maybe_resume()
+        if resume is not None:
+            self.resume(resume)
         if self.step == 0:
             self.history.append({"step": 0, **self.evaluate()})
         from tqdm.auto import tqdm
@@ -592,7 +621,7 @@ class _Run:
                         print(f"step {self.step:5d}  loss {record['loss']:.4f}  "
                               f"gap {record['gap']:.3f}  i2t R@1 {record['i2t_recall@1']:.3f}")
                 self.history.append(record)
-                if est.checkpoint_every and self._checkpoint_path() is not None and (
+                if est.checkpoint_every and self.est._checkpoint_file() is not None and (
                         self.step % est.checkpoint_every == 0 or self.step == est.max_steps):
                     self.save()
                 bar.update(1)

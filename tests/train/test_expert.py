@@ -189,6 +189,10 @@ def test_resume_after_kill_reproduces_the_uninterrupted_run(tiny, data, tmp_path
     with pytest.raises(ValueError, match="checkpoint of another run"):
         fit(make(tiny, tmp_path, max_steps=6, checkpoint_dir=tmp_path / "b",
                  checkpoint_every=2, lr=5e-4), data)
+    other = make_lesion_task(24, image_size=32, random_state=1)
+    with pytest.raises(ValueError, match="run on other data"):
+        fit(make(tiny, tmp_path, max_steps=6, checkpoint_dir=tmp_path / "b",
+                 checkpoint_every=2, min_prob=0.6, max_prob=0.9), other)
 
 
 def test_bad_inputs(tiny, data, tmp_path):
