@@ -90,7 +90,7 @@ def make_lesion_task(n_samples=200, *, image_size=64, n_classes=3, heatmaps="les
     >>> from skgap.datasets import make_lesion_task
     >>> data = make_lesion_task(8, image_size=32, random_state=0)
     >>> data.images.shape, data.heatmaps.shape, data.texts[0]
-    ((8, 32, 32, 3), (8, 32, 32), 'chest radiograph: a calcification in the lower right zone.')
+    ((8, 32, 32, 3), (8, 32, 32), 'chest radiograph: a nodule in the upper left zone.')
     """
     try:
         from .encode import gaze_heatmap
