@@ -241,3 +241,14 @@ def test_schedule_in_steps_is_the_three_phase_formula():
         expert_probability(0, S, cold_start=0.5, unit="steps")
     with pytest.raises(ValueError, match="unit must be"):
         expert_probability(0, S, unit="epochs")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_and_gradient_accumulation(tiny, data, tmp_path, precision):
+    est = fit(make(tiny, tmp_path, precision=precision, grad_accumulation=2, max_steps=5,
+                   min_prob=1.0, max_prob=1.0), data)
+    assert est.precision_ == precision
+    steps = est.history_[1:]
+    assert all(np.isfinite(r["loss"]) for r in steps)
+    # Each micro-batch draws its own expert batch: two per step after step S_c = 2.
+    assert [r["expert_batches"] for r in steps] == [0, 0, 0, 2, 2]
