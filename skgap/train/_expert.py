@@ -173,8 +173,15 @@ class ExpertCLIPTrainer(BaseEstimator):
         ``R_text``, ``alignment``, ``uniformity_image``, ``uniformity_text``,
         ``i2t_recall@1``, ``t2i_recall@1``.
     n_steps_ : int
+        Optimizer steps done (``max_steps`` after a complete run).
     n_expert_pairs_ : int
+        Pairs with a heatmap (training and held-out).
     weights_dir_ : str
+        The ``local-dir:`` folder of the fine-tuned model.
+    precision_ : {'fp32', 'bf16', 'fp16'}
+        The autocast precision used.
+    device_ : str
+        The device trained on.
 
     See Also
     --------
