@@ -35,7 +35,6 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from ._encoder import OpenCLIPEncoder
 from ._gaze import (
-    GAZE_LAYOUTS,
     SynchronizedTransform,
     check_heatmap,
     gaze_heatmap,
@@ -50,7 +49,6 @@ from ._transformers import TransformersEncoder
 
 __all__ = [
     "BadItemError",
-    "GAZE_LAYOUTS",
     "MissingWeightsError",
     "OpenCLIPEncoder",
     "SynchronizedTransform",

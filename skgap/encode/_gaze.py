@@ -22,7 +22,6 @@ from numbers import Integral, Real
 import numpy as np
 
 __all__ = [
-    "GAZE_LAYOUTS",
     "SynchronizedTransform",
     "check_heatmap",
     "gaze_heatmap",
@@ -30,15 +29,16 @@ __all__ = [
     "sentence_heatmaps",
 ]
 
-# Column names of the public chest X-ray gaze sets, from their documentation.
-# REFLACX (Bigolin Lanfredi et al., 2022), ``fixations.csv`` of one reading:
-# times in seconds from the start of the case, positions in pixels of the
-# original image, and the angular resolution (pixels per degree of visual
-# angle) of the screen at each fixation.
-# MIMIC-CXR eye-gaze set (Karargyris et al., 2021), ``fixations.csv`` of all
-# readings: Gazepoint fields ``FPOGS`` (fixation start, s) and ``FPOGD``
-# (duration, s), positions mapped to the original image in ``X_ORIGINAL`` and
-# ``Y_ORIGINAL``, one image per ``DICOM_ID``.
+#: Column names of the public chest X-ray gaze sets, from their documentation.
+#:
+#: ``'reflacx'``: REFLACX (Bigolin Lanfredi et al., 2022), ``fixations.csv`` of
+#: one reading: times in seconds from the start of the case, positions in
+#: pixels of the original image, and the angular resolution (pixels per degree
+#: of visual angle) of the screen at each fixation. ``'egd'``: the MIMIC-CXR
+#: eye-gaze set (Karargyris et al., 2021), ``fixations.csv`` of all readings:
+#: Gazepoint fields ``FPOGS`` (fixation start, s) and ``FPOGD`` (duration, s),
+#: positions mapped to the original image in ``X_ORIGINAL`` and
+#: ``Y_ORIGINAL``, one image per ``DICOM_ID``.
 GAZE_LAYOUTS = {
     "reflacx": {
         "x": "average_x_position",
@@ -78,9 +78,13 @@ def read_fixations(table, layout=None, *, x=None, y=None, duration=None, start=N
     table : path-like or pandas.DataFrame or mapping of str to array-like
         A CSV file, a data frame or a dict of columns, one row per fixation.
     layout : {'reflacx', 'egd'} or None, default=None
-        The column names of a public gaze set (see :data:`GAZE_LAYOUTS`):
-        REFLACX's ``fixations.csv`` or the MIMIC-CXR eye-gaze set's
-        ``fixations.csv`` (``'egd'``). ``None``: name the columns below.
+        The column names of a public gaze set: REFLACX's ``fixations.csv``
+        (``average_x_position``, ``average_y_position``,
+        ``timestamp_start_fixation``, ``timestamp_end_fixation``,
+        ``angular_resolution_{x,y}_pixels_per_degree``) or the MIMIC-CXR
+        eye-gaze set's ``fixations.csv`` (``'egd'``: ``X_ORIGINAL``,
+        ``Y_ORIGINAL``, ``FPOGS``, ``FPOGD``, ``DICOM_ID``). ``None``: name
+        the columns below.
     x, y : str, default=None
         Columns of the fixation position in pixels of the image (column
         ``x`` from the left, row ``y`` from the top). Override ``layout``.
@@ -359,7 +363,17 @@ def sentence_heatmaps(fixations, sentences, shape, *, lookback=2.0, **heatmap_pa
 def check_heatmap(heatmap, image_shape=None, *, name="heatmap"):
     """Validate one heatmap: 2-D, finite, non-negative, not all zero, the image's size.
 
-    Returns it as float32. ``image_shape`` is the image's ``(height, width)``.
+    Parameters
+    ----------
+    heatmap : array-like of shape (height, width) or (1, height, width)
+    image_shape : (int, int), default=None
+        The image's ``(height, width)``; ``None`` skips the size check.
+    name : str, default='heatmap'
+        How the heatmap is called in error messages.
+
+    Returns
+    -------
+    heatmap : ndarray of shape (height, width), float32
     """
     h = np.asarray(heatmap)
     if h.ndim == 3 and h.shape[0] == 1:

@@ -371,7 +371,17 @@ class ExpertCLIPTrainer(BaseEstimator):
         return state
 
     def expert_probability(self, step):
-        """The scheduled probability of an expert batch at ``step`` (0-based)."""
+        """The scheduled probability of an expert batch at ``step``.
+
+        Parameters
+        ----------
+        step : int or array-like of int
+            Optimizer step, 0-based.
+
+        Returns
+        -------
+        p : float or ndarray of float
+        """
         return expert_probability(step, self.max_steps, cold_start=self.cold_start_steps,
                                   warmup=self.warmup_steps, anneal=self.cooldown_steps,
                                   min_prob=self.min_prob, max_prob=self.max_prob, unit="steps")

@@ -130,6 +130,14 @@ class HeatmapProcessor(nn.Module):
 
         .. math:: \mathcal L_{\mathrm{rec}} = \frac{1}{|x|}
             \lVert \mathrm{proc}(x, \mathbf 1) - x \rVert_2^2
+
+        Parameters
+        ----------
+        image : torch.Tensor of shape (batch, channels, height, width)
+
+        Returns
+        -------
+        loss : torch.Tensor (0-d)
         """
         ones = torch.ones_like(image[:, :1])
         return torch.nn.functional.mse_loss(self(image, ones), image)

@@ -8,8 +8,8 @@ pd = pytest.importorskip("pandas")
 torch = pytest.importorskip("torch")
 from torchvision.transforms import v2  # noqa: E402
 
+from skgap.encode._gaze import GAZE_LAYOUTS  # noqa: E402
 from skgap.encode import (  # noqa: E402
-    GAZE_LAYOUTS,
     SynchronizedTransform,
     check_heatmap,
     gaze_heatmap,
