@@ -8,7 +8,9 @@ import numpy as np
 from scipy import optimize
 from sklearn.utils import check_random_state
 
-__all__ = ["make_paired_embeddings", "load_coco_clip", "PRESETS"]
+from ._lesions import make_lesion_task
+
+__all__ = ["make_paired_embeddings", "make_lesion_task", "load_coco_clip", "PRESETS"]
 
 #: Presets of :func:`make_paired_embeddings`. Each one fixes the cone sizes
 #: (mean resultant lengths) and the centroid gap of the synthetic data; the

@@ -20,6 +20,7 @@ SCRIPTS = {
     "bench_array_api.py": ["shifter.transform(X)"],
     "bench_archive.py": ["gap_sweep", "ModalityGapShifterCV", "peak RSS", "target < 10 min"],
     "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
+    "bench_expert.py": ["expert - plain", "random gaze - plain", "train images/s"],
     "gpu_suite.py": [
         "ModalityGapShifter.transform",
         "ConeStats",
@@ -34,7 +35,7 @@ EXTRA_ARGS = {"gpu_suite.py": ["--parts", "transform,cone,cv"]}
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_benchmark_runs_at_smoke_size(script, tmp_path):
-    if script in ("bench_array_api.py", "gpu_suite.py"):
+    if script in ("bench_array_api.py", "gpu_suite.py", "bench_expert.py"):
         pytest.importorskip("torch")
     args = [sys.executable, str(BENCHMARKS / script), "--smoke", *EXTRA_ARGS.get(script, [])]
     if script in ("bench_streaming.py", "bench_archive.py"):

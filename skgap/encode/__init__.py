@@ -15,6 +15,9 @@ this package, and ``skgap.OpenCLIPEncoder`` loads it on first access.
   downloadable (the message says how to use a local copy).
 - :func:`load_image` -- a PNG/JPEG/TIFF or DICOM file (``skgap[dicom]``) as
   a PIL image, windowed for display as the DICOM standard prescribes.
+- :func:`read_fixations`, :func:`gaze_heatmap`, :func:`sentence_heatmaps`,
+  :class:`SynchronizedTransform` -- radiologists' eye gaze as heatmaps of
+  the image, for expert annotations (eCLIP).
 - :class:`BadItemError` -- one image or text that cannot be encoded (the
   message names its index and path).
 - :func:`encode_archive` -- a whole table on a dask cluster into a
@@ -35,6 +38,13 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from ._archive import ArchiveLockedError, ArchiveSummary, encode_archive
 from ._encoder import OpenCLIPEncoder
+from ._gaze import (
+    SynchronizedTransform,
+    check_heatmap,
+    gaze_heatmap,
+    read_fixations,
+    sentence_heatmaps,
+)
 from ._items import BadItemError, load_image
 from ._loading import MissingWeightsError
 from ._replicas import save_random_model, save_word_tokenizer
@@ -47,10 +57,15 @@ __all__ = [
     "BadItemError",
     "MissingWeightsError",
     "OpenCLIPEncoder",
+    "SynchronizedTransform",
     "TransformersEncoder",
+    "check_heatmap",
     "encode_archive",
+    "gaze_heatmap",
     "load_image",
     "pool_by_group",
+    "read_fixations",
     "save_random_model",
     "save_word_tokenizer",
+    "sentence_heatmaps",
 ]

@@ -9,7 +9,9 @@ this package eagerly.
   CLIP + ATP + CU (plus eCLIP mixup and expert curriculum);
 - :class:`LearnedGapProbe`: a linear probe on gap-shifted, early-fused
   embeddings that learns the shift size :math:`\\lambda`;
-- :func:`expert_probability`: the eCLIP curriculum schedule.
+- :func:`expert_probability`: the eCLIP curriculum schedule;
+- :class:`ExpertCLIPTrainer`: fine-tunes an open_clip model with
+  gaze-derived expert views (eCLIP), made by a :class:`HeatmapProcessor`.
 """
 
 import sys
@@ -24,6 +26,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from ._adapter import GapClosingAdapter
 from ._curriculum import expert_probability
+from ._expert import ExpertCLIPTrainer
+from ._heatmap_processor import HeatmapProcessor
 from ._learned_probe import LearnedGapProbe
 from .losses import (
     LearnableTemperature,
@@ -39,7 +43,9 @@ sys.modules.setdefault(f"{__name__}.adapter", sys.modules[f"{__name__}._adapter"
 sys.modules.setdefault(f"{__name__}.learned_probe", sys.modules[f"{__name__}._learned_probe"])
 
 __all__ = [
+    "ExpertCLIPTrainer",
     "GapClosingAdapter",
+    "HeatmapProcessor",
     "LearnableTemperature",
     "LearnedGapProbe",
     "align_true_pairs",

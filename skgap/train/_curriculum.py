@@ -17,6 +17,7 @@ def expert_probability(
     anneal=0.4,
     min_prob=0.05,
     max_prob=0.5,
+    unit="fraction",
 ):
     r"""Probability that training step ``step`` of ``n_steps`` adds expert pairs.
 
@@ -49,8 +50,13 @@ def expert_probability(
         Planned number of steps :math:`S \ge 1` of the run.
     cold_start, warmup, anneal : float in [0, 1], default=0.1, 0.3, 0.4
         Phase lengths as fractions of ``n_steps``; their sum is at most 1.
+        With ``unit='steps'``: the lengths :math:`S_c, S_w, S_a` themselves,
+        integers whose sum is at most ``n_steps``.
     min_prob, max_prob : float in [0, 1], default=0.05, 0.5
         :math:`p_{\min} \le p_{\max}`.
+    unit : {'fraction', 'steps'}, default='fraction'
+        How the phase lengths are given. eCLIP's code counts them in steps
+        (cool-down is its name for the annealing phase).
 
     Returns
     -------
@@ -70,14 +76,30 @@ def expert_probability(
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
-    for name, value in (("cold_start", cold_start), ("warmup", warmup), ("anneal", anneal)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
-    if cold_start + warmup + anneal > 1 + 1e-12:
-        raise ValueError(
-            f"cold_start + warmup + anneal = {cold_start + warmup + anneal} exceeds 1; "
-            "the phases are fractions of one run."
-        )
+    phases = (("cold_start", cold_start), ("warmup", warmup), ("anneal", anneal))
+    if unit == "steps":
+        for name, value in phases:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(
+                    f"With unit='steps', {name} must be an integer >= 0, got {value!r}."
+                )
+        if cold_start + warmup + anneal > n_steps:
+            raise ValueError(
+                f"The schedule's phases exceed the run: cold_start + warmup + anneal = "
+                f"{cold_start} + {warmup} + {anneal} = {cold_start + warmup + anneal} steps "
+                f"> n_steps = {n_steps}. Shorten the phases or train for more steps."
+            )
+    elif unit == "fraction":
+        for name, value in phases:
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
+        if cold_start + warmup + anneal > 1 + 1e-12:
+            raise ValueError(
+                f"cold_start + warmup + anneal = {cold_start + warmup + anneal} exceeds 1; "
+                "the phases are fractions of one run."
+            )
+    else:
+        raise ValueError(f"unit must be 'fraction' or 'steps', got {unit!r}.")
     if not 0 <= min_prob <= max_prob <= 1:
         raise ValueError(
             f"Need 0 <= min_prob <= max_prob <= 1, got min_prob={min_prob!r}, "
@@ -89,9 +111,10 @@ def expert_probability(
         raise TypeError(f"step must be a number or an array of numbers, got {step!r}.") from None
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         raise ValueError(f"step must be a finite number >= 0, got {step!r}.")
-    S_c = int(n_steps * cold_start)
-    S_w = int(n_steps * warmup)
-    S_a = int(n_steps * anneal)
+    scale = 1 if unit == "steps" else n_steps
+    S_c = int(scale * cold_start)
+    S_w = int(scale * warmup)
+    S_a = int(scale * anneal)
     rise = (s - S_c) / max(S_w, 1)
     fall = (s - S_c - S_w) / max(S_a, 1)
     p = np.select(
