@@ -14,7 +14,9 @@ import numpy as np
 __all__ = ["pair", "unpair"]
 
 
-def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2, *, shared_space=None):
+def resolve_modality_dims(
+    n_features, modality_dims=None, n_modalities=2, *, shared_space=None, min_blocks=1
+):
     """Return the width of each modality block as a tuple of ints.
 
     Parameters
@@ -40,6 +42,13 @@ def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2, *, sha
         If the widths cannot describe an array of ``n_features`` columns.
     """
     dims = _resolve(n_features, modality_dims, n_modalities)
+    if len(dims) < min_blocks:
+        raise ValueError(
+            f"modality_dims={dims} describes {len(dims)} modality block(s), but at least "
+            f"{min_blocks} are needed: the gap lies between modalities, so one block has "
+            "no gap. Give the width of every block, "
+            "e.g. modality_dims=(d_image, d_text)."
+        )
     if shared_space is not None and len(set(dims)) != 1:
         raise ValueError(
             f"{shared_space} compares modalities in one shared space, so all blocks need "
@@ -60,6 +69,13 @@ def _resolve(n_features, modality_dims, n_modalities):
                 "modality_dims=(d_1, ..., d_m) giving the width of each block."
             )
         return (n_features // n_modalities,) * n_modalities
+    if isinstance(modality_dims, (str, bytes)) or any(
+        isinstance(d, (bool, np.bool_)) for d in np.ravel(np.asarray(modality_dims, dtype=object))
+    ):
+        # np.asarray((True, 15)) is array([1, 15]): a flag would pass as a width.
+        raise ValueError(
+            f"modality_dims must be a sequence of integer block widths, got {modality_dims!r}."
+        )
     dims = np.asarray(modality_dims)
     if dims.ndim != 1 or dims.size < 1:
         raise ValueError(

@@ -21,7 +21,8 @@ from .._core._norms import normalize_rows
 from .._core._parallel import pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
 from .._core._validation import modality_names
-from ..measure._cone import mean_resultant_length, modality_gap
+from ..measure._cone import _mean_resultant_length as mean_resultant_length
+from ..measure._cone import _modality_gap as modality_gap
 from ..transform._implicit import block_norms, is_memory_mapped
 from ..transform._shift import ModalityGapShifter
 from ._auc import check_task
@@ -544,7 +545,7 @@ def gap_sweep(
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
-    dims = resolve_modality_dims(X.shape[1], modality_dims)
+    dims = resolve_modality_dims(X.shape[1], modality_dims, min_blocks=2)
     tasks = check_tasks(tasks, label_task, dims)
     if direction not in ("raw", "unit"):
         raise ValueError(f"direction must be 'raw' or 'unit', got {direction!r}.")

@@ -6,10 +6,11 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._norms import check_nonzero_norms, normalize_rows, row_norms
 from .._core._validation import FLOAT_DTYPES
 
