@@ -10,6 +10,7 @@ together.
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["pair", "unpair"]
 
@@ -172,6 +173,15 @@ def pair(*blocks):
     return np.concatenate(arrays, axis=1, dtype=dtype)
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "modality_dims": ["array-like", None],
+        # A count of blocks; booleans pass scikit-learn's Interval, so refused here.
+        "n_modalities": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def unpair(X, modality_dims=None, n_modalities=2):
     """Split a paired array into its modality blocks.
 
@@ -193,6 +203,8 @@ def unpair(X, modality_dims=None, n_modalities=2):
     --------
     pair : The inverse operation.
     """
+    if isinstance(n_modalities, (bool, np.bool_)):
+        raise ValueError(f"n_modalities must be an integer count of blocks, got {n_modalities!r}.")
     X = _dense_numeric(X, "X", "unpair")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
