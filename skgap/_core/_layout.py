@@ -175,7 +175,8 @@ def pair(*blocks):
 
 @validate_params(
     {
-        "X": ["array-like"],
+        # Checked in the body, which names a sparse matrix and says what to do.
+        "X": "no_validation",
         "modality_dims": ["array-like", None],
         # A count of blocks; booleans pass scikit-learn's Interval, so refused here.
         "n_modalities": [Interval(Integral, 1, None, closed="left")],

@@ -172,7 +172,7 @@ def _check_lengths(y_true, y_score):
 
 
 @validate_params(
-    {"y_true": ["array-like"], "y_score": ["array-like"]},
+    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"]},
     prefer_skip_nested_validation=True,
 )
 def binary_auc(y_true, y_score):
@@ -221,7 +221,7 @@ def binary_auc(y_true, y_score):
 
 
 @validate_params(
-    {"y_true": ["array-like"], "y_score": ["array-like"], "labels": ["array-like", None]},
+    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"], "labels": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
 def multiclass_auc(y_true, y_score, labels=None):
@@ -292,7 +292,7 @@ def multiclass_auc(y_true, y_score, labels=None):
 
 
 @validate_params(
-    {"y_true": ["array-like"], "y_score": ["array-like"]},
+    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"]},
     prefer_skip_nested_validation=True,
 )
 def multilabel_auc(y_true, y_score):
@@ -364,7 +364,7 @@ def multilabel_auc(y_true, y_score):
 @validate_params(
     {
         "y_true": ["array-like"],
-        "y_score": ["array-like"],
+        "y_score": ["array-like", "sparse matrix"],
         "task": [StrOptions(set(TASKS)), None],
         "labels": ["array-like", None],
     },

@@ -545,6 +545,7 @@ def gap_sweep(
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
+    _check_class_sizes(y, label_task)
     dims = resolve_modality_dims(X.shape[1], modality_dims, min_blocks=2)
     tasks = check_tasks(tasks, label_task, dims)
     if direction not in ("raw", "unit"):
@@ -660,6 +661,34 @@ def _check_split_sizes(n_seeds, test_size, n_samples):
             f"{n_test} test rows; each split needs at least 2."
         )
     return n_train, n_test
+
+
+def _check_class_sizes(y, task):
+    """Refuse a class (or a label column) that no split can hold on both sides.
+
+    A split scores a class only when it has rows of it in training *and* in
+    test; with a single row (one positive, or one negative) every score of
+    the sweep would be NaN or fail inside the probe's solver.
+    """
+    if task == "multilabel":
+        positives, negatives = (y == 1).sum(axis=0), (y == 0).sum(axis=0)
+        rare = np.flatnonzero((positives < 2) | (negatives < 2))
+        if rare.size:
+            raise ValueError(
+                f"label column(s) {rare.tolist()} have fewer than 2 positives or 2 negatives "
+                f"(positives: {positives[rare].tolist()}, negatives: {negatives[rare].tolist()}); no "
+                "split can hold both classes of such a label in training and in test. Drop "
+                "those columns."
+            )
+        return
+    classes, counts = np.unique(y, return_counts=True)
+    rare = classes[counts < 2]
+    if rare.size:
+        raise ValueError(
+            f"class(es) {rare.tolist()} of y have a single row; every split needs rows of "
+            "each class in training and in test, so each class needs at least 2 rows. Drop "
+            "or merge the rare class."
+        )
 
 
 def _stratify_labels(y, task, n_train, n_test):
