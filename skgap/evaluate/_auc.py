@@ -221,10 +221,15 @@ def binary_auc(y_true, y_score):
 
 
 @validate_params(
-    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"], "labels": ["array-like", None]},
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like", "sparse matrix"],
+        "labels": ["array-like", None],
+        "check_labels": ["boolean"],
+    },
     prefer_skip_nested_validation=True,
 )
-def multiclass_auc(y_true, y_score, labels=None):
+def multiclass_auc(y_true, y_score, labels=None, *, check_labels=True):
     r"""Macro one-vs-rest ROC AUC of a multi-class task.
 
     .. math:: \mathrm{AUC}_{\mathrm{macro}} = \frac{1}{|K|} \sum_{k \in K}
@@ -244,6 +249,10 @@ def multiclass_auc(y_true, y_score, labels=None):
     labels : array-like of shape (n_classes,), default=None
         The class of each column (e.g. ``estimator.classes_``). ``None``
         uses the sorted classes of ``y_true``.
+    check_labels : bool, default=True
+        Refuse a class of ``y_true`` that ``labels`` does not list. ``False``
+        counts its rows as negatives of every column: a probe's held-out
+        split may hold a class its training split missed.
 
     Returns
     -------
@@ -274,13 +283,14 @@ def multiclass_auc(y_true, y_score, labels=None):
             f"y_score has {y_score.shape[1]} columns but there are {labels.shape[0]} "
             "labels; pass labels=estimator.classes_ when a split misses a class."
         )
-    unknown = np.setdiff1d(np.unique(y_true), labels)
-    if unknown.size:
-        # Rows of an unlisted class would count as negatives of every column.
-        raise ValueError(
-            f"y_true holds class(es) {unknown.tolist()} that are not among labels="
-            f"{labels.tolist()}; every class of y_true needs its score column."
-        )
+    if check_labels:
+        unknown = np.setdiff1d(np.unique(y_true), labels)
+        if unknown.size:
+            # Rows of an unlisted class would count as negatives of every column.
+            raise ValueError(
+                f"y_true holds class(es) {unknown.tolist()} that are not among labels="
+                f"{labels.tolist()}; every class of y_true needs its score column."
+            )
     aucs = []
     for k, label in enumerate(labels):
         positive = y_true == label
@@ -448,7 +458,8 @@ def auc_scorer(estimator, X, y):
     classes = getattr(estimator, "classes_", None)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     if classes.ndim == 1 and classes.size > 2:
-        return multiclass_auc(y, scores, labels=classes)
+        # A held-out fold may hold a class the fitted estimator never saw.
+        return multiclass_auc(y, scores, labels=classes, check_labels=False)
     return binary_auc(y, scores)
 
 

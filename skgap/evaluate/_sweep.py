@@ -14,18 +14,19 @@ from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length
 
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._norms import normalize_rows
 from .._core._parallel import pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
-from .._core._validation import modality_names
+from .._core._validation import Interval, PositiveInt, modality_dims_constraint, modality_names
 from ..measure._cone import _mean_resultant_length as mean_resultant_length
 from ..measure._cone import _modality_gap as modality_gap
 from ..transform._implicit import block_norms, is_memory_mapped
 from ..transform._shift import ModalityGapShifter
-from ._auc import check_task
+from ._auc import TASKS, check_task
 from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
@@ -347,6 +348,31 @@ def _report_missing_labels(results, jobs):
         )
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "lams": ["array-like"],
+        "n_seeds": PositiveInt(),
+        "test_size": [
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "probe": "no_validation",
+        "tasks": [str, "array-like"],
+        "class_embeddings": "no_validation",
+        "transformer": "no_validation",
+        "path": [str],
+        "task": [StrOptions(set(TASKS)), None],
+        "modality_dims": modality_dims_constraint(),
+        "direction": [StrOptions({"raw", "unit"})],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+        "n_jobs": [Integral, None],
+        "as_frame": [StrOptions({"auto"}), "boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def gap_sweep(
     X,
     y,
@@ -664,30 +690,23 @@ def _check_split_sizes(n_seeds, test_size, n_samples):
 
 
 def _check_class_sizes(y, task):
-    """Refuse a class (or a label column) that no split can hold on both sides.
+    """Refuse binary labels that no split can hold on both sides.
 
-    A split scores a class only when it has rows of it in training *and* in
-    test; with a single row (one positive, or one negative) every score of
-    the sweep would be NaN or fail inside the probe's solver.
+    A binary split scores only when it has both classes in training *and* in
+    test; with a single positive (or negative) every score of the sweep would
+    be NaN or fail inside the probe's solver. (A rare class of a multi-class
+    task only leaves its own column out, and a rare multi-label column is
+    named by the sweep's warning.)
     """
-    if task == "multilabel":
-        positives, negatives = (y == 1).sum(axis=0), (y == 0).sum(axis=0)
-        rare = np.flatnonzero((positives < 2) | (negatives < 2))
-        if rare.size:
-            raise ValueError(
-                f"label column(s) {rare.tolist()} have fewer than 2 positives or 2 negatives "
-                f"(positives: {positives[rare].tolist()}, negatives: {negatives[rare].tolist()}); no "
-                "split can hold both classes of such a label in training and in test. Drop "
-                "those columns."
-            )
+    if task != "binary":
         return
     classes, counts = np.unique(y, return_counts=True)
     rare = classes[counts < 2]
     if rare.size:
         raise ValueError(
-            f"class(es) {rare.tolist()} of y have a single row; every split needs rows of "
-            "each class in training and in test, so each class needs at least 2 rows. Drop "
-            "or merge the rare class."
+            f"class {rare.tolist()[0]!r} of the binary labels has a single row; every split "
+            "needs both classes in training and in test, so each class needs at least 2 "
+            "rows (each score would otherwise be NaN or the probe would fail)."
         )
 
 
