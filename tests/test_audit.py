@@ -15,6 +15,7 @@ fails the suite until it gets its rows here.
 import importlib
 import importlib.util
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -268,10 +269,10 @@ AUDIT = [
      error(ValueError, "'batch_size' parameter")),
     ("skgap.encode.TransformersEncoder", "batch_size=0",
      lambda: _encode().TransformersEncoder("m", batch_size=0).fit(None), error(ValueError, "'batch_size' parameter")),
-    ("skgap.encode.save_random_model", "kind='nope'", lambda: _encode().save_random_model("unused", kind="nope"),
+    ("skgap.encode.save_random_model", "kind='nope'", lambda: _encode().save_random_model(tempfile.mkdtemp(), kind="nope"),
      error(ValueError, "'kind' parameter")),
     ("skgap.encode.save_word_tokenizer", "max_length=0",
-     lambda: _encode().save_word_tokenizer("unused", ["a"], max_length=0), error(ValueError, "'max_length' parameter")),
+     lambda: _encode().save_word_tokenizer(tempfile.mkdtemp(), ["a"], max_length=0), error(ValueError, "'max_length' parameter")),
     # -- train (torch) ------------------------------------------------------------
     ("skgap.train.clip_loss", "negative tensor temperature",
      lambda: _losses().clip_loss(_unit_torch(), _unit_torch(seed=1), _torch().tensor(-0.1)),

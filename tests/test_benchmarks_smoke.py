@@ -20,6 +20,7 @@ SCRIPTS = {
     "bench_array_api.py": ["shifter.transform(X)"],
     "bench_archive.py": ["gap_sweep", "ModalityGapShifterCV", "peak RSS", "target < 10 min"],
     "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
+    "bench_validation.py": ["twin us/call", "sweep, validated calls"],
     "gpu_suite.py": [
         "ModalityGapShifter.transform",
         "ConeStats",
