@@ -168,6 +168,8 @@ AUDIT = [
      error(ValueError, "single row")),
     ("skgap.gap_sweep", "one block", lambda: skgap.gap_sweep(X, y, lams=[0, 1], n_seeds=2, modality_dims=(16,)),
      error(ValueError, "1 modality block.*no gap")),
+    ("skgap.gap_sweep", "lams=[0, True]", lambda: skgap.gap_sweep(X, y, lams=[0.0, True], n_seeds=2),
+     error(ValueError, "lams must hold numbers, not booleans")),
     ("skgap.gap_sweep", "n_seeds=True", lambda: skgap.gap_sweep(X, y, lams=[0, 1], n_seeds=True),
      error(ValueError, "'n_seeds' parameter")),
     ("skgap.gap_sweep", "direction='sideways'", lambda: skgap.gap_sweep(X, y, direction="sideways"),

@@ -93,6 +93,10 @@ class _SweepPlan:
 
 
 def _check_values(lams, default_path):
+    raw = np.asarray(lams, dtype=object).ravel()
+    if any(isinstance(v, (bool, np.bool_)) for v in raw.tolist()):
+        # np.asarray([True], dtype=float) is [1.0]: a flag would pass as a full shift.
+        raise ValueError(f"lams must hold numbers, not booleans; got {lams!r}.")
     lams = np.asarray(lams, dtype=float).ravel()
     if lams.size == 0:
         raise ValueError("lams must hold at least one value.")
