@@ -11,7 +11,7 @@ its twin on small inputs (where the overhead shows most), and the time of a
 small ``gap_sweep`` with its internal calls switched to the validated
 functions against the sweep as shipped (twins).
 
-    python benchmarks/bench_validation.py            # about half a minute
+    python benchmarks/bench_validation.py            # a few minutes on a busy 2-core machine
     python benchmarks/bench_validation.py --smoke
 """
 
@@ -37,7 +37,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     args = parser.parse_args()
-    number = 200 if args.smoke else 2000
+    number = 20 if args.smoke else 300
 
     X, y = make_paired_embeddings(40, 8, random_state=0)
     V, T = X[:, :8], X[:, 8:]
