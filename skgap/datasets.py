@@ -2,11 +2,15 @@
 and a loader for the real CLIP embeddings shipped beside the project."""
 
 import os
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from scipy import optimize
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from ._core._validation import Interval
 
 from ._lesions import make_lesion_task
 
@@ -52,19 +56,6 @@ PRESETS = {
 }
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_unit_interval(name, value, *, low_open=True, high_open=True):
-    ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        raise ValueError(f"{name} must lie in (0, 1), got {value!r}.")
-    return float(value)
-
-
 def _solve_axis_weight(R, g, C, name):
     """Axis weight ``a`` with ``||E[(a g_i u + c_i) / n_i]|| = R``, and the two mean parts.
 
@@ -104,6 +95,29 @@ def _solve_axis_weight(R, g, C, name):
     return a, m, cbar
 
 
+def _nonnegative_finite():
+    return [Interval(Real, 0, np.inf, closed="left")]
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "n_features": [Interval(Integral, 8, None, closed="left")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
+        "multilabel": ["boolean"],
+        "image_concentration": [Interval(Real, 0, 1, closed="neither")],
+        "text_concentration": [Interval(Real, 0, 1, closed="neither")],
+        "gap": _nonnegative_finite(),
+        "class_sep": _nonnegative_finite(),
+        "noise": _nonnegative_finite(),
+        "spectrum_decay": [Interval(Real, 0, 4, closed="both"), None],
+        "axis_spread": [Interval(Real, 0, 2, closed="both"), "array-like", None],
+        "preset": [StrOptions(set(PRESETS)), None],
+        "dtype": "no_validation",
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_paired_embeddings(
     n_samples=1000,
     n_features=64,
@@ -244,29 +258,16 @@ def make_paired_embeddings(
     >>> round(modality_gap(V, T)[1], 3)
     1.109
     """
-    n_samples = _check_int("n_samples", n_samples, 2)
-    d = _check_int("n_features", n_features, 8)
-    K = _check_int("n_classes", n_classes, 2)
+    n_samples, d, K = int(n_samples), int(n_features), int(n_classes)
     if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
         p = PRESETS[preset]
         image_concentration = p["image_concentration"]
         text_concentration = p["text_concentration"]
         gap = p["gap"]
         spectrum_decay = p["spectrum_decay"] if spectrum_decay is None else spectrum_decay
         axis_spread = p["axis_spread"] if axis_spread is None else axis_spread
-    R_v = _check_unit_interval("image_concentration", image_concentration)
-    R_t = _check_unit_interval("text_concentration", text_concentration)
-    if not gap >= 0:
-        raise ValueError(f"gap must be >= 0, got {gap!r}.")
-    if not class_sep >= 0:
-        raise ValueError(f"class_sep must be >= 0, got {class_sep!r}.")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}.")
+    R_v, R_t = float(image_concentration), float(text_concentration)
     spectrum_decay = 0.0 if spectrum_decay is None else spectrum_decay
-    if not 0 <= spectrum_decay <= 4:
-        raise ValueError(f"spectrum_decay must lie in [0, 4], got {spectrum_decay!r}.")
     axis_spread = (0.0, 0.0) if axis_spread is None else axis_spread
     axis_spread = tuple(np.broadcast_to(np.asarray(axis_spread, dtype=float), (2,)))
     if not all(0 <= a <= 2 for a in axis_spread):
@@ -401,6 +402,7 @@ def _coco_candidates():
         yield base / rel
 
 
+@validate_params({"path": [str, os.PathLike, None]}, prefer_skip_nested_validation=True)
 def load_coco_clip(path=None):
     """Load the real CLIP ViT-B/16 embeddings of 500 COCO image-caption pairs.
 

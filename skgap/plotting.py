@@ -5,14 +5,16 @@ works without it and the error names the extra to install.
 """
 
 from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Options, validate_params
 
 from ._core._layout import block_slices, resolve_modality_dims
 from ._core._norms import normalize_rows
-from ._core._validation import modality_names
+from ._core._validation import Interval, PositiveInt, modality_dims_constraint, modality_names
 from .evaluate._sweep import summarize_sweep
 from .evaluate._table import as_columns
 from .transform._shift import ModalityGapShifter
@@ -90,6 +92,23 @@ def _draw_cones(ax, blocks, pca, idx, names, n_components, title, point_size):
     return gap
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "modality_dims": modality_dims_constraint(),
+        "lam": [Interval(Real, -1, 1, closed="both"), None],
+        "shifted": ["array-like", None],
+        "n_components": [Options(Integral, {2, 3})],
+        "max_points": PositiveInt(),
+        # A string is a sequence of letters, not of names: "ab" is refused.
+        "names": [list, tuple, None],
+        "random_state": ["random_state"],
+        "figsize": "no_validation",
+        "ax": "no_validation",
+        "title": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_cones(
     X,
     *,
@@ -183,16 +202,8 @@ def plot_cones(
     plt = _pyplot()
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=3)
     dims = resolve_modality_dims(X.shape[1], modality_dims, shared_space="plot_cones")
-    if n_components not in (2, 3):
-        raise ValueError(f"n_components must be 2 or 3, got {n_components!r}.")
     if lam is not None and shifted is not None:
         raise ValueError("give lam or shifted, not both.")
-    if (
-        isinstance(max_points, bool)
-        or not isinstance(max_points, (int, np.integer))
-        or max_points < 1
-    ):
-        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
     names = tuple(names) if names is not None else modality_names(len(dims))
     if len(names) != len(dims):
         raise ValueError(f"names must give one name per modality ({len(dims)}), got {names!r}.")
@@ -304,6 +315,7 @@ _TASK_LABELS = {
 }
 
 
+@validate_params({"task": [str], "metric": [str]}, prefer_skip_nested_validation=True)
 def metric_label(task, metric):
     """A readable name of a sweep metric, e.g. ``'image→text R@1'``.
 
@@ -334,6 +346,23 @@ def _lam_label(lams):
     return "λ (fraction of the gap closed)"
 
 
+@validate_params(
+    {
+        "table": "no_validation",
+        "task": [str],
+        "metric": [str],
+        "hue": [str, None],
+        "ax": "no_validation",
+        "paired": ["boolean"],
+        "select": [str],
+        "confidence": [Interval(Real, 0, 1, closed="neither")],
+        "mark_selected": ["boolean"],
+        "xlabel": [str, None],
+        "ylabel": [str, None],
+        "title": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_gap_sweep(
     table,
     *,
@@ -474,6 +503,17 @@ def plot_gap_sweep(
     return ax
 
 
+@validate_params(
+    {
+        "lams": ["array-like"],
+        "curves": [Mapping],
+        "ax": "no_validation",
+        "ylabel": [str],
+        "title": [str, None],
+        "ylim": "no_validation",
+    },
+    prefer_skip_nested_validation=True,
+)
 def plot_lambda_curves(lams, curves, *, ax=None, ylabel="score", title=None, ylim=None):
     r"""Several scores against :math:`\lambda`, one line each.
 

@@ -21,6 +21,7 @@ SCRIPTS = {
     "bench_archive.py": ["gap_sweep", "ModalityGapShifterCV", "peak RSS", "target < 10 min"],
     "bench_threads.py": ["ModalityGapShifterCV.fit", "groupwise_scores", "default / one-thread"],
     "bench_expert.py": ["expert - plain", "random gaze - plain", "train images/s"],
+    "bench_validation.py": ["twin us/call", "sweep, validated calls"],
     "gpu_suite.py": [
         "ModalityGapShifter.transform",
         "ConeStats",

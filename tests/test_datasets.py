@@ -72,7 +72,7 @@ def test_multilabel():
         (dict(text_concentration=0), "text_concentration"),
         (dict(gap=-1), "gap"),
         (dict(gap=1.95), "cannot be reached"),
-        (dict(preset="nope"), "Unknown preset"),
+        (dict(preset="nope"), "'preset' parameter"),
         (dict(dtype=np.int32), "floating"),
         (dict(noise=-1), "noise"),
         (dict(class_sep=-1), "class_sep"),

@@ -283,3 +283,65 @@ def test_cli_report_is_scale_invariant(tmp_path, capsys, dtype, e):
         assert main(["report", str(tmp_path / name), "--json"]) == 0
         reports.append(json.loads(capsys.readouterr().out)["report"])
     assert reports[1] == pytest.approx(reports[0], rel=2e-5, abs=2e-5)
+
+
+def _group_scores(X):
+    from skgap.evaluate import binary_auc, groupwise_scores, knn_accuracy
+
+    return {
+        # kNN on the raw rows: Euclidean distances whose squares leave the
+        # representable range at these scales unless the rows are rescaled.
+        "knn_accuracy": knn_accuracy(X, Y, n_neighbors=5),
+        "groupwise": np.array(list(groupwise_scores(X, Y, n_neighbors=5).values())),
+        # An AUC ranks scores: one positive factor changes no rank.
+        "binary_auc": binary_auc(Y, X[:, 0] - X[:, D]),
+    }
+
+
+@fast
+@given(exp32)
+@example(30)
+@example(-30)
+def test_group_scores_float32(e):
+    X, Xc, _ = _data(np.float32, e)
+    _assert_same_stats(_group_scores(X), _group_scores(Xc), np.float32)
+
+
+@fast
+@given(exp64)
+@example(200)
+@example(-200)
+def test_group_scores_float64(e):
+    X, Xc, _ = _data(np.float64, e)
+    _assert_same_stats(_group_scores(X), _group_scores(Xc), np.float64)
+
+
+@pytest.mark.parametrize("dtype,e", [(np.float32, 30), (np.float32, -30), (np.float64, 200),
+                                     (np.float64, -200)])
+def test_clustering_scorer_is_scale_invariant(dtype, e):
+    from skgap.evaluate import make_clustering_scorer
+
+    X, Xc, _ = _data(dtype, e)
+    scorer = make_clustering_scorer("knn_accuracy", n_neighbors=5)
+    identity = ModalityGapShifter(lam=0.0)
+    assert scorer(identity.fit(Xc), Xc, Y) == pytest.approx(scorer(identity.fit(X), X, Y))
+
+
+def test_losses_refuse_rows_far_from_the_sphere():
+    """The torch losses take unit rows: rows of 1e30 are refused by name, never
+    turned into inf/NaN; their normalised rows give the loss of the unit rows."""
+    torch = pytest.importorskip("torch")
+    from skgap.train import losses
+
+    V = torch.tensor(X64[:, :D])
+    T = torch.tensor(X64[:, D:])
+    unit = [torch.nn.functional.normalize(A, dim=1) for A in (V, T)]
+    for c in (1e30, 1e-30):
+        with pytest.raises(ValueError, match="not unit vectors"):
+            losses.clip_loss(c * V, c * T)
+        # (torch's normalize divides by max(norm, 1e-12), so tiny rows are first
+        # brought to norm ~1 by a power of two.)
+        scaled = [torch.nn.functional.normalize(torch.ldexp(c * A, torch.tensor(
+            -int(np.frexp(c)[1]))), dim=1) for A in (V, T)]
+        assert float(losses.clip_loss(*scaled)) == pytest.approx(float(losses.clip_loss(*unit)))
+        assert float(losses.uniformity(scaled[0])) == pytest.approx(float(losses.uniformity(unit[0])))

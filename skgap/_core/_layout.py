@@ -10,11 +10,14 @@ together.
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["pair", "unpair"]
 
 
-def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2, *, shared_space=None):
+def resolve_modality_dims(
+    n_features, modality_dims=None, n_modalities=2, *, shared_space=None, min_blocks=1
+):
     """Return the width of each modality block as a tuple of ints.
 
     Parameters
@@ -40,6 +43,13 @@ def resolve_modality_dims(n_features, modality_dims=None, n_modalities=2, *, sha
         If the widths cannot describe an array of ``n_features`` columns.
     """
     dims = _resolve(n_features, modality_dims, n_modalities)
+    if len(dims) < min_blocks:
+        raise ValueError(
+            f"modality_dims={dims} describes {len(dims)} modality block(s), but at least "
+            f"{min_blocks} are needed: the gap lies between modalities, so one block has "
+            "no gap. Give the width of every block, "
+            "e.g. modality_dims=(d_image, d_text)."
+        )
     if shared_space is not None and len(set(dims)) != 1:
         raise ValueError(
             f"{shared_space} compares modalities in one shared space, so all blocks need "
@@ -60,6 +70,13 @@ def _resolve(n_features, modality_dims, n_modalities):
                 "modality_dims=(d_1, ..., d_m) giving the width of each block."
             )
         return (n_features // n_modalities,) * n_modalities
+    if isinstance(modality_dims, (str, bytes)) or any(
+        isinstance(d, (bool, np.bool_)) for d in np.ravel(np.asarray(modality_dims, dtype=object))
+    ):
+        # np.asarray((True, 15)) is array([1, 15]): a flag would pass as a width.
+        raise ValueError(
+            f"modality_dims must be a sequence of integer block widths, got {modality_dims!r}."
+        )
     dims = np.asarray(modality_dims)
     if dims.ndim != 1 or dims.size < 1:
         raise ValueError(
@@ -156,6 +173,16 @@ def pair(*blocks):
     return np.concatenate(arrays, axis=1, dtype=dtype)
 
 
+@validate_params(
+    {
+        # Checked in the body, which names a sparse matrix and says what to do.
+        "X": "no_validation",
+        "modality_dims": ["array-like", None],
+        # A count of blocks; booleans pass scikit-learn's Interval, so refused here.
+        "n_modalities": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def unpair(X, modality_dims=None, n_modalities=2):
     """Split a paired array into its modality blocks.
 
@@ -177,6 +204,8 @@ def unpair(X, modality_dims=None, n_modalities=2):
     --------
     pair : The inverse operation.
     """
+    if isinstance(n_modalities, (bool, np.bool_)):
+        raise ValueError(f"n_modalities must be an integer count of blocks, got {n_modalities!r}.")
     X = _dense_numeric(X, "X", "unpair")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")

@@ -124,6 +124,22 @@ def check_nonzero_norms(norms, name="E", offset=0):
         )
 
 
+#: Units of rounding below which a shifted row ``u + s`` counts as zero.
+CANCELLED_ULPS = 8
+
+
+def cancelled_floor(dtype, s_norm):
+    r"""Norm below which ``u + s`` (``u`` a unit row) is rounding noise, not a direction.
+
+    Each entry of ``u + s`` carries a rounding error of about
+    :math:`\epsilon(|u_i| + |s_i|)`, so a result shorter than a few
+    :math:`\epsilon(1 + \lVert s Vert)` points wherever the rounding put it:
+    a row equal to the centroid it is centred on gives unit rows of noise.
+    Such rows are refused as zero rows.
+    """
+    return CANCELLED_ULPS * float(np.finfo(dtype).eps) * (1.0 + float(s_norm))
+
+
 def _shown(idx):
     return ", ".join(map(str, idx[:10])) + (", ..." if idx.size > 10 else "")
 
@@ -208,8 +224,13 @@ def replay_row_errors(X, slices, names, *, estimator=None, shifts=None, offset=0
         check_nonzero_norms(norms, name, offset=offset)
         if shifts is not None:
             U = B * np.reciprocal(norms)[:, None]
-            U += np.asarray(shifts[m], dtype=B.dtype)
-            check_nonzero_norms(row_norms(U), f"{name} after the shift", offset=offset)
+            s = np.asarray(shifts[m], dtype=B.dtype)
+            U += s
+            after = row_norms(U)
+            floor = cancelled_floor(B.dtype, np.linalg.norm(s))
+            check_nonzero_norms(
+                np.where(after > floor, after, 0), f"{name} after the shift", offset=offset
+            )
     raise ValueError(  # pragma: no cover - the kernels and this replay agree
         "X holds rows that cannot be projected onto the unit sphere."
     )

@@ -23,6 +23,7 @@ from ._norms import (
     InvalidRowsError,
     _block_sq_norms,
     _row_dots,
+    cancelled_floor,
     max_abs_scaled,
     replay_row_errors,
     safe_sq_range,
@@ -237,12 +238,12 @@ def _shift_tile_with_explicit_rows(T, O, slices, S, norms, q, update):
 
 def _shift_explicitly(T, O, slices, S, norms, mask):
     """Redo the rows of ``mask`` as normalise, add, renormalise (no closed form)."""
-    tiny = np.finfo(T.dtype).tiny
+    floors = [cancelled_floor(T.dtype, np.linalg.norm(S[m, sl])) for m, sl in enumerate(slices)]
     for r, m in zip(*np.nonzero(mask)):
         sl = slices[m]
         v = T[r, sl] / T.dtype.type(norms[r, m]) + S[m, sl]
         nv = np.sqrt(np.dot(v, v))
-        if not nv > tiny:
+        if not nv > floors[m]:
             raise InvalidRowsError("zero norm after the shift")
         O[r, sl] = v / nv
 
@@ -383,7 +384,9 @@ def shift_paired_xp(X, slices, shifts, names, xp):
             # Near-cancellation: fall back to the explicit normalise-add-renormalise.
             U = B / norms + s
             n2 = xp.linalg.vector_norm(U, axis=1, keepdims=True)
-            if not bool(xp.all(n2 > tiny)):
+            floor = cancelled_floor(np.float32 if X.dtype == xp.float32 else np.float64,
+                                    float(xp.linalg.vector_norm(s)))
+            if not bool(xp.all(n2 > floor)):
                 replay_row_errors(
                     to_numpy(X, xp), slices, names, shifts=[to_numpy(v, xp) for v in shifts]
                 )

@@ -17,8 +17,11 @@ reports and error messages, and replays the reference checks when a fused
 kernel flags a row (:func:`update_paired_stats`).
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn import config_context
+from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils.validation import validate_data
 
 from ._array_api import is_numpy, to_numpy
@@ -27,6 +30,9 @@ from ._norms import InvalidRowsError, replay_row_errors
 
 __all__ = [
     "FLOAT_DTYPES",
+    "Interval",
+    "PositiveFinite",
+    "PositiveInt",
     "PairedMixin",
     "block_names",
     "modality_dims_constraint",
@@ -39,6 +45,31 @@ __all__ = [
 ]
 
 FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class Interval(_SklearnInterval):
+    """scikit-learn's :class:`~sklearn.utils._param_validation.Interval`, refusing booleans.
+
+    ``bool`` is a subclass of ``int``, so scikit-learn's interval takes
+    ``True`` as the number 1; here a flag is never a count, a width or a
+    :math:`\\lambda` (``lam=True`` would otherwise shift the gap fully
+    without saying so).
+    """
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, (bool, np.bool_)):
+            return False
+        return super().is_satisfied_by(val)
+
+
+def PositiveFinite(type=Real):
+    """``(0, inf)``: a finite positive number (an exponent, a temperature)."""
+    return Interval(type, 0, np.inf, closed="neither")
+
+
+def PositiveInt(allow_none=False):
+    """``[1, inf)`` integers (not booleans); ``None`` too when asked."""
+    return [Interval(Integral, 1, None, closed="left")] + ([None] if allow_none else [])
 
 
 def modality_dims_constraint():
@@ -62,13 +93,16 @@ def record_layout(estimator, n_features, *, reset, equal_dims=False):
     """Resolve ``estimator.modality_dims`` at fit (``reset``) and return the block slices.
 
     On reset the widths are stored as ``modality_dims_``; later calls reuse them
-    (the width of ``X`` itself is checked by ``validate_data``).
+    (the width of ``X`` itself is checked by ``validate_data``). An estimator
+    that needs several blocks (a gap) says so with a class attribute
+    ``_min_modalities``.
     """
     if reset:
         estimator.modality_dims_ = resolve_modality_dims(
             n_features,
             estimator.modality_dims,
             shared_space=type(estimator).__name__ if equal_dims else None,
+            min_blocks=getattr(estimator, "_min_modalities", 1),
         )
     return block_slices(estimator.modality_dims_)
 

@@ -11,9 +11,13 @@ item, per its ``on_error`` policy.
 import hashlib
 import os
 from collections.abc import Mapping
+from numbers import Integral
 
 import numpy as np
 from PIL import Image
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from .._core._validation import Interval
 
 __all__ = ["BadItemError", "load_image"]
 
@@ -85,6 +89,14 @@ def _to_8bit(img):
     return Image.fromarray(((arr - lo) * scale).round().astype(np.uint8), mode="L")
 
 
+@validate_params(
+    {
+        "item": "no_validation",
+        "frame": [Interval(Integral, 0, None, closed="left"), None],
+        "output": [StrOptions({"uint8", "float"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_image(item, *, frame=None, output="uint8"):
     r"""Return ``item`` as a PIL image ready for a model's preprocessing.
 

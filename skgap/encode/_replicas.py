@@ -8,13 +8,33 @@ be tried end to end before the real weights arrive. The embeddings mean
 nothing.
 """
 
+import os
+from numbers import Integral
 from pathlib import Path
+
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from .._core._validation import Interval
 
 __all__ = ["save_random_model", "save_word_tokenizer"]
 
 _SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")  # ids 0, 1, 2, 3
 
 
+def _sizes():
+    return [Interval(Integral, 1, None, closed="left")]
+
+
+@validate_params(
+    {
+        "folder": [str, os.PathLike],
+        "words": "no_validation",
+        "max_length": _sizes(),
+        "bos": ["boolean"],
+        "model_input_names": [list, tuple],
+    },
+    prefer_skip_nested_validation=True,
+)
 def save_word_tokenizer(folder, words, *, max_length=16, bos=True,
                         model_input_names=("input_ids", "attention_mask")):
     """Save a word-level fast tokenizer over ``words`` (lower-cased) to ``folder``.
@@ -67,6 +87,21 @@ _WORDS = (
 ).split()
 
 
+@validate_params(
+    {
+        "folder": [str, os.PathLike],
+        "kind": [StrOptions({"clip", "siglip"})],
+        "words": "no_validation",
+        "image_size": _sizes(),
+        "patch_size": _sizes(),
+        "max_length": _sizes(),
+        "embed_dim": _sizes(),
+        "width": _sizes(),
+        "layers": _sizes(),
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def save_random_model(folder, kind="clip", *, words=_WORDS, image_size=32, patch_size=16,
                       max_length=16, embed_dim=16, width=32, layers=2, seed=0):
     """Save a tiny random-weight CLIP or SigLIP checkpoint to ``folder``.

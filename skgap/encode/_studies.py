@@ -50,6 +50,14 @@ def pool_by_group(E, groups):
     ([[0.7071, 0.7071], [1.0, 0.0]], ['s1', 's2'])
     """
     E = np.asarray(E)
+    if E.dtype.kind == "c":
+        # Casting to float would silently drop the imaginary parts.
+        raise ValueError(
+            "E holds complex numbers; embeddings are real rows. Pass the real parts "
+            "(E.real) if that is meant."
+        )
+    if E.dtype.kind not in "biuf":
+        raise ValueError(f"E must hold real numbers, got dtype {E.dtype}.")
     if not np.issubdtype(E.dtype, np.floating):
         E = E.astype(np.float64)
     groups = np.asarray(groups)

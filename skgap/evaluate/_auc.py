@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
@@ -29,6 +30,10 @@ _TARGET_TO_TASK = {
 }
 
 
+@validate_params(
+    {"y": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def infer_task(y):
     """Name the probe task that labels ``y`` describe.
 
@@ -96,6 +101,10 @@ def check_task(task, y):
     return task
 
 
+@validate_params(
+    {"estimator": "no_validation", "X": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def continuous_scores(estimator, X):
     """Scores of a fitted classifier for ROC analysis.
 
@@ -127,6 +136,34 @@ def continuous_scores(estimator, X):
     return np.asarray(scores)
 
 
+def _as_scores(y_score):
+    """``y_score`` as a float array; sparse and complex scores are refused by name.
+
+    ``np.asarray(csr, dtype=float)`` fails with "setting an array element with
+    a sequence", and a complex array cast to float drops the imaginary part
+    with only a NumPy warning: an AUC of the real parts would be silently wrong.
+    """
+    if hasattr(y_score, "toarray") or type(y_score).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"y_score is a sparse matrix ({type(y_score).__name__}); the AUC helpers take "
+            "dense scores. Convert it with .toarray() first."
+        )
+    y_score = np.asarray(y_score)
+    if y_score.dtype.kind == "c":
+        raise ValueError(
+            "y_score holds complex numbers; an AUC ranks real scores (casting would drop "
+            "the imaginary part). Pass the real scores, e.g. y_score.real if that is meant."
+        )
+    if y_score.dtype.kind not in "biuf":
+        try:
+            y_score = y_score.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"y_score must hold real numbers, got dtype {y_score.dtype}."
+            ) from None
+    return y_score.astype(float, copy=False)
+
+
 def _check_lengths(y_true, y_score):
     if y_true.shape[0] != y_score.shape[0]:
         raise ValueError(
@@ -134,6 +171,10 @@ def _check_lengths(y_true, y_score):
         )
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def binary_auc(y_true, y_score):
     r"""ROC AUC of a binary task.
 
@@ -160,7 +201,7 @@ def binary_auc(y_true, y_score):
     0.75
     """
     y_true = np.asarray(y_true)
-    y_score = np.asarray(y_score, dtype=float)
+    y_score = _as_scores(y_score)
     if y_true.ndim != 1:
         raise ValueError(f"y_true must be 1-D for a binary AUC, got shape {y_true.shape}.")
     if y_score.ndim == 2 and y_score.shape[1] == 2:
@@ -179,7 +220,16 @@ def binary_auc(y_true, y_score):
     return float(roc_auc_score(y_true == classes[1], y_score))
 
 
-def multiclass_auc(y_true, y_score, labels=None):
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like", "sparse matrix"],
+        "labels": ["array-like", None],
+        "check_labels": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def multiclass_auc(y_true, y_score, labels=None, *, check_labels=True):
     r"""Macro one-vs-rest ROC AUC of a multi-class task.
 
     .. math:: \mathrm{AUC}_{\mathrm{macro}} = \frac{1}{|K|} \sum_{k \in K}
@@ -199,6 +249,10 @@ def multiclass_auc(y_true, y_score, labels=None):
     labels : array-like of shape (n_classes,), default=None
         The class of each column (e.g. ``estimator.classes_``). ``None``
         uses the sorted classes of ``y_true``.
+    check_labels : bool, default=True
+        Refuse a class of ``y_true`` that ``labels`` does not list. ``False``
+        counts its rows as negatives of every column: a probe's held-out
+        split may hold a class its training split missed.
 
     Returns
     -------
@@ -214,7 +268,7 @@ def multiclass_auc(y_true, y_score, labels=None):
     1.0
     """
     y_true = np.asarray(y_true)
-    y_score = np.asarray(y_score, dtype=float)
+    y_score = _as_scores(y_score)
     if y_true.ndim != 1:
         raise ValueError(f"y_true must be 1-D for a multi-class AUC, got shape {y_true.shape}.")
     if y_score.ndim != 2:
@@ -229,6 +283,14 @@ def multiclass_auc(y_true, y_score, labels=None):
             f"y_score has {y_score.shape[1]} columns but there are {labels.shape[0]} "
             "labels; pass labels=estimator.classes_ when a split misses a class."
         )
+    if check_labels:
+        unknown = np.setdiff1d(np.unique(y_true), labels)
+        if unknown.size:
+            # Rows of an unlisted class would count as negatives of every column.
+            raise ValueError(
+                f"y_true holds class(es) {unknown.tolist()} that are not among labels="
+                f"{labels.tolist()}; every class of y_true needs its score column."
+            )
     aucs = []
     for k, label in enumerate(labels):
         positive = y_true == label
@@ -239,6 +301,10 @@ def multiclass_auc(y_true, y_score, labels=None):
     return float(np.mean(aucs))
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_score": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def multilabel_auc(y_true, y_score):
     r"""Per-label and macro ROC AUC of a multi-label task.
 
@@ -273,11 +339,16 @@ def multilabel_auc(y_true, y_score):
     ([1.0, 0.75], 0.875)
     """
     y_true = np.asarray(y_true)
-    y_score = np.asarray(y_score, dtype=float)
+    y_score = _as_scores(y_score)
     if y_true.ndim != 2 or y_score.shape != y_true.shape:
         raise ValueError(
             "a multi-label AUC needs y_true and y_score of the same 2-D shape "
             f"(n_samples, n_labels); got {y_true.shape} and {y_score.shape}."
+        )
+    if y_true.shape[0] == 0 or y_true.shape[1] == 0:
+        raise ValueError(
+            f"a multi-label AUC needs at least one row and one label; got y_true of shape "
+            f"{y_true.shape}."
         )
     per_label = np.full(y_true.shape[1], np.nan)
     for j in range(y_true.shape[1]):
@@ -300,6 +371,15 @@ def multilabel_auc(y_true, y_score):
     return per_label, float(np.nanmean(per_label))
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like", "sparse matrix"],
+        "task": [StrOptions(set(TASKS)), None],
+        "labels": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def probe_auc(y_true, y_score, *, task=None, labels=None):
     """Macro ROC AUC for any probe task.
 
@@ -328,8 +408,6 @@ def probe_auc(y_true, y_score, *, task=None, labels=None):
     """
     if task is None:
         task = infer_task(y_true)
-    elif task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} or None, got {task!r}.")
     if task == "binary":
         return binary_auc(y_true, y_score)
     if task == "multiclass":
@@ -337,6 +415,10 @@ def probe_auc(y_true, y_score, *, task=None, labels=None):
     return multilabel_auc(y_true, y_score)[1]
 
 
+@validate_params(
+    {"estimator": "no_validation", "X": ["array-like"], "y": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def auc_scorer(estimator, X, y):
     """Scorer ``(estimator, X, y) -> macro AUC`` for any probe task.
 
@@ -376,5 +458,13 @@ def auc_scorer(estimator, X, y):
     classes = getattr(estimator, "classes_", None)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     if classes.ndim == 1 and classes.size > 2:
-        return multiclass_auc(y, scores, labels=classes)
+        # A held-out fold may hold a class the fitted estimator never saw.
+        return multiclass_auc(y, scores, labels=classes, check_labels=False)
     return binary_auc(y, scores)
+
+
+# Unvalidated twins for skgap's own loops (a sweep scores every split and value).
+_binary_auc = binary_auc.__wrapped__
+_multiclass_auc = multiclass_auc.__wrapped__
+_multilabel_auc = multilabel_auc.__wrapped__
+_continuous_scores = continuous_scores.__wrapped__

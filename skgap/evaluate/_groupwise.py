@@ -13,11 +13,13 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import type_of_target
 
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._norms import normalize_rows
 from .._core._parallel import one_blas_thread
+from .._core._validation import Interval, PositiveInt, modality_dims_constraint
 
 __all__ = ["groupwise_scores", "knn_accuracy", "GROUPWISE_METRICS"]
 
@@ -42,6 +44,16 @@ def _check_labels(y, n_rows):
         )
     if y.shape[0] != n_rows:
         raise ValueError(f"y has {y.shape[0]} labels for {n_rows} rows of X.")
+    if y.dtype == object:
+        try:
+            np.unique(y)
+        except TypeError:
+            # Sorting 'a' against 1 fails deep inside NumPy ("'<' not supported").
+            kinds = sorted({type(v).__name__ for v in y.tolist()})
+            raise ValueError(
+                f"y mixes labels of different types ({', '.join(kinds)}), which cannot be "
+                "ordered into classes; give every label one type (e.g. y.astype(str))."
+            ) from None
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError("y holds NaN; every row needs a class label.")
     if type_of_target(y) == "continuous":
@@ -53,14 +65,23 @@ def _check_labels(y, n_rows):
     return y
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+def _scale_free(Z):
+    r"""``Z`` times a power of two that brings its largest entry into [0.5, 1).
+
+    Distances are scale-free, but their squares under- or overflow at
+    :math:`10^{\pm 200}` (float64): every distance 0 or inf, and the vote
+    turns into a tie-break. A power of two scales every entry exactly.
+    """
+    peak = float(np.max(np.abs(Z))) if Z.size else 0.0
+    if peak == 0.0 or not np.isfinite(peak):
+        return Z
+    return np.ldexp(Z, -np.frexp(peak)[1]).astype(Z.dtype, copy=False)
 
 
+@validate_params(
+    {"Z": ["array-like"], "y": ["array-like"], "n_neighbors": PositiveInt()},
+    prefer_skip_nested_validation=True,
+)
 def knn_accuracy(Z, y, n_neighbors=10):
     r"""Leave-one-out k-nearest-neighbour accuracy of labels ``y`` on rows ``Z``.
 
@@ -91,7 +112,8 @@ def knn_accuracy(Z, y, n_neighbors=10):
     """
     Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z", ensure_min_samples=2)
     y = _check_labels(y, Z.shape[0])
-    k = _check_positive_int("n_neighbors", n_neighbors)
+    Z = _scale_free(Z)
+    k = int(n_neighbors)
     if k >= Z.shape[0]:
         raise ValueError(f"n_neighbors={k} must be below the number of rows ({Z.shape[0]}).")
     classes, codes = np.unique(y, return_inverse=True)
@@ -108,6 +130,18 @@ def knn_accuracy(Z, y, n_neighbors=10):
     return float(np.mean(np.argmax(counts, axis=1) == codes))
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "modality_dims": modality_dims_constraint(),
+        "n_clusters": PositiveInt(allow_none=True),
+        "n_neighbors": PositiveInt(),
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def groupwise_scores(
     X,
     y,
@@ -192,7 +226,7 @@ def groupwise_scores(
     n_classes = np.unique(y).size
     if n_classes < 2:
         raise ValueError("group-wise evaluation needs at least two classes in y.")
-    k = _check_positive_int("n_clusters", n_clusters, allow_none=True) or n_classes
+    k = n_classes if n_clusters is None else int(n_clusters)
     blocks = [normalize_rows(X[:, s], f"block {m}") for m, s in enumerate(block_slices(dims))]
     Z = np.concatenate(blocks, axis=0)
     if k > Z.shape[0]:

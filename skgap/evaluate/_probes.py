@@ -1,21 +1,32 @@
 """Linear probes on paired embeddings: early fusion and late fusion."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import check_array, check_consistent_length, get_tags
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._core._parallel import one_blas_thread
-from .._core._validation import PairedMixin, modality_dims_constraint
+from .._core._validation import Interval, PairedMixin, PositiveInt, modality_dims_constraint
 from ._auc import TASKS, continuous_scores, infer_task
 
 __all__ = ["make_linear_probe", "LateFusionClassifier"]
 
 
+@validate_params(
+    {
+        "task": [StrOptions(set(TASKS))],
+        "C": [Interval(Real, 0, np.inf, closed="neither")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "max_iter": PositiveInt(),
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_linear_probe(task="binary", *, C=1.0, class_weight="balanced", max_iter=1000):
     r"""The early-fusion linear probe of the cone-effect paper, for any task.
 
@@ -74,8 +85,6 @@ def make_linear_probe(task="binary", *, C=1.0, class_weight="balanced", max_iter
     OneVsRestClassifier(estimator=LogisticRegression(class_weight='balanced',
                                                      max_iter=1000))
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     lr = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter)
     if task == "multilabel":
         return OneVsRestClassifier(lr)

@@ -9,9 +9,11 @@ or a pipeline of transformers) and score the paired output.
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._parallel import one_blas_thread
+from .._core._validation import Interval, PositiveInt, modality_dims_constraint
 from ..measure._retrieval import retrieval_recall_at_k
 from ._groupwise import GROUPWISE_METRICS, groupwise_scores
 
@@ -131,6 +133,16 @@ class _ClusteringScorer(_TransformScorer):
         ]
 
 
+@validate_params(
+    {
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "direction": [StrOptions(set(_DIRECTIONS))],
+        "y_as_groups": ["boolean"],
+        "modality_dims": modality_dims_constraint(),
+        "block_size": PositiveInt(allow_none=True),
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_retrieval_scorer(
     k=1, *, direction="both", y_as_groups=False, modality_dims=None, block_size=None
 ):
@@ -184,15 +196,19 @@ def make_retrieval_scorer(
     >>> search.cv_results_["mean_test_score"].shape
     (2,)
     """
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be one positive integer, got {k!r}.")
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}.")
-    if y_as_groups not in (True, False):
-        raise ValueError(f"y_as_groups must be True or False, got {y_as_groups!r}.")
     return _RetrievalScorer(int(k), direction, bool(y_as_groups), modality_dims, block_size)
 
 
+@validate_params(
+    {
+        "metric": [StrOptions({m for m in GROUPWISE_METRICS if m != "modality_ari"})],
+        "n_clusters": PositiveInt(allow_none=True),
+        "n_neighbors": PositiveInt(),
+        "random_state": ["random_state"],
+        "modality_dims": modality_dims_constraint(),
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_clustering_scorer(
     metric="v_measure", *, n_clusters=None, n_neighbors=10, random_state=0, modality_dims=None
 ):
@@ -238,8 +254,5 @@ def make_clustering_scorer(
     >>> search.best_params_
     {'lam': 1.0}
     """
-    choices = tuple(m for m in GROUPWISE_METRICS if m != "modality_ari")
-    if metric not in choices:
-        raise ValueError(f"metric must be one of {choices}, got {metric!r}.")
     kwargs = {"n_clusters": n_clusters, "n_neighbors": n_neighbors, "random_state": random_state}
     return _ClusteringScorer(metric, kwargs, modality_dims)

@@ -14,17 +14,19 @@ from joblib import effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length
 
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._norms import normalize_rows
 from .._core._parallel import pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
-from .._core._validation import modality_names
-from ..measure._cone import mean_resultant_length, modality_gap
+from .._core._validation import Interval, PositiveInt, modality_dims_constraint, modality_names
+from ..measure._cone import _mean_resultant_length as mean_resultant_length
+from ..measure._cone import _modality_gap as modality_gap
 from ..transform._implicit import block_norms, is_memory_mapped
 from ..transform._shift import ModalityGapShifter
-from ._auc import check_task
+from ._auc import TASKS, check_task
 from ._captioning import caption_metric_settings, check_texts, require_caption_extra
 from ._captioning import split_captioning
 from ._implicit import ShiftedTrainingRows, fits_in_place
@@ -94,6 +96,10 @@ class _SweepPlan:
 
 
 def _check_values(lams, default_path):
+    raw = np.asarray(lams, dtype=object).ravel()
+    if any(isinstance(v, (bool, np.bool_)) for v in raw.tolist()):
+        # np.asarray([True], dtype=float) is [1.0]: a flag would pass as a full shift.
+        raise ValueError(f"lams must hold numbers, not booleans; got {lams!r}.")
     lams = np.asarray(lams, dtype=float).ravel()
     if lams.size == 0:
         raise ValueError("lams must hold at least one value.")
@@ -355,6 +361,31 @@ def _report_missing_labels(results, jobs):
         )
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "lams": ["array-like"],
+        "n_seeds": PositiveInt(),
+        "test_size": [
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "probe": "no_validation",
+        "tasks": [str, "array-like"],
+        "class_embeddings": "no_validation",
+        "transformer": "no_validation",
+        "path": [str],
+        "task": [StrOptions(set(TASKS)), None],
+        "modality_dims": modality_dims_constraint(),
+        "direction": [StrOptions({"raw", "unit"})],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+        "n_jobs": [Integral, None],
+        "as_frame": [StrOptions({"auto"}), "boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def gap_sweep(
     X,
     y,
@@ -582,7 +613,8 @@ def gap_sweep(
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
-    dims = resolve_modality_dims(X.shape[1], modality_dims)
+    _check_class_sizes(y, label_task)
+    dims = resolve_modality_dims(X.shape[1], modality_dims, min_blocks=2)
     tasks = check_tasks(tasks, label_task, dims)
     if direction not in ("raw", "unit"):
         raise ValueError(f"direction must be 'raw' or 'unit', got {direction!r}.")
@@ -717,6 +749,27 @@ def _check_split_sizes(n_seeds, test_size, n_samples):
             f"{n_test} test rows; each split needs at least 2."
         )
     return n_train, n_test
+
+
+def _check_class_sizes(y, task):
+    """Refuse binary labels that no split can hold on both sides.
+
+    A binary split scores only when it has both classes in training *and* in
+    test; with a single positive (or negative) every score of the sweep would
+    be NaN or fail inside the probe's solver. (A rare class of a multi-class
+    task only leaves its own column out, and a rare multi-label column is
+    named by the sweep's warning.)
+    """
+    if task != "binary":
+        return
+    classes, counts = np.unique(y, return_counts=True)
+    rare = classes[counts < 2]
+    if rare.size:
+        raise ValueError(
+            f"class {rare.tolist()[0]!r} of the binary labels has a single row; every split "
+            "needs both classes in training and in test, so each class needs at least 2 "
+            "rows (each score would otherwise be NaN or the probe would fail)."
+        )
 
 
 def _stratify_labels(y, task, n_train, n_test):

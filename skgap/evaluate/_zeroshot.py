@@ -1,10 +1,14 @@
 """Zero-shot classification scores with prompt ensembles."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._core._norms import check_block
+from .._core._validation import PositiveFinite
 from .._core._shift import shift_block
 
 __all__ = ["zero_shot_scores"]
@@ -35,6 +39,18 @@ def _pooled_classes(class_embeddings, classes):
     return C, classes
 
 
+@validate_params(
+    {
+        "V": ["array-like"],
+        "y": ["array-like"],
+        "class_embeddings": ["array-like", dict],
+        "classes": ["array-like", None],
+        "aligner": "no_validation",
+        "temperature": [PositiveFinite(Real)],
+        "shifter": "no_validation",
+    },
+    prefer_skip_nested_validation=True,
+)
 def zero_shot_scores(
     V, y, class_embeddings, *, classes=None, aligner=None, temperature=0.01, shifter=None
 ):

@@ -1,6 +1,7 @@
 """Linear centred kernel alignment (CKA) between two representations."""
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 from .._core._norms import CHUNK_ROWS, check_pair_blocks
 from .._core._sphere import weighted_row_sum
@@ -56,6 +57,10 @@ def _has_variance(gram, mu, n, dtype):
     return centred > 10 * np.finfo(dtype).eps * raw
 
 
+@validate_params(
+    {"A": ["array-like"], "B": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def cka(A, B):
     r"""Linear centred kernel alignment of two representations of the same items.
 

@@ -9,9 +9,9 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._core._validation import Interval  # refuses booleans
 from .._core import _dask
 from .._core._array_api import (
     check_same_namespace,

@@ -3,7 +3,9 @@
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
+from .._core._validation import Interval, PositiveInt
 from .._core._norms import check_block, normalize_rows
 
 __all__ = ["retrieval_recall_at_k"]
@@ -99,6 +101,16 @@ def _text_to_image_ranks(V, T, groups, block_size):
     return ranks
 
 
+@validate_params(
+    {
+        "V": ["array-like"],
+        "T": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "groups": ["array-like", None],
+        "block_size": PositiveInt(allow_none=True),
+    },
+    prefer_skip_nested_validation=True,
+)
 def retrieval_recall_at_k(V, T, k=(1, 5, 10), *, groups=None, block_size=None):
     r"""Cross-modal retrieval recall@k in both directions.
 
@@ -206,3 +218,7 @@ def retrieval_recall_at_k(V, T, k=(1, 5, 10), *, groups=None, block_size=None):
     for kk in ks:
         out[f"text_to_image_recall@{kk}"] = float(np.mean(t2i < kk))
     return out
+
+
+# Unvalidated twin for skgap's own loops (a sweep scores retrieval once per fit).
+_retrieval_recall_at_k = retrieval_recall_at_k.__wrapped__

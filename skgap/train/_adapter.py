@@ -11,9 +11,10 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._validation import modality_dims_constraint
 from ._data import check_extra_pairs, train_validation_split, unit_blocks, validate_paired
 from ._device import resolve_device, to_tensor

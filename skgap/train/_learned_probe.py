@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._shift import gap_shift_directions, shift_paired
 from .._core._streaming import PairedStats
@@ -187,7 +187,9 @@ class LearnedGapProbe(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_layout(self, n_features):
-        return resolve_modality_dims(n_features, self.modality_dims, shared_space="LearnedGapProbe")
+        return resolve_modality_dims(
+            n_features, self.modality_dims, shared_space="LearnedGapProbe", min_blocks=2
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

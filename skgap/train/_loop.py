@@ -14,7 +14,10 @@ from ..measure import retrieval_recall_at_k
 from ._curriculum import expert_probability
 from ._data import batches
 from ._device import to_numpy
-from .losses import LearnableTemperature, align_true_pairs, centroid_uniformity, clip_loss
+from .losses import LearnableTemperature
+from .losses import _align_true_pairs as align_true_pairs
+from .losses import _centroid_uniformity as centroid_uniformity
+from .losses import _clip_loss as clip_loss
 
 LOSS_KEYS = ("loss", "clip", "atp", "cu")
 

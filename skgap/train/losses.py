@@ -15,6 +15,13 @@ objectives of :class:`~skgap.train.GapClosingAdapter`:
 rows, so a value logged during training can be compared with one measured on
 the embeddings afterwards.
 
+The unit-row precondition is checked, not silently restored: a row whose norm
+is off 1 by more than :math:`10^{-3} + 16\epsilon` (:math:`\epsilon` of its
+dtype) is refused with a ``ValueError`` (normalise with
+:func:`torch.nn.functional.normalize` first). Normalising inside would change
+the gradient the caller built, and rows of :math:`10^{30}` would otherwise
+give inf or NaN losses.
+
 References
 ----------
 Grassucci, Cicchetti, Comminiello (2025), "Closing the gap in multimodal
@@ -28,11 +35,14 @@ through Alignment and Uniformity on the Hypersphere", ICML.
 """
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import validate_params
 from torch import nn
+
+from .._core._validation import Interval, PositiveFinite
 
 __all__ = [
     "LearnableTemperature",
@@ -44,7 +54,21 @@ __all__ = [
 ]
 
 
-def _check_matrix(Z, name, min_rows=1):
+def _check_unit_rows(Z, name):
+    norms = torch.linalg.vector_norm(Z.detach(), dim=1)
+    tol = 1e-3 + 16 * torch.finfo(Z.dtype).eps
+    off = (norms - 1).abs() > tol
+    if bool(off.any()):
+        rows = off.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise ValueError(
+            f"{name} has {len(rows)} row(s) that are not unit vectors (rows {shown}; norms "
+            f"such as {float(norms[rows[0]]):.3g}); the losses take L2-normalised rows. "
+            "Normalise them first (torch.nn.functional.normalize(Z, dim=1))."
+        )
+
+
+def _check_matrix(Z, name, min_rows=1, unit=True):
     if not isinstance(Z, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(Z).__name__}.")
     if Z.ndim != 2:
@@ -64,6 +88,8 @@ def _check_matrix(Z, name, min_rows=1):
             "the losses need finite embeddings (check the encoder outputs or the "
             "learning rate)."
         )
+    if unit:
+        _check_unit_rows(Z, name)
 
 
 def _check_paired(Z, names, min_rows=1):
@@ -80,8 +106,30 @@ def _check_paired(Z, names, min_rows=1):
 
 
 def _check_positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not 0 < value < math.inf
+    ):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}.")
+
+
+def _check_temperature(temperature):
+    """A 0-d tensor temperature: finite and positive (a learnable one is checked each call)."""
+    if temperature.numel() != 1:
+        raise ValueError(
+            f"temperature must be a scalar tensor, got shape {tuple(temperature.shape)}."
+        )
+    temperature = temperature.reshape(())
+    if not temperature.is_floating_point():
+        raise TypeError(f"temperature must be a floating tensor, got dtype {temperature.dtype}.")
+    value = temperature.detach()
+    if not bool(torch.isfinite(value) & (value > 0)):
+        raise ValueError(
+            f"temperature must be a finite positive number, got {float(value)!r}; a "
+            "negative or NaN temperature gives a meaningless loss."
+        )
+    return temperature
 
 
 def _log_mean_exp_pairs(E, t):
@@ -94,6 +142,10 @@ def _log_mean_exp_pairs(E, t):
     return torch.logsumexp(-t * sq[iu[0], iu[1]], dim=0) - math.log(n * (n - 1) / 2.0)
 
 
+@validate_params(
+    {"V": "no_validation", "T": "no_validation", "temperature": [PositiveFinite(), torch.Tensor]},
+    prefer_skip_nested_validation=True,
+)
 def clip_loss(V, T, temperature=0.1):
     r"""Symmetric InfoNCE (CLIP) loss of matched pairs.
 
@@ -139,18 +191,16 @@ def clip_loss(V, T, temperature=0.1):
     """
     _check_paired((V, T), ("V", "T"))
     if isinstance(temperature, torch.Tensor):
-        if temperature.numel() != 1:
-            raise ValueError(
-                f"temperature must be a scalar tensor, got shape {tuple(temperature.shape)}."
-            )
-        temperature = temperature.reshape(())
-    else:
-        _check_positive(temperature, "temperature")
+        temperature = _check_temperature(temperature)
     logits = (V @ T.T) / temperature
     target = torch.arange(V.shape[0], device=V.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+@validate_params(
+    {"Z": "no_validation", "anchor": [Interval(Integral, 0, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def align_true_pairs(*Z, anchor=0):
     r"""Align-true-pairs (ATP) loss: mean squared distance of matched pairs.
 
@@ -201,13 +251,17 @@ def align_true_pairs(*Z, anchor=0):
     if len(Z) < 2:
         raise ValueError(f"align_true_pairs needs at least two modalities, got {len(Z)}.")
     _check_paired(Z, [f"Z[{m}]" for m in range(len(Z))])
-    if isinstance(anchor, bool) or not isinstance(anchor, int) or not 0 <= anchor < len(Z):
+    if not anchor < len(Z):
         raise ValueError(f"anchor must be an integer in [0, {len(Z) - 1}], got {anchor!r}.")
     za = Z[anchor]
     losses = [((z - za) ** 2).sum(dim=1).mean() for m, z in enumerate(Z) if m != anchor]
     return torch.stack(losses).mean()
 
 
+@validate_params(
+    {"Z": "no_validation", "t": [PositiveFinite()]},
+    prefer_skip_nested_validation=True,
+)
 def centroid_uniformity(*Z, t=2.0):
     r"""Centroid-uniformity (CU) loss: spread the per-item centroids.
 
@@ -257,11 +311,27 @@ def centroid_uniformity(*Z, t=2.0):
     if len(Z) < 1:
         raise ValueError("centroid_uniformity needs at least one modality.")
     _check_paired(Z, [f"Z[{m}]" for m in range(len(Z))], min_rows=2)
-    _check_positive(t, "t")
-    C = F.normalize(torch.stack(Z).sum(dim=0), dim=1)
+    S = torch.stack(Z).sum(dim=0)
+    norms = torch.linalg.vector_norm(S.detach(), dim=1)
+    # Pairs that cancel (v = -t) have no centroid direction; F.normalize would
+    # return the zero vector and a finite, meaningless loss.
+    flat = norms <= 16 * len(Z) * torch.finfo(S.dtype).eps
+    if bool(flat.any()):
+        rows = flat.nonzero().flatten().tolist()
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise ValueError(
+            f"the modalities of {len(rows)} item(s) cancel (rows {shown}): the sum of their "
+            "unit rows is zero, so their centroid has no direction and the centroid "
+            "uniformity is undefined."
+        )
+    C = F.normalize(S, dim=1)
     return _log_mean_exp_pairs(C, t)
 
 
+@validate_params(
+    {"E": "no_validation", "t": [PositiveFinite()]},
+    prefer_skip_nested_validation=True,
+)
 def uniformity(E, t=2.0):
     r"""Uniformity of unit embeddings (Wang & Isola, 2020).
 
@@ -296,10 +366,13 @@ def uniformity(E, t=2.0):
     -4.0
     """
     _check_matrix(E, "E", min_rows=2)
-    _check_positive(t, "t")
     return _log_mean_exp_pairs(E, t)
 
 
+@validate_params(
+    {"V": "no_validation", "T": "no_validation", "alpha": [PositiveFinite()]},
+    prefer_skip_nested_validation=True,
+)
 def alignment(V, T, alpha=2.0):
     r"""Alignment of matched unit pairs (Wang & Isola, 2020).
 
@@ -314,7 +387,7 @@ def alignment(V, T, alpha=2.0):
     V, T : torch.Tensor of shape (n_samples, d)
         Unit rows; row ``i`` of each describes item ``i``.
     alpha : float, default=2.0
-        Exponent :math:`\alpha > 0`.
+        Exponent, finite and :math:`\alpha > 0`.
 
     Returns
     -------
@@ -332,7 +405,6 @@ def alignment(V, T, alpha=2.0):
     2.0
     """
     _check_paired((V, T), ("V", "T"))
-    _check_positive(alpha, "alpha")
     sq = ((V - T) ** 2).sum(dim=1)
     if alpha == 2:
         return sq.mean()
@@ -397,3 +469,10 @@ class LearnableTemperature(nn.Module):
         tau : torch.Tensor (0-d)
         """
         return self.log_temperature.clamp(self.log_min, self.log_max).exp()
+
+
+# Unvalidated twins for the training loop (one call per step; @validate_params
+# binds the signature on every call).
+_clip_loss = clip_loss.__wrapped__
+_align_true_pairs = align_true_pairs.__wrapped__
+_centroid_uniformity = centroid_uniformity.__wrapped__

@@ -4,8 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
+from .._core._validation import Interval  # refuses booleans
 from .._core import _dask
 from .._core._array_api import get_namespace_and_device, is_numpy, scale_safe_rows
 from .._core._norms import check_nonzero_norms, normalize_rows, row_norms

@@ -3,8 +3,9 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._shift import gap_shift_directions
 from .._core._validation import modality_dims_constraint
 from ._translation import BlockTranslation
@@ -145,6 +146,9 @@ class ModalityGapShifter(BlockTranslation):
     >>> bool(np.allclose(streamed.transform(X), Xs, atol=1e-6))
     True
     """
+
+    # One block has no gap: shifting it by a zero gap would be a silent no-op.
+    _min_modalities = 2
 
     _parameter_constraints = {
         "lam": [Interval(Real, -1, 1, closed="both")],

@@ -13,10 +13,11 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._parallel import one_blas_thread, pass_threads, run_fits
 from .._core._selection import SELECTION_RULES, select_setting
 from .._core._streaming import fit_rows_in_chunks
@@ -404,6 +405,9 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     (3,)
     """
 
+    # One block has no gap to search over.
+    _min_modalities = 2
+
     _parameter_constraints = {
         "lams": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "cv": ["cv_object"],
@@ -486,6 +490,8 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
                 "y; use GridSearchCV with a one-vs-rest probe for those."
             )
         y = column_or_1d(y, warn=True)
+        # Before the class count: an empty y beside a full X is a length mismatch.
+        check_consistent_length(X, y)
         check_classification_targets(y)
         classes = np.unique(y)
         if classes.size == 0:  # empty data: scikit-learn's own message

@@ -6,10 +6,11 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from .._core._validation import Interval  # refuses booleans
 from .._core._norms import check_nonzero_norms, normalize_rows, row_norms
 from .._core._validation import FLOAT_DTYPES
 
@@ -44,6 +45,9 @@ def _as_prompt_blocks(embeddings, name):
     ]
 
 
+@validate_params(
+    {"embeddings": ["array-like", dict], "name": [str]}, prefer_skip_nested_validation=True
+)
 def pool_prompt_embeddings(embeddings, name="class_embeddings"):
     r"""One unit vector per class from one or several prompt embeddings each.
 

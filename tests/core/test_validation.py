@@ -52,7 +52,7 @@ def test_expert_probability_refuses_non_numeric_steps():
 
 @pytest.mark.parametrize("block_size", [0, -5, 2.5, True])
 def test_uniformity_block_size_must_be_positive(X, block_size):
-    with pytest.raises(ValueError, match="block_size must be a positive integer"):
+    with pytest.raises(ValueError, match="'block_size' parameter"):
         uniformity(X, block_size=block_size)
 
 

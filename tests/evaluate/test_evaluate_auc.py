@@ -128,7 +128,7 @@ def test_probe_auc_dispatches(rng):
     Y = rng.integers(0, 2, (40, 3))
     S = rng.random((40, 3))
     assert probe_auc(Y, S, task="multilabel") == multilabel_auc(Y, S)[1]
-    with pytest.raises(ValueError, match="task must be one of"):
+    with pytest.raises(ValueError, match="'task' parameter"):
         probe_auc(y, s, task="ranking")
 
 

@@ -36,7 +36,7 @@ def test_knn_accuracy_errors():
     Z = np.zeros((5, 2)) + np.arange(5)[:, None]
     with pytest.raises(ValueError, match="below the number of rows"):
         knn_accuracy(Z, [0, 1, 0, 1, 0], n_neighbors=5)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="'n_neighbors' parameter"):
         knn_accuracy(Z, [0, 1, 0, 1, 0], n_neighbors=0)
     with pytest.raises(ValueError, match="1-D y"):
         knn_accuracy(Z, np.zeros((5, 2)))
@@ -91,7 +91,7 @@ def test_groupwise_errors(grouped):
         groupwise_scores(X[:4], y[:4], n_clusters=9)
     with pytest.raises(ValueError, match="multi-label"):
         groupwise_scores(X, np.zeros((240, 2)))
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="'n_clusters' parameter"):
         groupwise_scores(X, y, n_clusters=0)
     with pytest.raises(ValueError, match="columns"):
         groupwise_scores(X[:, :15], y)

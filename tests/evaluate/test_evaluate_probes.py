@@ -56,7 +56,7 @@ def test_make_linear_probe(task, kind):
     lr = probe.estimator if task == "multilabel" else probe
     assert lr.class_weight == "balanced"
     assert lr.C == 0.5
-    with pytest.raises(ValueError, match="task must be one of"):
+    with pytest.raises(ValueError, match="'task' parameter"):
         make_linear_probe("ordinal")
 
 

@@ -114,8 +114,8 @@ def test_clustering_scorer_needs_labels(data):
 @pytest.mark.parametrize(
     "factory, kwargs, match",
     [
-        (make_retrieval_scorer, {"k": 0}, "positive integer"),
-        (make_retrieval_scorer, {"k": (1, 5)}, "positive integer"),
+        (make_retrieval_scorer, {"k": 0}, "'k' parameter"),
+        (make_retrieval_scorer, {"k": (1, 5)}, "'k' parameter"),
         (make_retrieval_scorer, {"direction": "sideways"}, "direction"),
         (make_retrieval_scorer, {"y_as_groups": "yes"}, "y_as_groups"),
         (make_clustering_scorer, {"metric": "modality_ari"}, "metric"),

@@ -98,7 +98,7 @@ def test_plot_cones_3d(X):
     "kwargs, match",
     [
         ({"modality_dims": (12, 20)}, "same width"),
-        ({"n_components": 4}, "2 or 3"),
+        ({"n_components": 4}, "'n_components' parameter"),
         ({"lam": 0.5, "shifted": "given"}, "not both"),
         ({"shifted": np.zeros((3, 32))}, "shape of X"),
         ({"max_points": 0}, "max_points"),

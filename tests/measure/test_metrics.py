@@ -155,7 +155,7 @@ def test_float32_inputs_give_float32_level_accuracy(VT):
         (lambda V, T: modality_gap(V, T[:, :3]), "shared space"),
         (lambda V, T: mean_pair_cosine(V, T[:5]), "rows"),
         (lambda V, T: alignment(V, T, alpha=0), "alpha"),
-        (lambda V, T: uniformity(V, t=-1), "t must be"),
+        (lambda V, T: uniformity(V, t=-1), "'t' parameter"),
         (lambda V, T: uniformity(V, max_samples=1), "max_samples"),
         (lambda V, T: uniformity(V[:1]), "minimum of 2"),
         (lambda V, T: mean_resultant_length(np.ones(4)), "2D array"),

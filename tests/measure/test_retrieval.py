@@ -143,9 +143,9 @@ def test_blocks_bound_the_score_matrix(monkeypatch):
     "kwargs, match",
     [
         ({"k": ()}, "at least one"),
-        ({"k": 0}, "positive integers"),
+        ({"k": 0}, "'k' parameter"),
         ({"k": (1, 2.5)}, "positive integers"),
-        ({"k": True}, "positive integers"),
+        ({"k": True}, "'k' parameter"),
         ({"block_size": 0}, "block_size"),
         ({"groups": [0, 1]}, "one entry per text"),
         ({"groups": np.array([0.5, 1, 2, 3, 4, 5])}, "integer"),

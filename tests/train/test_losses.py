@@ -254,7 +254,7 @@ def test_loss_ranges(n, d, seed, t):
         (lambda V, T: align_true_pairs(V), ValueError, "two modalities"),
         (lambda V, T: align_true_pairs(V, T, anchor=2), ValueError, "anchor"),
         (lambda V, T: centroid_uniformity(V[:1], T[:1]), ValueError, "at least 2 rows"),
-        (lambda V, T: centroid_uniformity(V, T, t=-1.0), ValueError, "t must"),
+        (lambda V, T: centroid_uniformity(V, T, t=-1.0), ValueError, "'t' parameter"),
         (lambda V, T: uniformity(V[:1]), ValueError, "at least 2 rows"),
         (lambda V, T: alignment(V, T, alpha=0), ValueError, "alpha"),
         (lambda V, T: uniformity(V.long()), TypeError, "floating"),
