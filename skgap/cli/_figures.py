@@ -53,7 +53,9 @@ def cones_figure(datasets, seed=0, *, synthetic=True):
         plot_cones(X, lam=lam, ax=row, random_state=seed, max_points=800)
         for ax in row:
             ax.set_title(f"{kind}{name}: {ax.get_title()}", fontsize=11)
-    fig.suptitle("Cone effect and modality gap (PCA of the unit embeddings)", fontsize=14)
+    fig.suptitle("Cone effect and modality gap (PCA of the unit embeddings)\n"
+                 "in-sample: the shift is fitted on the rows drawn; held-out gaps are in the "
+                 "sweep's gap_norm column", fontsize=13)
     fig.tight_layout()
     return fig
 

@@ -7,11 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluate._auc import TASKS, check_task
-from ..evaluate._sweep import LEAKAGE_FREE_TASKS, LabelLeakageWarning, gap_sweep, summarize_sweep
+from ..evaluate._degenerate import constant_metrics
+from ..evaluate._sweep import LABEL_FREE_TASKS, LEAKAGE_FREE_TASKS, gap_sweep, summarize_sweep
 from ..measure._cone_stats import ConeStats
+from ..plotting import _panel_reasons, metric_label, plot_sweep_summary
 from ._figures import cones_figure, sweep_figure
 from ._format import dumps, format_best, format_report, format_sweep, selection, summary_groups
-from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings, load_labels
+from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings
+from ._messages import cli_words, collect_warnings, missing_labels_message, print_warning
+from ._html import write_sweep_html
 from ._options import (
     HelpFormatter,
     add_lams,
@@ -99,23 +103,20 @@ def register(sub):
 
 def run(args):
     data_name = " + ".join(map(str, args.data))
-    X, found = load_embeddings(args.data)
-    y = load_labels(args.labels, X.shape[0], default=found)
+    X, y, labels_name = _load(args, data_name)
+    dims = (X.shape[1] // 2, X.shape[1] // 2)  # the loader refuses unequal widths
     if y is None:
-        raise DataError(
-            f"{data_name}: no labels; pass --labels ({LABEL_FORMS}) or store an array "
-            "'labels' in the .npz."
-        )
-    labels_name = args.labels or f"{data_name} ['labels']"
-    try:
-        task = check_task(None if args.task == "auto" else args.task, y)
-    except ValueError as exc:
-        raise DataError(f"{labels_name}: {exc}") from None
+        task = None
+    else:
+        try:
+            task = check_task(None if args.task == "auto" else args.task, y)
+        except ValueError as exc:
+            raise DataError(f"{labels_name}: {exc}") from None
     out = prepare_out_dir(args.out)
 
     report = ConeStats(random_state=args.seed).fit(X).report()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LabelLeakageWarning)
+        warnings.simplefilter("always")
         try:
             # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
             table = gap_sweep(
@@ -125,14 +126,13 @@ def run(args):
                 progress=want_progress(args.progress), n_jobs=args.n_jobs, as_frame=False,
             )
         except ValueError as exc:
-            raise DataError(f"{data_name}: {exc}") from None
-    leakage = [str(w.message) for w in caught if issubclass(w.category, LabelLeakageWarning)]
-    for w in caught:
-        if not issubclass(w.category, LabelLeakageWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            raise DataError(f"{data_name}: {cli_words(str(exc))}") from None
+    notes = collect_warnings(caught)
     summary = summarize_sweep(table, select=args.select, confidence=args.confidence,
                               as_frame=False)
     groups = summary_groups(summary)
+    reasons = {**constant_metrics(summary), **_panel_reasons(notes["reasons"], groups)}
+    leakage = notes["leakage"]
 
     files = [write_csv(out / "sweep.csv", table)]
     result = {
@@ -148,6 +148,8 @@ def run(args):
         "select": args.select,
         "confidence": args.confidence,
         "label_leakage": leakage,
+        "degenerate": [{"task": t, "metric": m, "reason": r} for (t, m), r in reasons.items()],
+        "warnings": notes["messages"],
         "summary": [{k: summary[k][i] for k in summary} for i in range(summary["lam"].size)],
         "selected": [selection(summary, t, m) for t, m, _ in groups],
         "cone_statistics": report,
@@ -155,40 +157,68 @@ def run(args):
     files.append(write_json(out / "summary.json", result))
     note = None
     if not args.no_plots:
-        first = groups[0]
+        first = next(((t, m) for t, m, _ in groups if (t, m) not in reasons),
+                      groups[0][:2])
         shown = _shown_lambda(summary, first[0], first[1])
         name = Path(args.data[0]).name
         written, note = save_figures(out, [
             ("cones.png", lambda: cones_figure({name: (X, shown)}, args.seed, synthetic=False)),
             ("sweep.png", lambda: sweep_figure({name: table}, first[0], first[1],
                                                select=args.select, confidence=args.confidence)),
+            ("tasks.png", lambda: plot_sweep_summary(summary, degenerate=reasons,
+                                                     confidence=args.confidence)),
         ])
         files += written
+        html = write_sweep_html(
+            out / "report.html", args=args, X=X, dims=dims, y=y, labels_name=labels_name,
+            report=report, summary=summary, reasons=reasons, warnings=notes["messages"],
+            table=table, shown=shown, name=name,
+        )
+        if html is not None:
+            files.append(html)
 
-    for message in leakage:
-        print(f"warning: {message}\n  try: skgap sweep ... {LEAKAGE_HINT}", file=sys.stderr)
+    for message in notes["messages"]:
+        print_warning(message)
     if args.json:
         print(dumps(result))
         return 0
-    d = X.shape[1] // 2
-    print(f"{data_name}: {X.shape[0]} pairs of {d}-d embeddings; {task} labels\n")
+    labelled = f"{task} labels" if task else "no labels"
+    print(f"{data_name}: {X.shape[0]} pairs of {dims[0]}-d embeddings; {labelled}\n")
     print(format_report(report))
     probe = "the paper's SGD probe" if args.probe == "paper" else "a converged probe"
-    print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}), {probe}; "
-          "the change from lambda 0 is paired (same splits).")
+    print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}, scores on "
+          f"the held-out rows), {probe}; the change from lambda 0 is paired (same splits).")
     for t, m, _ in groups:
         print()
         print(format_sweep(summary, t, m, confidence=args.confidence))
+        if (t, m) in reasons:
+            print(f"not a finding: {reasons[(t, m)]}")
     print()
     for t, m, _ in groups:
-        print(format_best(summary, t, m))
-    if leakage:
-        print(f"\nlabel leakage: the fusion probe is trivial here; try {LEAKAGE_HINT}")
+        if (t, m) in reasons:
+            print(f"{metric_label(t, m)}: not a finding ({reasons[(t, m)]}).")
+        else:
+            print(format_best(summary, t, m))
     print()
     if note:
         print(note)
     print("wrote:\n" + "\n".join(f"  {f}" for f in files))
     return 0
+
+
+def _load(args, data_name):
+    """``(X, y or None, name of the labels)``: ``--labels NAME`` is an array of the
+    embeddings file (or a metadata column of a clip-retrieval folder) or a label file."""
+    if args.labels is not None:
+        X, y = load_embeddings(args.data, labels=args.labels)
+        return X, y, args.labels
+    X, y = load_embeddings(args.data)
+    if y is not None:
+        return X, y, f"{data_name} ['labels']"
+    needing = [t for t in args.tasks if t not in LABEL_FREE_TASKS]
+    if needing:
+        raise DataError(missing_labels_message(args.data, needing, X.shape[0]))
+    return X, None, None
 
 
 def _shown_lambda(summary, task, metric):
