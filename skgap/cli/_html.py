@@ -129,17 +129,24 @@ def _jinja_missing():
 
 
 def write_sweep_html(path, *, args, X, dims, y, labels_name, report, summary, reasons,
-                     warnings, table, shown, name):
-    """Write ``report.html`` of a sweep; None (with a note on stderr) without jinja2."""
+                     warnings, figures=True):
+    """Write ``report.html`` of a sweep; None (with a note on stderr) without jinja2.
+
+    Without matplotlib (or with ``figures=False``) the page has the tables alone.
+    """
     if _jinja_missing():
         print("skgap sweep: note: report.html needs jinja2: pip install 'skgap[report]'.",
               file=sys.stderr)
         return None
     from ..plotting import _TASK_LABELS, plot_sweep_summary
     from ..report import figure_png, write_report
-    from ._figures import cones_figure
 
     confidence = args.confidence
+    if figures:
+        try:
+            import matplotlib.pyplot  # noqa: F401
+        except ImportError:
+            figures = False
 
     def figure_of(task):
         sub = _subset(summary, task)
@@ -149,13 +156,24 @@ def write_sweep_html(path, *, args, X, dims, y, labels_name, report, summary, re
         return figure_png(plot_sweep_summary(sub, degenerate=reasons, confidence=confidence,
                                              ncols=min(3, n), title=title))
 
-    overview = [{
-        "title": "Cone effect and modality gap",
-        "uri": figure_png(cones_figure({name: (X, shown)}, args.seed, synthetic=False), dpi=80),
-        "caption": ("PCA of the unit embeddings before and after the gap shift. In-sample: the "
-                    "shift is fitted on the rows drawn, so the gap after a full shift is near 0 "
-                    "here; the held-out gap of each lambda is the gap_norm column of sweep.csv."),
-    }]
+    overview = []
+    if figures:
+        from ._figures import cones_figure
+        from ._sweep import _shown_lambda
+
+        groups = [(t, m) for t, m, _ in summary_groups(summary)]
+        first = next((g for g in groups if g not in reasons), groups[0])
+        shown = _shown_lambda(summary, *first)
+        name = Path(args.data[0]).name
+        overview.append({
+            "title": "Cone effect and modality gap",
+            "uri": figure_png(cones_figure({name: (X, shown)}, args.seed, synthetic=False),
+                              dpi=80),
+            "caption": ("PCA of the unit embeddings before and after the gap shift. In-sample: "
+                        "the shift is fitted on the rows drawn, so the gap after a full shift is "
+                        "near 0 here; the held-out gap of each lambda is the gap_norm column of "
+                        "the tables below and of sweep.csv."),
+        })
     settings = [
         ("tasks", ", ".join(args.tasks)), ("lambdas", ", ".join(f"{v:g}" for v in args.lams)),
         ("splits", str(args.seeds)), ("test fraction", f"{args.test_size:g}"),
@@ -168,7 +186,7 @@ def write_sweep_html(path, *, args, X, dims, y, labels_name, report, summary, re
         path, title=f"skgap sweep: {' + '.join(Path(p).name for p in args.data)}",
         command=command_line(), data=data_rows(args.data, X, dims, labels_name, y),
         cone=cone_rows(report), overview=overview,
-        tasks=task_sections(summary, reasons, figure_of, confidence),
+        tasks=task_sections(summary, reasons, figure_of if figures else None, confidence),
         warnings=warnings, settings=settings, generated=now(),
     )
 

@@ -6,6 +6,7 @@ a command runs are printed once each, as one line, without the file and line
 of the code that raised them.
 """
 
+import contextlib
 import re
 import sys
 import warnings
@@ -13,6 +14,7 @@ from pathlib import Path
 
 #: Python keywords of library messages and the command line flags that set them.
 _FLAGS = (
+    (re.compile(r"\s*\(load_image\([^)]*\)\)"), ""),
     (re.compile(r"\bimage_key=\s*/\s*text_key="), "--image-key / --text-key"),
     (re.compile(r"\bimage_key="), "--image-key "),
     (re.compile(r"\btext_key="), "--text-key "),
@@ -105,9 +107,14 @@ def _keys(path):
         return []
 
 
-def missing_labels_message(paths, tasks, n_rows):
+def data_keys(paths):
+    """Names of the arrays (or metadata columns) of the embeddings file(s)."""
+    return list(dict.fromkeys(k for p in paths for k in _keys(Path(p))))
+
+
+def missing_labels_message(paths, tasks):
     """The error for a sweep without labels: what needs them, and a labels array the file has."""
-    names = [k for p in paths for k in _keys(Path(p)) if _LABEL_NAMES.search(k)]
+    names = [k for k in data_keys(paths) if _LABEL_NAMES.search(k)]
     where = " + ".join(map(str, paths))
     text = (f"{where}: no labels, and task(s) {', '.join(tasks)} need them. Pass --labels NAME "
             "(an array of the embeddings file, a metadata column of a clip-retrieval folder, a "
@@ -117,3 +124,24 @@ def missing_labels_message(paths, tasks, n_rows):
         text += f" The file holds {', '.join(map(repr, dict.fromkeys(names)))}: try --labels {names[0]}."
     return text
 
+
+
+@contextlib.contextmanager
+def one_line_warnings(command):
+    """Print each distinct warning of a command once, as one line in CLI words.
+
+    No file name or line number of the code that warned: they say nothing to a
+    user of the command line.
+    """
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = one_line(cli_words(message))
+        if text not in shown:
+            shown.add(text)
+            print(f"skgap {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

@@ -13,8 +13,14 @@ from ..measure._cone_stats import ConeStats
 from ..plotting import _panel_reasons, metric_label, plot_sweep_summary
 from ._figures import cones_figure, sweep_figure
 from ._format import dumps, format_best, format_report, format_sweep, selection, summary_groups
-from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings
-from ._messages import cli_words, collect_warnings, missing_labels_message, print_warning
+from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings, load_labels
+from ._messages import (
+    cli_words,
+    collect_warnings,
+    data_keys,
+    missing_labels_message,
+    print_warning,
+)
 from ._html import write_sweep_html
 from ._options import (
     HelpFormatter,
@@ -131,7 +137,8 @@ def run(args):
     summary = summarize_sweep(table, select=args.select, confidence=args.confidence,
                               as_frame=False)
     groups = summary_groups(summary)
-    reasons = {**constant_metrics(summary), **_panel_reasons(notes["reasons"], groups)}
+    reasons = {**constant_metrics(summary),
+               **_panel_reasons(notes["reasons"], [(t, m) for t, m, _ in groups])}
     leakage = notes["leakage"]
 
     files = [write_csv(out / "sweep.csv", table)]
@@ -156,11 +163,10 @@ def run(args):
     }
     files.append(write_json(out / "summary.json", result))
     note = None
+    first = next(((t, m) for t, m, _ in groups if (t, m) not in reasons), groups[0][:2])
+    shown = _shown_lambda(summary, first[0], first[1])
+    name = Path(args.data[0]).name
     if not args.no_plots:
-        first = next(((t, m) for t, m, _ in groups if (t, m) not in reasons),
-                      groups[0][:2])
-        shown = _shown_lambda(summary, first[0], first[1])
-        name = Path(args.data[0]).name
         written, note = save_figures(out, [
             ("cones.png", lambda: cones_figure({name: (X, shown)}, args.seed, synthetic=False)),
             ("sweep.png", lambda: sweep_figure({name: table}, first[0], first[1],
@@ -169,13 +175,13 @@ def run(args):
                                                      confidence=args.confidence)),
         ])
         files += written
-        html = write_sweep_html(
-            out / "report.html", args=args, X=X, dims=dims, y=y, labels_name=labels_name,
-            report=report, summary=summary, reasons=reasons, warnings=notes["messages"],
-            table=table, shown=shown, name=name,
-        )
-        if html is not None:
-            files.append(html)
+    html = write_sweep_html(
+        out / "report.html", args=args, X=X, dims=dims, y=y, labels_name=labels_name,
+        report=report, summary=summary, reasons=reasons, warnings=notes["messages"],
+        figures=not args.no_plots,
+    )
+    if html is not None:
+        files.append(html)
 
     for message in notes["messages"]:
         print_warning(message)
@@ -210,14 +216,27 @@ def _load(args, data_name):
     """``(X, y or None, name of the labels)``: ``--labels NAME`` is an array of the
     embeddings file (or a metadata column of a clip-retrieval folder) or a label file."""
     if args.labels is not None:
-        X, y = load_embeddings(args.data, labels=args.labels)
-        return X, y, args.labels
+        keys = data_keys(args.data)
+        if args.labels in keys:
+            X, y = load_embeddings(args.data, labels=args.labels)
+            return X, y, f"{data_name} [{args.labels!r}]"
+        X, _ = load_embeddings(args.data)
+        try:
+            return X, load_labels(args.labels, X.shape[0]), args.labels
+        except DataError as exc:
+            if ":" in args.labels or Path(args.labels).suffix or Path(args.labels).exists():
+                raise
+            raise DataError(
+                f"--labels {args.labels}: no array or column of that name in {data_name}"
+                + (f" (it holds: {', '.join(map(repr, keys))})" if keys else "")
+                + f", and no label file of that name ({exc})."
+            ) from None
     X, y = load_embeddings(args.data)
     if y is not None:
         return X, y, f"{data_name} ['labels']"
     needing = [t for t in args.tasks if t not in LABEL_FREE_TASKS]
     if needing:
-        raise DataError(missing_labels_message(args.data, needing, X.shape[0]))
+        raise DataError(missing_labels_message(args.data, needing))
     return X, None, None
 
 
