@@ -601,13 +601,15 @@ def plot_sweep_summary(
 
     Parameters
     ----------
-    summary : DataFrame or dict of arrays
+    summary : DataFrame, dict of arrays, or mapping of name to such a table
         The table of :func:`~skgap.evaluate.summarize_sweep` (columns
         ``task``, ``metric``, ``lam``, ``mean``, ``diff``, ``ci_low``,
         ``ci_high``, ``verdict``, ``selected``, ``n``); further columns are
-        ignored.
+        ignored. Several data sets: ``{name: summary}``, each starting a row
+        of panels of its own.
     degenerate : dict, default=None
-        ``{task: reason}`` or ``{(task, metric): reason}``: panels to grey,
+        ``{task: reason}`` or ``{(task, metric): reason}`` (with several data
+        sets, optionally ``{name: such a dict}``): panels to grey,
         e.g. the ``task`` and ``reason`` of each
         :class:`~skgap.evaluate.DegenerateTaskWarning`. A metric with the
         same score at every :math:`\lambda` and split is greyed as trivial
@@ -650,36 +652,52 @@ def plot_sweep_summary(
     from .evaluate._tasks import LOWER_IS_BETTER
 
     plt = _pyplot()
-    cols = as_columns(summary)
-    needed = ("task", "metric", "lam", "mean", "diff", "ci_low", "ci_high", "verdict",
-              "selected", "n")
-    missing = [k for k in needed if k not in cols]
-    if missing:
-        raise ValueError(
-            f"summary has no column(s) {missing} (columns: {sorted(cols)}); expected the "
-            "table of summarize_sweep."
-        )
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
-    if confidence is None:
-        confidence = float(cols["confidence"][0]) if "confidence" in cols else 0.95
-    task, metric = cols["task"].astype(str), cols["metric"].astype(str)
-    groups = list(dict.fromkeys(zip(task.tolist(), metric.tolist())))
-    if not groups:
+    named = _named_tables(summary, None)
+    needed = ("task", "metric", "lam", "mean", "diff", "ci_low", "ci_high", "verdict",
+              "selected", "n")
+    panels, counts = [], []
+    for name, cols in named:
+        missing = [k for k in needed if k not in cols]
+        if missing:
+            raise ValueError(
+                f"summary{f' {name!r}' if name else ''} has no column(s) {missing} (columns: "
+                f"{sorted(cols)}); expected the table of summarize_sweep."
+            )
+        groups = list(dict.fromkeys(zip(cols["task"].astype(str).tolist(),
+                                        cols["metric"].astype(str).tolist())))
+        given = degenerate
+        if name is not None and isinstance(degenerate, Mapping) and isinstance(
+                degenerate.get(name), Mapping):
+            given = degenerate[name]
+        reasons = {**constant_metrics(cols), **_panel_reasons(given, groups)}
+        panels.append([(name, cols, t, m, reasons.get((t, m))) for t, m in groups])
+        counts.append(int(np.max(cols["n"])) if np.size(cols["n"]) else 0)
+    if not any(panels):
         raise ValueError("summary is empty.")
-    reasons = {**constant_metrics(cols), **_panel_reasons(degenerate, groups)}
-    ncols = min(ncols, len(groups))
-    nrows = -(-len(groups) // ncols)
+    if confidence is None:
+        first = named[0][1]
+        confidence = float(first["confidence"][0]) if "confidence" in first else 0.95
+    ncols = min(ncols, max(len(p) for p in panels))
+    # Each data set starts a row of its own.
+    nrows = sum(-(-len(p) // ncols) for p in panels)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows + 1.3),
                              squeeze=False)
-    lam = cols["lam"].astype(float)
-    for ax, (t, m) in zip(axes.ravel(), groups):
+    slots, row = [], 0
+    for p in panels:
+        for k, panel in enumerate(p):
+            slots.append((axes[row + k // ncols][k % ncols], panel))
+        row += -(-len(p) // ncols)
+    used = {id(ax) for ax, _ in slots}
+    for ax, (dataset, cols, t, m, reason) in slots:
+        task, metric = cols["task"].astype(str), cols["metric"].astype(str)
+        lam = cols["lam"].astype(float)
         rows = np.flatnonzero((task == t) & (metric == m))
         rows = rows[np.argsort(lam[rows], kind="stable")]
         x, mean = lam[rows], cols["mean"][rows].astype(float)
         low, high = cols["ci_low"][rows].astype(float), cols["ci_high"][rows].astype(float)
         verdict = cols["verdict"][rows].astype(str)
-        reason = reasons.get((t, m))
         color = _GREY if reason else "tab:blue"
         zero = np.flatnonzero(x == 0)
         if zero.size and np.isfinite(mean[zero[0]]):
@@ -692,6 +710,8 @@ def plot_sweep_summary(
         name = metric_label(t, m)
         if m in LOWER_IS_BETTER and "lower is better" not in name:
             name += " (lower is better)"
+        if dataset is not None:
+            name = f"{dataset}: {name}"
         if reason:
             ax.set_facecolor("0.94")
             ax.text(0.5, 0.5, _wrap(reason, 44), transform=ax.transAxes, ha="center",
@@ -715,8 +735,9 @@ def plot_sweep_summary(
         ax.set_xlabel("λ", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
-    for ax in axes.ravel()[len(groups):]:
-        ax.set_visible(False)
+    for ax in axes.ravel():
+        if id(ax) not in used:
+            ax.set_visible(False)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -734,7 +755,7 @@ def plot_sweep_summary(
                markeredgecolor="black", label="selected λ"),
         Patch(facecolor="0.94", edgecolor="0.6", label="grey: degenerate or trivial task"),
     ]
-    n = int(np.max(cols["n"])) if np.size(cols["n"]) else 0
+    n = "/".join(str(c) for c in sorted(set(counts)))
     where = (f"held-out: test rows of {n} random train/test splits" if held_out
              else "in-sample: scored on the rows the map was fitted on")
     fig.suptitle(title or f"Score against λ for every task ({where})", fontsize=13)
