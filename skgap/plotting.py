@@ -682,7 +682,11 @@ def plot_sweep_summary(
     ncols = min(ncols, max(len(p) for p in panels))
     # Each data set starts a row of its own.
     nrows = sum(-(-len(p) // ncols) for p in panels)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows + 1.3),
+    # Wide enough for the title and a legend of two columns even with one panel.
+    width = max(4.6 * ncols, 9.2)
+    legend_cols = 4 if width >= 13 else 2
+    legend_rows = -(-7 // legend_cols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9 + 0.22 * legend_rows),
                              squeeze=False)
     slots, row = [], 0
     for p in panels:
@@ -731,7 +735,10 @@ def plot_sweep_summary(
                          fontsize=10)
         lo, hi = ax.get_ylim()
         if hi > 1 >= np.nanmax(mean, initial=-np.inf):
-            ax.set_ylim(lo, 1.0)  # scores of at most 1: the axis stops there
+            hi = 1.0  # scores of at most 1: the axis stops there
+        if lo < 0 <= np.nanmin(mean, initial=np.inf) and "ARI" not in m:
+            lo = 0.0  # recall, accuracy and AUC are never negative (an ARI can be)
+        ax.set_ylim(lo, hi)
         ax.set_xlabel("λ", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
@@ -758,9 +765,10 @@ def plot_sweep_summary(
     n = "/".join(str(c) for c in sorted(set(counts)))
     where = (f"held-out: test rows of {n} random train/test splits" if held_out
              else "in-sample: scored on the rows the map was fitted on")
-    fig.suptitle(title or f"Score against λ for every task ({where})", fontsize=13)
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    legend_rows = 2
-    fig.tight_layout(rect=(0, 0.38 * legend_rows / fig.get_figheight(), 1,
-                           1 - 0.45 / fig.get_figheight()))
+    heading = title or f"Score against λ for every task ({where})"
+    fig.suptitle(_wrap(heading, int(width * 9)), fontsize=13)
+    fig.legend(handles=handles, loc="lower center", ncol=legend_cols, fontsize=9, frameon=False)
+    top = 0.15 + 0.25 * (heading.count("\n") + 1 + len(heading) // int(width * 9))
+    fig.tight_layout(rect=(0, (0.1 + 0.2 * legend_rows) / fig.get_figheight(), 1,
+                           1 - top / fig.get_figheight()))
     return fig

@@ -184,7 +184,7 @@ def run(args):
         files.append(html)
 
     for message in notes["messages"]:
-        print_warning(message)
+        print_warning(message, "sweep")
     if args.json:
         print(dumps(result))
         return 0

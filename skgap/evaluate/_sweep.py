@@ -327,7 +327,8 @@ def _warn_degenerate(X, plan):
     reason = duplicate_rows_reason(X, plan.slices)
     if reason is not None:
         warnings.warn(DegenerateTaskWarning(
-            f"retrieval is {reason}: its recalls are not evidence for or against any lambda.",
+            f"retrieval: {reason}, so its recalls are not evidence for or against any "
+            "lambda.",
             task="retrieval", reason=reason,
         ), stacklevel=3)
 
