@@ -10,7 +10,12 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils import check_array, check_random_state
 
-from ._core._layout import block_slices, resolve_modality_dims
+from ._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from ._core._norms import normalize_rows
 from ._core._validation import modality_names
 from .evaluate._sweep import summarize_sweep
@@ -187,6 +192,7 @@ def plot_cones(
     2
     """
     plt = _pyplot()
+    modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X), "plot_cones")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=3)
     dims = resolve_modality_dims(X.shape[1], modality_dims, shared_space="plot_cones")
     if n_components not in (2, 3):

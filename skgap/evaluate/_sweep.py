@@ -16,7 +16,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_consistent_length
 
-from .._core._layout import block_slices, resolve_modality_dims
+from .._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from .._core._norms import normalize_rows
 from .._core._parallel import pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
@@ -583,6 +588,7 @@ def gap_sweep(
     >>> sorted(set(table["metric"].tolist()))
     ['ARI', 'NMI', 'auc', 'modality_ARI']
     """
+    modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X), "gap_sweep")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
     unlabelled = y is None
     if unlabelled:
