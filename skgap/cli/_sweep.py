@@ -50,12 +50,15 @@ def register(sub):
             "(ROC AUC on the test rows). Prints, per task and metric, the mean score, its "
             "paired change from lambda 0 with a t-interval, and a verdict (helps, hurts, no "
             "evidence); a lambda is called best only when it helps beyond noise. Writes "
-            "sweep.csv (one row per split, lambda, task and metric), summary.json, cones.png "
-            f"and sweep.png to --out. DATA is {DATA_FORMS}."
+            "sweep.csv (one row per split, lambda, task and metric), summary.json, cones.png, "
+            "sweep.png, tasks.png (every scored task) and report.html (one self-contained "
+            f"page) to --out. DATA is {DATA_FORMS}."
         ),
         epilog=(
             "examples:\n"
             "  skgap sweep embeddings.npz                       (labels inside the npz)\n"
+            "  skgap sweep embeddings.npz --labels label_ids    (an array of the npz)\n"
+            "  skgap sweep features.npy --tasks retrieval       (no labels needed)\n"
             "  skgap sweep images.npy texts.npy --labels meta.csv:finding --task binary\n"
             "  skgap sweep emb.npz --labels y.npy --lams -1:1:9 --seeds 10 --out results/\n"
             "  skgap sweep emb.npz --tasks fusion,zeroshot,retrieval,clustering --probe paper"
@@ -67,7 +70,9 @@ def register(sub):
         "--labels",
         default=None,
         metavar="LABELS",
-        help=f"labels: {LABEL_FORMS}; default: the 'labels' array of the DATA .npz",
+        help=("labels: the name of an array of DATA (or of a metadata column of a "
+              f"clip-retrieval folder), else {LABEL_FORMS}; default: the 'labels' array of "
+              "DATA; tasks that read no labels (retrieval) need none"),
     )
     p.add_argument(
         "--task",
@@ -97,7 +102,9 @@ def register(sub):
     add_sweep_statistics(p)
     p.add_argument("--out", default="skgap-sweep", metavar="DIR",
                    help="folder for the output files, created if needed (default: %(default)s)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw cones.png and sweep.png")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw cones.png, sweep.png and tasks.png (report.html keeps "
+                        "its tables)")
     p.add_argument("--n-jobs", type=int, default=None, metavar="N",
                    help="fit in N parallel processes (-1: all cores; default: one)")
     p.add_argument("--seed", type=int, default=0,
