@@ -15,6 +15,8 @@ from pathlib import Path
 #: Python keywords of library messages and the command line flags that set them.
 _FLAGS = (
     (re.compile(r"\s*\(load_image\([^)]*\)\)"), ""),
+    (re.compile(r"\(their indices are then kept in skipped_\)"),
+     "(their rows are listed in the 'skipped' array of the output)"),
     (re.compile(r"\bimage_key=\s*/\s*text_key="), "--image-key / --text-key"),
     (re.compile(r"\bimage_key="), "--image-key "),
     (re.compile(r"\btext_key="), "--text-key "),

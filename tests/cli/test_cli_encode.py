@@ -119,7 +119,9 @@ def test_bad_image_skipped_or_reported(model_args, dataset, capsys):
     base = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption"]
     assert run_cli([*base, "--out", str(dataset / "e.npz")]) == 2
     err = capsys.readouterr().err
-    assert "image 2" in err and "x2.png" in err and "on_error='skip'" in err
+    assert "image 2" in err and "x2.png" in err and "--on-error skip" in err
+    assert "on_error=" not in err, err
+    assert "kept in skipped_" not in err, err
     assert not (dataset / "e.npz").exists()
 
     assert run_cli([*base, "--out", str(dataset / "e.npz"), "--on-error", "skip"]) == 0
