@@ -8,7 +8,7 @@ import numpy as np
 
 from ..evaluate._auc import TASKS, check_task
 from ..evaluate._degenerate import constant_metrics
-from ..evaluate._sweep import LABEL_FREE_TASKS, LEAKAGE_FREE_TASKS, gap_sweep, summarize_sweep
+from ..evaluate._sweep import LABEL_FREE_TASKS, gap_sweep, summarize_sweep
 from ..measure._cone_stats import ConeStats
 from ..plotting import _panel_reasons, metric_label, plot_sweep_summary
 from ._figures import cones_figure, sweep_figure
@@ -34,8 +34,6 @@ from ._options import (
 )
 from ._outputs import prepare_out_dir, save_figures, write_csv, write_json
 
-#: The command line's name of the suggestion after a label-leakage warning.
-LEAKAGE_HINT = "--tasks " + ",".join(LEAKAGE_FREE_TASKS)
 
 
 def register(sub):
