@@ -92,10 +92,13 @@ def task_sections(summary, reasons, figure_of, confidence):
                     ("not a finding" if reason else verdict,
                      "verdict-none" if reason else _verdict_class(verdict)),
                     *[(_cell(summary[k][i]), "num") for k in extra],
-                    ("yes" if summary["selected"][i] else "", ""),
+                    ("yes" if summary["selected"][i] and not reason else "", ""),
                 ]
                 rows.append([{"text": text, "cls": cls} for text, cls in cells])
         reason = "; ".join(dict.fromkeys(task_reasons)) or None
+        n_metrics = sum(1 for t, _, _ in groups if t == task)
+        if len(task_reasons) == n_metrics and len(set(task_reasons)) == 1:
+            status = [f"Every metric: not a finding ({task_reasons[0]})."]
         out.append({
             "name": task, "title": _TASK_LABELS.get(task, task), "reason": reason,
             "status": status, "figure": figure_of(task) if figure_of else None,

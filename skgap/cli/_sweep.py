@@ -199,9 +199,10 @@ def run(args):
     probe = "the paper's SGD probe" if args.probe == "paper" else "a converged probe"
     print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}, scores on "
           f"the held-out rows), {probe}; the change from lambda 0 is paired (same splits).")
+    printed = _without_findings(summary, reasons)
     for t, m, _ in groups:
         print()
-        print(format_sweep(summary, t, m, confidence=args.confidence))
+        print(format_sweep(printed, t, m, confidence=args.confidence))
         if (t, m) in reasons:
             print(f"not a finding: {reasons[(t, m)]}")
     print()
@@ -243,6 +244,17 @@ def _load(args, data_name):
     if needing:
         raise DataError(missing_labels_message(args.data, needing))
     return X, None, None
+
+
+def _without_findings(summary, reasons):
+    """The summary as printed: a degenerate or trivial metric shows no verdict and no choice."""
+    out = dict(summary)
+    hide = np.zeros(summary["lam"].size, dtype=bool)
+    for t, m in reasons:
+        hide |= (summary["task"] == t) & (summary["metric"] == m)
+    out["verdict"] = np.where(hide, "-", summary["verdict"]).astype(object)
+    out["selected"] = summary["selected"] & ~hide
+    return out
 
 
 def _shown_lambda(summary, task, metric):
