@@ -60,6 +60,8 @@ def test_labels_name_a_metadata_column_of_a_clip_retrieval_folder(tmp_path, data
                           "--out", tmp_path / "o"], capsys)
     assert code == 0, err
     assert json.loads(out)["task"] == "multiclass"
+    code, _, err = run(["sweep", root, *SMALL, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "try --labels label" in err
 
 
 def test_missing_labels_name_the_array_the_file_holds(tmp_path, data, capsys):
