@@ -30,6 +30,15 @@ class DegenerateTaskWarning(UserWarning):
     object has the attributes ``task`` (the task family) and ``reason`` (one
     line, starting with ``'degenerate:'`` or ``'trivial:'``), which the
     command line and the report show next to that task instead of a verdict.
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    task : str, default=None
+        The task family it concerns.
+    reason : str, default=None
+        One line that the command line, the figures and the report show
+        next to the task instead of a verdict.
     """
 
     def __init__(self, message, task=None, reason=None):

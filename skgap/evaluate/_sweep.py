@@ -60,6 +60,15 @@ class LabelLeakageWarning(UserWarning):
     one-block probes reach 0.999 the task is easy rather than leaked: that is
     a :class:`DegenerateTaskWarning`. The warning object has the attributes
     ``task`` (``'fusion'``) and ``reason`` (one line).
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    task : str, default=None
+        The task family it concerns.
+    reason : str, default=None
+        One line that the command line, the figures and the report show
+        next to the task instead of a verdict.
     """
 
     def __init__(self, message, task=None, reason=None):

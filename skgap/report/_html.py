@@ -53,7 +53,13 @@ def figure_png(fig, dpi=100):
 
 
 def package_versions():
-    """``[(name, version), ...]`` of Python and the installed packages a result depends on."""
+    """Versions of Python and of the installed packages a result depends on.
+
+    Returns
+    -------
+    versions : list of (str, str)
+        ``(name, version)`` pairs; packages that are not installed are left out.
+    """
     out = [("python", platform.python_version())]
     for name in _PACKAGES:
         try:
@@ -106,7 +112,19 @@ def render_report(*, title, command, data, cone=None, overview=(), tasks=(), war
 
 
 def write_report(path, **context):
-    """Render the report (see :func:`render_report`) and write it to ``path``; returns the path."""
+    """Render the report and write it to ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        The HTML file to write (UTF-8).
+    **context
+        The keywords of :func:`render_report`.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
     path = Path(path)
     path.write_text(render_report(**context), encoding="utf-8")
     return path
