@@ -30,6 +30,7 @@ class DegenerateTaskWarning(UserWarning):
     object has the attributes ``task`` (the task family) and ``reason`` (one
     line, starting with ``'degenerate:'`` or ``'trivial:'``), which the
     command line and the report show next to that task instead of a verdict.
+
     Parameters
     ----------
     message : str

@@ -60,6 +60,7 @@ class LabelLeakageWarning(UserWarning):
     one-block probes reach 0.999 the task is easy rather than leaked: that is
     a :class:`DegenerateTaskWarning`. The warning object has the attributes
     ``task`` (``'fusion'``) and ``reason`` (one line).
+
     Parameters
     ----------
     message : str
