@@ -12,14 +12,25 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Options, validate_params
 
-from ._core._layout import block_slices, resolve_modality_dims
+from ._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from ._core._norms import normalize_rows
 from ._core._validation import Interval, PositiveInt, modality_dims_constraint, modality_names
 from .evaluate._sweep import summarize_sweep
 from .evaluate._table import as_columns
 from .transform._shift import ModalityGapShifter
 
-__all__ = ["metric_label", "plot_cones", "plot_gap_sweep", "plot_lambda_curves"]
+__all__ = [
+    "metric_label",
+    "plot_cones",
+    "plot_gap_sweep",
+    "plot_lambda_curves",
+    "plot_sweep_summary",
+]
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
 
@@ -200,6 +211,7 @@ def plot_cones(
     2
     """
     plt = _pyplot()
+    modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X), "plot_cones")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=3)
     dims = resolve_modality_dims(X.shape[1], modality_dims, shared_space="plot_cones")
     if lam is not None and shifted is not None:
@@ -211,7 +223,10 @@ def plot_cones(
     panels = [("before the shift" if lam is not None or shifted is not None else "", X)]
     if lam is not None:
         shifter = ModalityGapShifter(lam=lam, modality_dims=dims)
-        panels.append((rf"after the shift ($\lambda$ = {lam:g})", shifter.fit_transform(X)))
+        # In-sample: the gap is estimated on the very rows drawn, so the drawn gap after
+        # a full shift is near 0 whatever a held-out split would show.
+        panels.append((rf"after the shift ($\lambda$ = {lam:g}), in-sample",
+                       shifter.fit_transform(X)))
     elif shifted is not None:
         shifted = check_array(shifted, dtype=[np.float64, np.float32], input_name="shifted")
         if shifted.shape != X.shape:
@@ -587,3 +602,219 @@ def plot_lambda_curves(lams, curves, *, ax=None, ylabel="score", title=None, yli
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(2, len(curves)),
               fontsize=9, frameon=False)
     return ax
+
+
+#: Colours of the verdict marks and of a greyed (degenerate or trivial) panel.
+_HELPS, _HURTS, _GREY = "tab:green", "tab:red", "0.55"
+
+
+def _panel_reasons(degenerate, groups):
+    """``{(task, metric): reason}`` from reasons keyed by task or by (task, metric)."""
+    out = {}
+    for key, reason in (degenerate or {}).items():
+        for t, m in groups:
+            if key == t or key == (t, m):
+                out[(t, m)] = str(reason)
+    return out
+
+
+def _wrap(text, width):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def plot_sweep_summary(
+    summary,
+    *,
+    degenerate=None,
+    held_out=True,
+    confidence=None,
+    ncols=3,
+    title=None,
+):
+    r"""Every scored task and metric against :math:`\lambda`, one small panel each.
+
+    Each panel draws the mean score over splits at each :math:`\lambda` and,
+    around it, the interval of the *paired* change from :math:`\lambda = 0`
+    placed on the score axis (score at 0 plus the interval), the quantity
+    the verdicts use; a dashed line marks the score at :math:`\lambda = 0`.
+    A green upward triangle marks a :math:`\lambda` whose verdict is
+    ``'helps'``, a red downward one ``'hurts'``, a black ring the selected
+    :math:`\lambda`. A degenerate or trivial task is drawn in grey with its
+    reason, and its verdicts are not marked: they are not findings. One
+    legend serves every panel.
+
+    Parameters
+    ----------
+    summary : DataFrame, dict of arrays, or mapping of name to such a table
+        The table of :func:`~skgap.evaluate.summarize_sweep` (columns
+        ``task``, ``metric``, ``lam``, ``mean``, ``diff``, ``ci_low``,
+        ``ci_high``, ``verdict``, ``selected``, ``n``); further columns are
+        ignored. Several data sets: ``{name: summary}``, each starting a row
+        of panels of its own.
+    degenerate : dict, default=None
+        ``{task: reason}`` or ``{(task, metric): reason}`` (with several data
+        sets, optionally ``{name: such a dict}``): panels to grey,
+        e.g. the ``task`` and ``reason`` of each
+        :class:`~skgap.evaluate.DegenerateTaskWarning`. A metric with the
+        same score at every :math:`\lambda` and split is greyed as trivial
+        whether named here or not.
+    held_out : bool, default=True
+        Whether the scores are of held-out rows (test rows of random splits,
+        as :func:`~skgap.evaluate.gap_sweep` scores them); the title says so.
+        ``False`` says "in-sample".
+    confidence : float, default=None
+        Coverage of the interval, for the legend; ``None`` reads it from a
+        ``confidence`` column of ``summary`` when there is one, else 0.95.
+    ncols : int, default=3
+        Panels per row.
+    title : str, default=None
+        The figure's title; ``None`` writes one that says held-out or in-sample.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    See Also
+    --------
+    plot_gap_sweep : One task with its lines per dataset.
+    skgap.evaluate.summarize_sweep : The numbers drawn.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skgap.evaluate import summarize_sweep
+    >>> from skgap.plotting import plot_sweep_summary
+    >>> table = {"task": ["fusion"] * 6, "metric": ["auc"] * 6,
+    ...          "lam": [0, 0, 0, 1, 1, 1], "seed": [0, 1, 2, 0, 1, 2],
+    ...          "score": [0.70, 0.80, 0.75, 0.80, 0.91, 0.85]}
+    >>> fig = plot_sweep_summary(summarize_sweep(table, as_frame=False))
+    >>> [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    ['early-fusion probe ROC AUC: helps']
+    """
+    from .evaluate._degenerate import constant_metrics
+    from .evaluate._tasks import LOWER_IS_BETTER
+
+    plt = _pyplot()
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}.")
+    named = _named_tables(summary, None)
+    needed = ("task", "metric", "lam", "mean", "diff", "ci_low", "ci_high", "verdict",
+              "selected", "n")
+    panels, counts = [], []
+    for name, cols in named:
+        missing = [k for k in needed if k not in cols]
+        if missing:
+            raise ValueError(
+                f"summary{f' {name!r}' if name else ''} has no column(s) {missing} (columns: "
+                f"{sorted(cols)}); expected the table of summarize_sweep."
+            )
+        groups = list(dict.fromkeys(zip(cols["task"].astype(str).tolist(),
+                                        cols["metric"].astype(str).tolist())))
+        given = degenerate
+        if name is not None and isinstance(degenerate, Mapping) and isinstance(
+                degenerate.get(name), Mapping):
+            given = degenerate[name]
+        reasons = {**constant_metrics(cols), **_panel_reasons(given, groups)}
+        panels.append([(name, cols, t, m, reasons.get((t, m))) for t, m in groups])
+        counts.append(int(np.max(cols["n"])) if np.size(cols["n"]) else 0)
+    if not any(panels):
+        raise ValueError("summary is empty.")
+    if confidence is None:
+        first = named[0][1]
+        confidence = float(first["confidence"][0]) if "confidence" in first else 0.95
+    ncols = min(ncols, max(len(p) for p in panels))
+    # Each data set starts a row of its own.
+    nrows = sum(-(-len(p) // ncols) for p in panels)
+    # Wide enough for the title and a legend of two columns even with one panel.
+    width = max(4.6 * ncols, 9.2)
+    legend_cols = 4 if width >= 13 else 2
+    legend_rows = -(-7 // legend_cols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.5 * nrows + 0.9 + 0.22 * legend_rows),
+                             squeeze=False)
+    slots, row = [], 0
+    for p in panels:
+        for k, panel in enumerate(p):
+            slots.append((axes[row + k // ncols][k % ncols], panel))
+        row += -(-len(p) // ncols)
+    used = {id(ax) for ax, _ in slots}
+    for ax, (dataset, cols, t, m, reason) in slots:
+        task, metric = cols["task"].astype(str), cols["metric"].astype(str)
+        lam = cols["lam"].astype(float)
+        rows = np.flatnonzero((task == t) & (metric == m))
+        rows = rows[np.argsort(lam[rows], kind="stable")]
+        x, mean = lam[rows], cols["mean"][rows].astype(float)
+        low, high = cols["ci_low"][rows].astype(float), cols["ci_high"][rows].astype(float)
+        verdict = cols["verdict"][rows].astype(str)
+        color = _GREY if reason else "tab:blue"
+        zero = np.flatnonzero(x == 0)
+        if zero.size and np.isfinite(mean[zero[0]]):
+            base = mean[zero[0]]
+            ax.axhline(base, color="0.4", lw=1, ls="--", zorder=1)
+            ok = np.isfinite(low) & np.isfinite(high)
+            ax.fill_between(x[ok], base + low[ok], base + high[ok], color=color, alpha=0.2,
+                            lw=0, zorder=2)
+        ax.plot(x, mean, marker="o", ms=4, lw=1.6, color=color, zorder=3)
+        name = metric_label(t, m)
+        if m in LOWER_IS_BETTER and "lower is better" not in name:
+            name += " (lower is better)"
+        if dataset is not None:
+            name = f"{dataset}: {name}"
+        if reason:
+            ax.set_facecolor("0.94")
+            ax.text(0.5, 0.5, _wrap(reason, 44), transform=ax.transAxes, ha="center",
+                    va="center", fontsize=8.5, color="0.15", zorder=6,
+                    bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9))
+            ax.set_title(_wrap(f"{name}: not a finding", 48), fontsize=10, color="0.35")
+        else:
+            for mark, col, sym in (("helps", _HELPS, "^"), ("hurts", _HURTS, "v")):
+                at = verdict == mark
+                ax.plot(x[at], mean[at], linestyle="none", marker=sym, ms=10, color=col,
+                        markeredgecolor="black", zorder=5)
+            chosen = np.flatnonzero(cols["selected"][rows].astype(bool))
+            ax.plot(x[chosen], mean[chosen], linestyle="none", marker="o", ms=13,
+                    fillstyle="none", markeredgecolor="black", markeredgewidth=1.5, zorder=4)
+            found = [v for v in ("helps", "hurts") if (verdict == v).any()]
+            ax.set_title(_wrap(f"{name}: {' and '.join(found) or 'no evidence'}", 48),
+                         fontsize=10)
+        lo, hi = ax.get_ylim()
+        if hi > 1 >= np.nanmax(mean, initial=-np.inf):
+            hi = 1.0  # scores of at most 1: the axis stops there
+        if lo < 0 <= np.nanmin(mean, initial=np.inf) and "ARI" not in m:
+            lo = 0.0  # recall, accuracy and AUC are never negative (an ARI can be)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("λ", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel():
+        if id(ax) not in used:
+            ax.set_visible(False)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    pct = f"{100 * confidence:g}%"
+    handles = [
+        Line2D([], [], color="tab:blue", marker="o", ms=4, label="mean score over splits"),
+        Line2D([], [], color="0.4", ls="--", label="score at λ = 0"),
+        Patch(color="tab:blue", alpha=0.2,
+              label=f"score at λ = 0 + {pct} interval of the paired change"),
+        Line2D([], [], linestyle="none", marker="^", ms=9, color=_HELPS,
+               markeredgecolor="black", label="helps (interval above 0)"),
+        Line2D([], [], linestyle="none", marker="v", ms=9, color=_HURTS,
+               markeredgecolor="black", label="hurts (interval below 0)"),
+        Line2D([], [], linestyle="none", marker="o", ms=11, fillstyle="none",
+               markeredgecolor="black", label="selected λ"),
+        Patch(facecolor="0.94", edgecolor="0.6", label="grey: degenerate or trivial task"),
+    ]
+    n = "/".join(str(c) for c in sorted(set(counts)))
+    where = (f"held-out: test rows of {n} random train/test splits" if held_out
+             else "in-sample: scored on the rows the map was fitted on")
+    heading = title or f"Score against λ for every task ({where})"
+    fig.suptitle(_wrap(heading, int(width * 9)), fontsize=13)
+    fig.legend(handles=handles, loc="lower center", ncol=legend_cols, fontsize=9, frameon=False)
+    top = 0.15 + 0.25 * (heading.count("\n") + 1 + len(heading) // int(width * 9))
+    fig.tight_layout(rect=(0, (0.1 + 0.2 * legend_rows) / fig.get_figheight(), 1,
+                           1 - top / fig.get_figheight()))
+    return fig

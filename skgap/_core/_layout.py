@@ -12,7 +12,58 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["pair", "unpair"]
+__all__ = ["PairedArray", "carried_modality_dims", "pair", "unpair"]
+
+
+class PairedArray(np.ndarray):
+    """A paired array that carries the widths of its blocks.
+
+    :func:`pair` returns one when the blocks differ in width, so that an
+    estimator left at ``modality_dims=None`` reads the true widths instead of
+    splitting the columns down the middle. Row selections (cross-validation
+    splits, ``X[train]``) keep the widths; anything that changes the number of
+    columns drops them.
+
+    Attributes
+    ----------
+    modality_dims : tuple of int or None
+    """
+
+    def __array_finalize__(self, obj):
+        dims = getattr(obj, "modality_dims", None)
+        if dims is not None and (self.ndim != 2 or self.shape[1] != sum(dims)):
+            dims = None
+        self.modality_dims = dims
+
+    def __reduce__(self):
+        # ndarray pickles its data alone; the widths ride along in the state.
+        constructor, args, state = super().__reduce__()
+        return constructor, args, (state, self.modality_dims)
+
+    def __setstate__(self, state):
+        base, dims = state
+        super().__setstate__(base)
+        self.modality_dims = dims
+
+
+def carried_modality_dims(X):
+    """The block widths ``X`` carries (a :class:`PairedArray` from :func:`pair`), else None."""
+    return getattr(X, "modality_dims", None) if isinstance(X, PairedArray) else None
+
+
+def check_carried_dims(modality_dims, carried, owner="the estimator"):
+    """``modality_dims`` where given, else the widths ``X`` carries; refuse a contradiction."""
+    if carried is None:
+        return modality_dims
+    if modality_dims is None:
+        return carried
+    given = tuple(int(d) for d in np.asarray(modality_dims).ravel().tolist())
+    if given != tuple(carried):
+        raise ValueError(
+            f"X was paired from blocks of widths {tuple(carried)}, but {owner} has "
+            f"modality_dims={given}; leave modality_dims=None to use the widths of X."
+        )
+    return modality_dims
 
 
 def resolve_modality_dims(
@@ -132,7 +183,12 @@ def pair(*blocks):
     -------
     X : ndarray of shape (n_samples, sum_m d_m)
         The paired array, in the common floating dtype of the blocks
-        (float32 blocks stay float32).
+        (float32 blocks stay float32). Blocks of different widths give a
+        :class:`PairedArray` that carries them: an estimator left at
+        ``modality_dims=None`` reads them (through ``Pipeline`` and the row
+        splits of cross-validation), and one given other widths refuses it.
+        A plain array carries no widths: it is read as equal blocks unless
+        ``modality_dims`` says otherwise.
 
     See Also
     --------
@@ -170,7 +226,14 @@ def pair(*blocks):
     dtype = np.result_type(*arrays)
     if not np.issubdtype(dtype, np.floating):
         dtype = np.float64
-    return np.concatenate(arrays, axis=1, dtype=dtype)
+    X = np.concatenate(arrays, axis=1, dtype=dtype)
+    dims = tuple(a.shape[1] for a in arrays)
+    if len(set(dims)) == 1:
+        return X
+    # Unequal widths cannot be read off the array's shape: the array carries them.
+    X = X.view(PairedArray)
+    X.modality_dims = dims
+    return X
 
 
 @validate_params(
@@ -206,8 +269,10 @@ def unpair(X, modality_dims=None, n_modalities=2):
     """
     if isinstance(n_modalities, (bool, np.bool_)):
         raise ValueError(f"n_modalities must be an integer count of blocks, got {n_modalities!r}.")
+    carried = carried_modality_dims(X)
     X = _dense_numeric(X, "X", "unpair")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}.")
+    modality_dims = check_carried_dims(modality_dims, carried, "unpair()")
     dims = resolve_modality_dims(X.shape[1], modality_dims, n_modalities)
     return tuple(X[:, s] for s in block_slices(dims))

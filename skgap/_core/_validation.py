@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils.validation import validate_data
 
 from ._array_api import is_numpy, to_numpy
-from ._layout import block_slices, resolve_modality_dims
+from ._layout import block_slices, carried_modality_dims, check_carried_dims, resolve_modality_dims
 from ._norms import InvalidRowsError, replay_row_errors
 
 __all__ = [
@@ -89,20 +89,28 @@ def block_names(n_modalities):
     return tuple(f"the {name} block" for name in modality_names(n_modalities))
 
 
-def record_layout(estimator, n_features, *, reset, equal_dims=False):
+def record_layout(estimator, n_features, *, reset, equal_dims=False, carried=None):
     """Resolve ``estimator.modality_dims`` at fit (``reset``) and return the block slices.
 
     On reset the widths are stored as ``modality_dims_``; later calls reuse them
     (the width of ``X`` itself is checked by ``validate_data``). An estimator
     that needs several blocks (a gap) says so with a class attribute
-    ``_min_modalities``.
+    ``_min_modalities``. ``carried``: the widths ``X`` carries from
+    :func:`~skgap.pair` (used when ``modality_dims`` is None; a contradiction
+    is refused).
     """
+    name = type(estimator).__name__
     if reset:
         estimator.modality_dims_ = resolve_modality_dims(
             n_features,
-            estimator.modality_dims,
-            shared_space=type(estimator).__name__ if equal_dims else None,
+            check_carried_dims(estimator.modality_dims, carried, name),
+            shared_space=name if equal_dims else None,
             min_blocks=getattr(estimator, "_min_modalities", 1),
+        )
+    elif carried is not None and tuple(carried) != tuple(estimator.modality_dims_):
+        raise ValueError(
+            f"X was paired from blocks of widths {tuple(carried)}, but {name} was fitted on "
+            f"blocks of widths {tuple(estimator.modality_dims_)}."
         )
     return block_slices(estimator.modality_dims_)
 
@@ -117,6 +125,7 @@ class PairedMixin:
     """
 
     def _validate_paired(self, X, *, reset, equal_dims=False, ensure_min_samples=1):
+        carried = carried_modality_dims(X)
         X = validate_data(
             self,
             X,
@@ -124,7 +133,8 @@ class PairedMixin:
             dtype=list(FLOAT_DTYPES),
             ensure_min_samples=ensure_min_samples,
         )
-        return X, record_layout(self, X.shape[1], reset=reset, equal_dims=equal_dims)
+        return X, record_layout(self, X.shape[1], reset=reset, equal_dims=equal_dims,
+                                carried=carried)
 
 
 def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples=1, xp=None):
@@ -139,6 +149,7 @@ def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples
         return estimator._validate_paired(
             X, reset=reset, equal_dims=equal_dims, ensure_min_samples=ensure_min_samples
         )
+    carried = carried_modality_dims(X)
     X = validate_data(
         estimator,
         X,
@@ -146,7 +157,8 @@ def validate_paired(estimator, X, *, reset, equal_dims=False, ensure_min_samples
         dtype=[xp.float64, xp.float32],
         ensure_min_samples=ensure_min_samples,
     )
-    return X, record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims)
+    return X, record_layout(estimator, X.shape[1], reset=reset, equal_dims=equal_dims,
+                            carried=carried)
 
 
 def validate_paired_fast(estimator, X, *, reset, xp, ensure_min_samples=1, equal_dims=True):

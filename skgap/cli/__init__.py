@@ -6,11 +6,13 @@ command names are listed in ``_COMMANDS`` in the order ``--help`` shows them.
 """
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
 from .. import __version__
 from ._io import DataError, add_data_options, command_options
+from ._messages import cli_words, one_line_warnings
 from ._options import HelpFormatter
 
 # The order of the help text: try it, measure, choose lambda. "encode"
@@ -72,8 +74,14 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        with command_options(args):
+        with command_options(args), one_line_warnings(args.command):
             return int(args.func(args) or 0)
     except DataError as exc:
-        print(f"skgap {args.command}: error: {exc}", file=sys.stderr)
+        print(f"skgap {args.command}: error: {cli_words(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of the output went away (skgap report X | head): stop quietly,
+        # and keep Python from reporting the failed flush of stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -8,7 +8,8 @@ import numpy as np
 from ..datasets import PRESETS, make_paired_embeddings
 from ..evaluate._sweep import gap_sweep, summarize_sweep
 from ..measure._cone_stats import ConeStats
-from ._figures import TASK_CURVES, cones_figure, sweep_figure, tasks_figure
+from ..plotting import plot_sweep_summary
+from ._figures import TASK_CURVES, cones_figure, sweep_figure
 from ._format import format_best, format_report, format_sweep, format_table, selection
 from ._io import DataError
 from ._options import HelpFormatter, add_lams, add_progress, positive_int, want_progress
@@ -159,7 +160,11 @@ def run(args):
         written, note = save_figures(out, [
             ("cones.png", lambda: cones_figure(shown, args.seed, synthetic=True)),
             ("sweep.png", lambda: sweep_figure({f"synthetic {n}": tables[n] for n in _PRESETS})),
-            ("tasks.png", lambda: tasks_figure(task_summaries)),
+            ("tasks.png", lambda: plot_sweep_summary(
+                {f"synthetic {n}": _joined(summaries[n], task_summaries[n]) for n in _PRESETS},
+                ncols=4,
+                title=("Score against λ for every task of the demo (held-out: test rows of "
+                       f"{args.seeds} random splits per data set)"))),
         ])
         files += written
     print()
@@ -192,6 +197,12 @@ def _with_dataset(tables):
         for key in keys:
             combined[key] += list(t[key])
     return combined
+
+
+def _joined(*summaries):
+    """The rows of several summarize_sweep dicts of one data set, in order (shared columns)."""
+    keys = [k for k in summaries[0] if all(k in s for s in summaries)]
+    return {k: np.concatenate([np.asarray(s[k]) for s in summaries]) for k in keys}
 
 
 def _after_lambda(summary, lams):

@@ -108,9 +108,38 @@ def register(sub):
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                    help="unreadable image or blank text: stop, or skip the pair "
                         "(default: %(default)s)")
+    p.add_argument("--frame", type=int, default=None, metavar="I",
+                   help="the frame to encode of each multi-frame DICOM file (0-based; read "
+                        "up front, one frame per file); default: refuse multi-frame files")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     add_archive_options(p)
     p.set_defaults(func=run)
+
+
+def _frames(paths, frame, on_error):
+    """Each DICOM path replaced by its frame ``frame`` as an image; other paths kept.
+
+    A file that cannot give that frame stays a path under ``--on-error skip``, so
+    the encoder skips it with its reason; otherwise it stops the command.
+    """
+    from ..encode import load_image
+    from ..encode._dicom import is_dicom
+
+    if frame < 0:
+        raise DataError(f"--frame must be 0 or more, got {frame}.")
+    out = []
+    for path in paths:
+        if not (os.path.isfile(path) and is_dicom(path)):
+            out.append(path)
+            continue
+        try:
+            out.append(load_image(path, frame=frame))
+        except (OSError, ValueError, ImportError) as exc:
+            if on_error == "skip":
+                out.append(path)
+                continue
+            raise DataError(f"{path}: {exc}") from exc
+    return out
 
 
 def _read_table(path):
@@ -270,7 +299,8 @@ def run(args):
         with _offline(args.online), warnings.catch_warnings():
             # The skipped rows are listed below, one line each.
             warnings.filterwarnings("ignore", message=r"\w+Encoder skipped")
-            X = encoder.transform({"image": paths, "text": texts})
+            images = paths if args.frame is None else _frames(paths, args.frame, args.on_error)
+            X = encoder.transform({"image": images, "text": texts})
     except (MissingWeightsError, BadItemError, ValueError, ImportError, OSError) as exc:
         raise DataError(str(exc)) from exc
 

@@ -91,7 +91,9 @@ def data_options(args):
 def _print_notes(caught):
     for w in caught:
         if issubclass(w.category, KeyChoiceWarning):
-            print(f"skgap: note: {w.message}", file=sys.stderr)
+            from ._messages import cli_words  # the note's advice in the words of the flags
+
+            print(f"skgap: note: {cli_words(w.message)}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 

@@ -5,7 +5,7 @@ from ..io._archive import is_clip_retrieval_folder
 from ..measure._cone_stats import ConeStats
 from ._format import dumps, format_report
 from ._io import DATA_FORMS, DataError, add_data_options, data_options, load_embeddings
-from ._options import add_progress, positive_int, want_progress
+from ._options import HelpFormatter, add_progress, positive_int, want_progress
 
 
 def register(sub):
@@ -17,10 +17,15 @@ def register(sub):
             f"embeddings. DATA is {DATA_FORMS}; row i of the images and of the texts "
             "must be the same pair. Rows are L2-normalised first."
         ),
-        epilog="example: skgap report embeddings.npz --json",
+        epilog=("examples:\n  skgap report embeddings.npz --json\n"
+                "  skgap report embeddings.npz --html cones.html"),
+        formatter_class=HelpFormatter,
     )
     p.add_argument("data", nargs="+", metavar="DATA", help="embeddings file(s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--html", default=None, metavar="OUT.html",
+                   help="also write the statistics as one self-contained HTML page "
+                        "(needs skgap[report])")
     p.add_argument(
         "--max-uniformity-samples",
         type=positive_int,
@@ -77,15 +82,25 @@ def run(args):
     max_samples = max(args.max_uniformity_samples, 2)
     if len(args.data) == 1 and is_clip_retrieval_folder(args.data[0]):
         stats, n, d = _stream(args, max_samples)
+        dtype = "read shard by shard"
     else:
         X, _ = load_embeddings(args.data, **data_options(args))
-        n, d = X.shape[0], X.shape[1] // 2
+        n, d, dtype = X.shape[0], X.shape[1] // 2, X.dtype
         stats = ConeStats(max_uniformity_samples=max_samples, random_state=args.seed).fit(X)
     report = stats.report()
+    html = None
+    if args.html is not None:
+        from ._html import write_report_html
+
+        html = write_report_html(args.html, paths=args.data, n=n, d=d,
+                                 dtype=dtype, report=report,
+                                 seed=args.seed)
     if args.json:
         data = [str(p) for p in args.data]
         print(dumps({"data": data, "dim": d, "report": report}))
         return 0
     print(f"{' + '.join(map(str, args.data))}: {n} pairs of {d}-d embeddings\n")
     print(format_report(report))
+    if html is not None:
+        print(f"\nwrote: {html}")
     return 0

@@ -1,17 +1,26 @@
 """``skgap sweep``: what the gap-shift lambda does to each task, with files to show for it."""
 
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..evaluate._auc import TASKS, check_task
-from ..evaluate._sweep import LEAKAGE_FREE_TASKS, LabelLeakageWarning, gap_sweep, summarize_sweep
+from ..evaluate._degenerate import constant_metrics
+from ..evaluate._sweep import LABEL_FREE_TASKS, gap_sweep, summarize_sweep
 from ..measure._cone_stats import ConeStats
+from ..plotting import _panel_reasons, metric_label, plot_sweep_summary
 from ._figures import cones_figure, sweep_figure
 from ._format import dumps, format_best, format_report, format_sweep, selection, summary_groups
 from ._io import DATA_FORMS, LABEL_FORMS, DataError, load_embeddings, load_labels
+from ._messages import (
+    cli_words,
+    collect_warnings,
+    data_keys,
+    missing_labels_message,
+    print_warning,
+)
+from ._html import write_sweep_html
 from ._options import (
     HelpFormatter,
     add_lams,
@@ -24,8 +33,6 @@ from ._options import (
 )
 from ._outputs import prepare_out_dir, save_figures, write_csv, write_json
 
-#: The command line's name of the suggestion after a label-leakage warning.
-LEAKAGE_HINT = "--tasks " + ",".join(LEAKAGE_FREE_TASKS)
 
 
 def register(sub):
@@ -40,12 +47,15 @@ def register(sub):
             "(ROC AUC on the test rows). Prints, per task and metric, the mean score, its "
             "paired change from lambda 0 with a t-interval, and a verdict (helps, hurts, no "
             "evidence); a lambda is called best only when it helps beyond noise. Writes "
-            "sweep.csv (one row per split, lambda, task and metric), summary.json, cones.png "
-            f"and sweep.png to --out. DATA is {DATA_FORMS}."
+            "sweep.csv (one row per split, lambda, task and metric), summary.json, cones.png, "
+            "sweep.png, tasks.png (every scored task) and report.html (one self-contained "
+            f"page) to --out. DATA is {DATA_FORMS}."
         ),
         epilog=(
             "examples:\n"
             "  skgap sweep embeddings.npz                       (labels inside the npz)\n"
+            "  skgap sweep embeddings.npz --labels label_ids    (an array of the npz)\n"
+            "  skgap sweep features.npy --tasks retrieval       (no labels needed)\n"
             "  skgap sweep images.npy texts.npy --labels meta.csv:finding --task binary\n"
             "  skgap sweep emb.npz --labels y.npy --lams -1:1:9 --seeds 10 --out results/\n"
             "  skgap sweep emb.npz --tasks fusion,zeroshot,retrieval,clustering --probe paper"
@@ -57,7 +67,9 @@ def register(sub):
         "--labels",
         default=None,
         metavar="LABELS",
-        help=f"labels: {LABEL_FORMS}; default: the 'labels' array of the DATA .npz",
+        help=("labels: the name of an array of DATA (or of a metadata column of a "
+              f"clip-retrieval folder), else {LABEL_FORMS}; default: the 'labels' array of "
+              "DATA; tasks that read no labels (retrieval) need none"),
     )
     p.add_argument(
         "--task",
@@ -93,7 +105,9 @@ def register(sub):
     add_sweep_statistics(p)
     p.add_argument("--out", default="skgap-sweep", metavar="DIR",
                    help="folder for the output files, created if needed (default: %(default)s)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw cones.png and sweep.png")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw cones.png, sweep.png and tasks.png (report.html keeps "
+                        "its tables)")
     p.add_argument("--n-jobs", type=int, default=None, metavar="N",
                    help="fit in N parallel processes (-1: all cores; default: one)")
     p.add_argument("--seed", type=int, default=0,
@@ -105,27 +119,22 @@ def register(sub):
 
 def run(args):
     data_name = " + ".join(map(str, args.data))
-    X, found, *texts = load_embeddings(args.data, **({"texts": args.texts} if args.texts else {}))
-    texts = texts[0] if texts else None
+    X, y, labels_name, texts = _load(args, data_name)
     if "captioning" in args.tasks and texts is None:
         raise DataError(f"{data_name}: --tasks captioning needs the texts: pass --texts NAME.")
-    y = load_labels(args.labels, X.shape[0], default=found)
-    label_free = set(args.tasks) <= {"retrieval", "captioning"}
-    if y is None and not label_free:
-        raise DataError(
-            f"{data_name}: no labels; pass --labels ({LABEL_FORMS}) or store an array "
-            "'labels' in the .npz."
-        )
-    labels_name = args.labels or f"{data_name} ['labels']"
-    try:
-        task = None if y is None else check_task(None if args.task == "auto" else args.task, y)
-    except ValueError as exc:
-        raise DataError(f"{labels_name}: {exc}") from None
+    dims = (X.shape[1] // 2, X.shape[1] // 2)  # the loader refuses unequal widths
+    if y is None:
+        task = None
+    else:
+        try:
+            task = check_task(None if args.task == "auto" else args.task, y)
+        except ValueError as exc:
+            raise DataError(f"{labels_name}: {exc}") from None
     out = prepare_out_dir(args.out)
 
     report = ConeStats(random_state=args.seed).fit(X).report()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LabelLeakageWarning)
+        warnings.simplefilter("always")
         try:
             # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
             table = gap_sweep(
@@ -135,14 +144,14 @@ def run(args):
                 progress=want_progress(args.progress), n_jobs=args.n_jobs, as_frame=False,
             )
         except ValueError as exc:
-            raise DataError(f"{data_name}: {exc}") from None
-    leakage = [str(w.message) for w in caught if issubclass(w.category, LabelLeakageWarning)]
-    for w in caught:
-        if not issubclass(w.category, LabelLeakageWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            raise DataError(f"{data_name}: {cli_words(str(exc))}") from None
+    notes = collect_warnings(caught)
     summary = summarize_sweep(table, select=args.select, confidence=args.confidence,
                               as_frame=False)
     groups = summary_groups(summary)
+    reasons = {**constant_metrics(summary),
+               **_panel_reasons(notes["reasons"], [(t, m) for t, m, _ in groups])}
+    leakage = notes["leakage"]
 
     files = [write_csv(out / "sweep.csv", table)]
     result = {
@@ -158,6 +167,8 @@ def run(args):
         "select": args.select,
         "confidence": args.confidence,
         "label_leakage": leakage,
+        "degenerate": [{"task": t, "metric": m, "reason": r} for (t, m), r in reasons.items()],
+        "warnings": notes["messages"],
         "summary": [{k: summary[k][i] for k in summary} for i in range(summary["lam"].size)],
         "selected": [selection(summary, t, m) for t, m, _ in groups],
         "cone_statistics": report,
@@ -168,44 +179,103 @@ def run(args):
         result["captioning_metrics"] = caption_metric_settings()
     files.append(write_json(out / "summary.json", result))
     note = None
+    first = next(((t, m) for t, m, _ in groups if (t, m) not in reasons), groups[0][:2])
+    shown = _shown_lambda(summary, first[0], first[1])
+    name = Path(args.data[0]).name
     if not args.no_plots:
-        first = groups[0]
-        shown = _shown_lambda(summary, first[0], first[1])
-        name = Path(args.data[0]).name
         written, note = save_figures(out, [
             ("cones.png", lambda: cones_figure({name: (X, shown)}, args.seed, synthetic=False)),
             ("sweep.png", lambda: sweep_figure({name: table}, first[0], first[1],
                                                select=args.select, confidence=args.confidence)),
+            ("tasks.png", lambda: plot_sweep_summary(summary, degenerate=reasons,
+                                                     confidence=args.confidence)),
         ])
         files += written
+    html = write_sweep_html(
+        out / "report.html", args=args, X=X, dims=dims, y=y, labels_name=labels_name,
+        report=report, summary=summary, reasons=reasons, warnings=notes["messages"],
+        figures=not args.no_plots,
+    )
+    if html is not None:
+        files.append(html)
 
-    for message in leakage:
-        print(f"warning: {message}\n  try: skgap sweep ... {LEAKAGE_HINT}", file=sys.stderr)
+    for message in notes["messages"]:
+        print_warning(message, "sweep")
     if args.json:
         print(dumps(result))
         return 0
-    d = X.shape[1] // 2
-    print(f"{data_name}: {X.shape[0]} pairs of {d}-d embeddings; {task or 'no'} labels\n")
+    labelled = f"{task} labels" if task else "no labels"
+    print(f"{data_name}: {X.shape[0]} pairs of {dims[0]}-d embeddings; {labelled}\n")
     print(format_report(report))
     probe = "the paper's SGD probe" if args.probe == "paper" else "a converged probe"
-    print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}), {probe}; "
-          "the change from lambda 0 is paired (same splits).")
+    print(f"\nEach task over {args.seeds} splits (test fraction {args.test_size:g}, scores on "
+          f"the held-out rows), {probe}; the change from lambda 0 is paired (same splits).")
+    printed = _without_findings(summary, reasons)
     # Captioning's floors and ceilings do not depend on lambda: in the files, not printed.
     shown = [(t, m) for t, m, _ in groups
              if not (t == "captioning" and m.endswith(("_random", "_frequent", "_oracle")))]
     for t, m in shown:
         print()
-        print(format_sweep(summary, t, m, confidence=args.confidence))
+        print(format_sweep(printed, t, m, confidence=args.confidence))
+        if (t, m) in reasons:
+            print(f"not a finding: {reasons[(t, m)]}")
     print()
     for t, m in shown:
-        print(format_best(summary, t, m))
-    if leakage:
-        print(f"\nlabel leakage: the fusion probe is trivial here; try {LEAKAGE_HINT}")
+        if (t, m) in reasons:
+            print(f"{metric_label(t, m)}: not a finding ({reasons[(t, m)]}).")
+        else:
+            print(format_best(summary, t, m))
     print()
     if note:
         print(note)
     print("wrote:\n" + "\n".join(f"  {f}" for f in files))
     return 0
+
+
+def _load(args, data_name):
+    """``(X, y or None, name of the labels, texts or None)``: ``--labels NAME`` is an
+    array of the embeddings file (or a metadata column of a clip-retrieval folder) or
+    a label file; ``--texts NAME`` likewise for the captions."""
+    extra = {"texts": args.texts} if args.texts else {}
+
+    def load(**kw):
+        X, y, *texts = load_embeddings(args.data, **kw, **extra)
+        return X, y, (texts[0] if texts else None)
+
+    if args.labels is not None:
+        keys = data_keys(args.data)
+        if args.labels in keys:
+            X, y, texts = load(labels=args.labels)
+            return X, y, f"{data_name} [{args.labels!r}]", texts
+        X, _, texts = load()
+        try:
+            return X, load_labels(args.labels, X.shape[0]), args.labels, texts
+        except DataError as exc:
+            if ":" in args.labels or Path(args.labels).suffix or Path(args.labels).exists():
+                raise
+            raise DataError(
+                f"--labels {args.labels}: no array or column of that name in {data_name}"
+                + (f" (it holds: {', '.join(map(repr, keys))})" if keys else "")
+                + f", and no label file of that name ({exc})."
+            ) from None
+    X, y, texts = load()
+    if y is not None:
+        return X, y, f"{data_name} ['labels']", texts
+    needing = [t for t in args.tasks if t not in LABEL_FREE_TASKS]
+    if needing:
+        raise DataError(missing_labels_message(args.data, needing))
+    return X, None, None, texts
+
+
+def _without_findings(summary, reasons):
+    """The summary as printed: a degenerate or trivial metric shows no verdict and no choice."""
+    out = dict(summary)
+    hide = np.zeros(summary["lam"].size, dtype=bool)
+    for t, m in reasons:
+        hide |= (summary["task"] == t) & (summary["metric"] == m)
+    out["verdict"] = np.where(hide, "-", summary["verdict"]).astype(object)
+    out["selected"] = summary["selected"] & ~hide
+    return out
 
 
 def _shown_lambda(summary, task, metric):

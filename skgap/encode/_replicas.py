@@ -8,6 +8,7 @@ be tried end to end before the real weights arrive. The embeddings mean
 nothing.
 """
 
+import contextlib
 import os
 from numbers import Integral
 from pathlib import Path
@@ -145,7 +146,7 @@ def save_random_model(folder, kind="clip", *, words=_WORDS, image_size=32, patch
                 eos_token_id=3)
     vision = dict(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
                   num_attention_heads=2, image_size=image_size, patch_size=patch_size)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_transformers(tf):
         torch.manual_seed(seed)
         if kind == "clip":
             model = tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision,
@@ -160,6 +161,26 @@ def save_random_model(folder, kind="clip", *, words=_WORDS, image_size=32, patch
             processor = tf.SiglipImageProcessor(size={"height": image_size, "width": image_size})
         else:
             raise ValueError(f"kind must be 'clip' or 'siglip', got {kind!r}.")
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
     return folder
+
+
+@contextlib.contextmanager
+def _quiet_transformers(tf):
+    """No log lines or progress bars from transformers while a tiny model is built.
+
+    Its notes (default token ids of a config it builds before ours, "Writing model
+    shards") are about transformers' defaults, not about anything the caller can act on.
+    """
+    logging = tf.utils.logging
+    verbosity = logging.get_verbosity()
+    bars = logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()

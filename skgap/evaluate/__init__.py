@@ -8,7 +8,7 @@
   against the gap-shift :math:`\\lambda`, or any paired transformer's path
   parameter, over paired random splits) and :func:`summarize_sweep` (paired
   differences from :math:`\\lambda = 0`, t-intervals, verdicts and the
-  one-standard-error selection); :class:`LabelLeakageWarning`;
+  one-standard-error selection); :class:`LabelLeakageWarning`, :class:`DegenerateTaskWarning`;
   :class:`PaperProbe`, the probe as the cone-effect paper trains it;
 - scorers for :class:`~sklearn.model_selection.GridSearchCV` beyond
   classification: :func:`make_retrieval_scorer`, :func:`make_clustering_scorer`
@@ -46,11 +46,12 @@ from ._groupwise import groupwise_scores, knn_accuracy
 from ._probes import LateFusionClassifier, make_linear_probe
 from ._scorers import make_clustering_scorer, make_retrieval_scorer
 from ._paper_probe import PaperProbe, make_paper_probe
-from ._sweep import LabelLeakageWarning, gap_sweep, summarize_sweep
+from ._sweep import DegenerateTaskWarning, LabelLeakageWarning, gap_sweep, summarize_sweep
 from ._tasks import TASK_FAMILIES
 from ._zeroshot import zero_shot_scores
 
 __all__ = [
+    "DegenerateTaskWarning",
     "LabelLeakageWarning",
     "LateFusionClassifier",
     "LocalLMGenerator",

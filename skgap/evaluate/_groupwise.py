@@ -16,7 +16,12 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import type_of_target
 
-from .._core._layout import block_slices, resolve_modality_dims
+from .._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from .._core._norms import normalize_rows
 from .._core._parallel import one_blas_thread
 from .._core._validation import Interval, PositiveInt, modality_dims_constraint
@@ -218,6 +223,8 @@ def groupwise_scores(
     >>> bool(after["modality_ari"] < before["modality_ari"])
     True
     """
+    modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X),
+                                       "groupwise_scores")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=2)
     y = _check_labels(y, X.shape[0])
     dims = resolve_modality_dims(

@@ -17,7 +17,12 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_consistent_length
 
-from .._core._layout import block_slices, resolve_modality_dims
+from .._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from .._core._norms import normalize_rows
 from .._core._parallel import pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
@@ -29,6 +34,7 @@ from ..transform._shift import ModalityGapShifter
 from ._auc import TASKS, check_task
 from ._captioning import caption_metric_settings, check_texts, require_caption_extra
 from ._captioning import split_captioning
+from ._degenerate import DegenerateTaskWarning, duplicate_rows_reason
 from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._paper_probe import make_paper_probe
 from ._probes import make_linear_probe
@@ -36,10 +42,13 @@ from ._summary import summarize_sweep
 from ._table import make_table
 from ._tasks import PROBE_TASKS, check_tasks, score_split
 
-__all__ = ["LabelLeakageWarning", "gap_sweep", "summarize_sweep"]
+__all__ = ["DegenerateTaskWarning", "LabelLeakageWarning", "gap_sweep", "summarize_sweep"]
 
 #: The tasks to score instead of a fusion probe that the text labels give away.
 LEAKAGE_FREE_TASKS = ("image", "zeroshot", "clustering")
+
+#: The tasks that read no labels: ``gap_sweep(X, None, tasks=...)`` runs them.
+LABEL_FREE_TASKS = ("retrieval", "captioning")
 
 
 class LabelLeakageWarning(UserWarning):
@@ -47,11 +56,30 @@ class LabelLeakageWarning(UserWarning):
 
     Raised (as a warning) by :func:`gap_sweep` when the text rows of the
     training split hold at most one distinct row per class (class-name
-    captions, as in CIFAR-style zero-shot sets) or when a text-only probe
-    scores an AUC of at least 0.999. The early-fusion probe then reads the
-    label off the text block whatever :math:`\\lambda` does; score
-    ``tasks=("image", "zeroshot", "clustering")`` instead.
+    captions, as in CIFAR-style zero-shot sets: "the text block copies the
+    label") or when a text-only probe scores an AUC of at least 0.999 while
+    an image-only one does not. The early-fusion probe then reads the label
+    off the text block whatever :math:`\\lambda` does; score
+    ``tasks=("image", "zeroshot", "clustering")`` instead. When both
+    one-block probes reach 0.999 the task is easy rather than leaked: that is
+    a :class:`DegenerateTaskWarning`. The warning object has the attributes
+    ``task`` (``'fusion'``) and ``reason`` (one line).
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    task : str, default=None
+        The task family it concerns.
+    reason : str, default=None
+        One line that the command line, the figures and the report show
+        next to the task instead of a verdict.
     """
+
+    def __init__(self, message, task=None, reason=None):
+        super().__init__(message)
+        self.task = task
+        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)
@@ -285,27 +313,54 @@ def _run_one(X, y, train, test, value, plan):
 
 
 def _warn_leakage(X, y, splits, plan, results, values):
-    """Warn when the fusion probe can read the label off the text block."""
+    """Warn when the fusion probe can read the label off the text block, or when
+    the task is easy for either block alone (one warning, in its own words)."""
     if "fusion" not in plan.tasks:
         return
     train = splits[0][0]
-    reason = None
+    hint = ("Score tasks that do not see the text labels: "
+            f"tasks={LEAKAGE_FREE_TASKS}.")
     if plan.label_task != "multilabel" and _one_text_row_per_class(
         X[:, plan.slices[1]], train, y[train]
     ):
-        reason = "the text block holds one distinct row per class (class-name captions)"
-    if reason is None:
-        text_auc = _text_probe_auc(X, y, splits, plan, results, values)
-        if text_auc >= 0.999:
-            reason = f"a text-only probe scores AUC {text_auc:.4f}"
+        warnings.warn(LabelLeakageWarning(
+            "label leakage: the text block copies the label (one distinct row per class, as "
+            "class-name captions), so the early-fusion probe reads the label off the text at "
+            f"every lambda. {hint}", task="fusion",
+            reason="trivial: the text block copies the label (one distinct text per class)",
+        ), stacklevel=3)
+        return
+    text_auc = _block_probe_auc(X, y, splits, plan, results, values, "text")
+    if not text_auc >= 0.999:
+        return
+    image_auc = _block_probe_auc(X, y, splits, plan, results, values, "image")
+    if image_auc >= 0.999:
+        reason = (f"trivial: image-only and text-only probes both score AUC >= 0.999 "
+                  f"({image_auc:.4f}, {text_auc:.4f}); the task is easy")
+        warnings.warn(DegenerateTaskWarning(
+            f"{reason}, not leaked: the early-fusion probe is at its ceiling at every lambda, "
+            "so no lambda can help it. Score a harder task.", task="fusion", reason=reason,
+        ), stacklevel=3)
+        return
+    warnings.warn(LabelLeakageWarning(
+        f"label leakage: a text-only probe scores AUC {text_auc:.4f} while an image-only one "
+        f"scores {image_auc:.4f}, so the early-fusion probe reads the label off the text at "
+        f"every lambda. {hint}", task="fusion",
+        reason=f"trivial: the text gives the label away (text-only AUC {text_auc:.4f})",
+    ), stacklevel=3)
+
+
+def _warn_degenerate(X, plan):
+    """Warn when ties, not the geometry, decide the retrieval ranks."""
+    if "retrieval" not in plan.tasks:
+        return
+    reason = duplicate_rows_reason(X, plan.slices)
     if reason is not None:
-        warnings.warn(
-            f"label leakage: {reason}, so the early-fusion probe reads the label off the text "
-            "and is trivial at every lambda. Score tasks that do not see the text labels: "
-            f"tasks={LEAKAGE_FREE_TASKS}.",
-            LabelLeakageWarning,
-            stacklevel=3,
-        )
+        warnings.warn(DegenerateTaskWarning(
+            f"retrieval: {reason}, so its recalls are not evidence for or against any "
+            "lambda.",
+            task="retrieval", reason=reason,
+        ), stacklevel=3)
 
 
 def _one_text_row_per_class(T, rows, y_rows):
@@ -324,22 +379,22 @@ def _one_text_row_per_class(T, rows, y_rows):
     return True
 
 
-def _text_probe_auc(X, y, splits, plan, results, values):
-    """Mean text-only probe AUC at the value closest to 0 (one extra fit when not swept).
+def _block_probe_auc(X, y, splits, plan, results, values, block):
+    """Mean one-block probe AUC at the value closest to 0 (one extra fit when not swept).
 
     The extra fit uses the default gap shift at 0 and the sweep's probe (and
     its block norms of ``X``, when it has them: no pass of its own for them).
     """
     j = int(np.argmin(np.abs(values)))
-    if "text" in plan.tasks:
+    if block in plan.tasks:
         scores = [score for rows, _, _ in results[j::len(values)]
-                  for task, metric, score in rows if task == "text" and metric == "auc"]
+                  for task, metric, score in rows if task == block and metric == "auc"]
         return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
     train, test = splits[0]
-    text_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=("text",),
-                        classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
+    block_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=(block,),
+                         classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
     # Through run_fits like every other fit: one BLAS thread.
-    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, text_plan)])
+    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, block_plan)])
     return rows[0][2]
 
 
@@ -423,8 +478,8 @@ def gap_sweep(
         Paired embeddings ``[V | T]``.
     y : array-like of shape (n_samples,) or (n_samples, n_labels), or None
         Binary or multi-class labels, or a 0/1 multi-label indicator matrix.
-        ``None`` (no labels) is allowed when ``tasks`` holds only
-        ``'retrieval'`` and ``'captioning'``.
+        ``None`` when every task reads no labels (``'retrieval'``,
+        ``'captioning'``): the splits are then plain random splits.
     lams : array-like of float, default=np.linspace(0, 1, 11)
         Values of the path parameter. For the default gap shift they lie in
         :math:`[-1, 1]`: :math:`\lambda > 0` closes the gap (1 moves both
@@ -546,6 +601,12 @@ def gap_sweep(
     -----
     LabelLeakageWarning
         When ``'fusion'`` is scored and the text block gives the label away.
+    DegenerateTaskWarning
+        When ``'fusion'`` is scored and both one-block probes reach AUC 0.999
+        (the task is easy), or ``'retrieval'`` is scored on a block whose rows
+        are mostly copies of each other (ties decide the ranks: a copy of the
+        right partner ranks ahead of it). The warning names the task and the
+        reason.
     UserWarning
         When a label of a multi-label task has no positive or no negative in
         a test split (its AUC is NaN in the table, named in the warning).
@@ -600,10 +661,11 @@ def gap_sweep(
     >>> sorted(set(table["metric"].tolist()))
     ['ARI', 'NMI', 'auc', 'modality_ARI']
     """
+    modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X), "gap_sweep")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
-    if y is None:
-        # Retrieval and captioning need no labels: one placeholder class.
-        y, label_task = _no_labels(tasks, X.shape[0]), "none"
+    unlabelled = y is None
+    if unlabelled:
+        y, label_task = _no_labels(X.shape[0], tasks, task, class_embeddings), "none"
     else:
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim == 2 and y.shape[1] == 1:
@@ -644,13 +706,12 @@ def gap_sweep(
         # The probes' block norms depend on neither the split nor the value:
         # one pass over X for the whole sweep, not one per fit.
         plan = replace(plan, norms=block_norms(X, plan.slices))
-    splits = _make_splits(
-        X.shape[0], n_seeds, test_size, _stratify_labels(y, label_task, n_train, n_test),
-        random_state,
-    )
+    stratify = None if unlabelled else _stratify_labels(y, label_task, n_train, n_test)
+    splits = _make_splits(X.shape[0], n_seeds, test_size, stratify, random_state)
     jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
     results = _run_splits(X, y, splits, values, plan, n_jobs, progress)
     _warn_leakage(X, y, splits, plan, results, values)
+    _warn_degenerate(X, plan)
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
     table = make_table(_long_columns(results, jobs, dims), as_frame)
@@ -659,16 +720,19 @@ def gap_sweep(
     return table
 
 
-def _no_labels(tasks, n_samples):
-    """Placeholder labels for ``y=None``, which only label-free tasks accept."""
-    names = (tasks,) if isinstance(tasks, str) else tuple(tasks)
-    labelled = [t for t in names if t not in ("retrieval", "captioning")]
-    if labelled:
+def _no_labels(n_rows, tasks, task, class_embeddings):
+    """Placeholder labels for a sweep of tasks that read none, after checking the tasks."""
+    names = (tasks,) if isinstance(tasks, str) else tuple(tasks) if tasks is not None else ()
+    needing = [t for t in names if t not in LABEL_FREE_TASKS]
+    if needing:
         raise ValueError(
-            f"y=None: task(s) {labelled} need labels; without labels score only "
-            "'retrieval' and 'captioning'."
+            f"y is None, but task(s) {needing} need labels; without labels only "
+            f"{LABEL_FREE_TASKS} run (the geometry columns come with every task)."
         )
-    return np.zeros(n_samples, dtype=np.int64)
+    if task is not None or class_embeddings is not None:
+        raise ValueError("y is None: task and class_embeddings describe labels; leave them None.")
+    # Never read: a label-free task scores the rows, not y (the splits are not stratified).
+    return np.zeros(n_rows, dtype=np.intp)
 
 
 def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):

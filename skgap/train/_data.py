@@ -4,7 +4,12 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from .._core._layout import block_slices, resolve_modality_dims
+from .._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from .._core._norms import CHUNK_ROWS, check_nonzero_norms, normalize_rows, row_norms
 from .._core._validation import FLOAT_DTYPES, modality_names
 
@@ -16,6 +21,7 @@ def validate_paired(estimator, X, *, reset, n_modalities=2, ensure_min_samples=1
     ``n_modalities`` when ``modality_dims`` is None, and checks that the two
     agree when both are given.
     """
+    carried = carried_modality_dims(X)
     X = validate_data(
         estimator,
         X,
@@ -24,7 +30,8 @@ def validate_paired(estimator, X, *, reset, n_modalities=2, ensure_min_samples=1
         ensure_min_samples=ensure_min_samples,
     )
     if reset:
-        dims = resolve_modality_dims(X.shape[1], estimator.modality_dims, n_modalities)
+        given = check_carried_dims(estimator.modality_dims, carried, type(estimator).__name__)
+        dims = resolve_modality_dims(X.shape[1], given, n_modalities)
         if len(dims) != n_modalities:
             raise ValueError(
                 f"modality_dims={tuple(dims)} describes {len(dims)} blocks but "

@@ -16,8 +16,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._core._layout import (
+    block_slices,
+    carried_modality_dims,
+    check_carried_dims,
+    resolve_modality_dims,
+)
 from .._core._validation import Interval  # refuses booleans
-from .._core._layout import block_slices, resolve_modality_dims
 from .._core._validation import modality_dims_constraint
 
 __all__ = ["AnchorAffineAligner", "IllPosedAlignmentWarning"]
@@ -316,6 +321,7 @@ class AnchorAffineAligner(TransformerMixin, BaseEstimator):
         # Not PairedMixin._validate_paired: the accepted dtypes must come from
         # the array namespace of X for array-API inputs (torch, cupy, ...).
         xp, _, _ = get_namespace_and_device(X)
+        carried = carried_modality_dims(X)
         X = validate_data(
             self,
             X,
@@ -324,7 +330,9 @@ class AnchorAffineAligner(TransformerMixin, BaseEstimator):
             ensure_min_samples=2 if reset else 1,
         )
         if reset:
-            self.modality_dims_ = resolve_modality_dims(X.shape[1], self.modality_dims)
+            self.modality_dims_ = resolve_modality_dims(
+                X.shape[1], check_carried_dims(self.modality_dims, carried, "AnchorAffineAligner")
+            )
             if len(self.modality_dims_) != 2:
                 raise ValueError(
                     "AnchorAffineAligner maps one source space onto one target "

@@ -119,7 +119,9 @@ def test_bad_image_skipped_or_reported(model_args, dataset, capsys):
     base = ["encode", *model_args, "--images", str(dataset / "table.csv"), "--texts", "caption"]
     assert run_cli([*base, "--out", str(dataset / "e.npz")]) == 2
     err = capsys.readouterr().err
-    assert "image 2" in err and "x2.png" in err and "on_error='skip'" in err
+    assert "image 2" in err and "x2.png" in err and "--on-error skip" in err
+    assert "on_error=" not in err, err
+    assert "kept in skipped_" not in err, err
     assert not (dataset / "e.npz").exists()
 
     assert run_cli([*base, "--out", str(dataset / "e.npz"), "--on-error", "skip"]) == 0
@@ -245,3 +247,32 @@ def test_help_says_how_to_dry_run(capsys):
         cli.main(["encode", "--help"])
     out = capsys.readouterr().out
     assert "save_random_model" in out and "--online" in out
+
+
+def _two_frame_dicom(path):
+    """CT_small.dcm with its one frame twice: a multi-frame DICOM built offline."""
+    pydicom = pytest.importorskip("pydicom")
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    ds.save_as(path)
+    return path
+
+
+def test_frame_picks_a_frame_of_a_multi_frame_dicom(dataset, capsys):
+    pytest.importorskip("transformers")
+    from skgap.encode import save_random_model
+
+    save_random_model(dataset / "tiny-clip", "clip")
+    movie = _two_frame_dicom(dataset / "movie.dcm")
+    (dataset / "frames.csv").write_text(f"image,text\n{movie},a ct slice\nimgs/x0.png,a photo\n")
+    argv = ["encode", "--hf-model", str(dataset / "tiny-clip"), "--device", "cpu",
+            "--images", str(dataset / "frames.csv"), "--texts", "text",
+            "--out", str(dataset / "f.npz")]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "--frame I" in err and "frame=" not in err  # the refusal names the flag
+    assert run_cli(argv + ["--frame", "1"]) == 0, capsys.readouterr().err
+    assert np.load(dataset / "f.npz")["image"].shape[0] == 2
+    assert run_cli(argv + ["--frame", "5"]) == 2
+    assert "frame 5 does not exist" in capsys.readouterr().err
