@@ -13,6 +13,7 @@ number of threads.
 """
 
 import os
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -50,17 +51,24 @@ def tile_rows(n_features, itemsize):
 
 
 _controller = None
+_modules_seen = 0
 
 
 def _pools():
-    """The thread pools of this process (threadpoolctl, looked up once: a scan
-    of the loaded libraries costs milliseconds, and fits enter the limit often)."""
-    global _controller
-    if _controller is None:
+    """The thread pools of this process (threadpoolctl).
+
+    A scan of the loaded libraries costs milliseconds and fits enter the
+    limit often, so the scan is kept -- until an import may have loaded a
+    library with a pool of its own (torch's OpenMP, faiss's BLAS): a change in
+    the number of imported modules starts a new scan.
+    """
+    global _controller, _modules_seen
+    if _controller is None or len(sys.modules) != _modules_seen:
         import scipy.linalg.blas  # noqa: F401 - its BLAS (the tiles' GEMM) must be seen
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
+        _modules_seen = len(sys.modules)
     return _controller
 
 

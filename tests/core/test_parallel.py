@@ -54,6 +54,21 @@ def test_a_nested_block_leaves_the_limit_to_the_outermost(two_threads, monkeypat
     assert _max_threads() == 2
 
 
+def test_a_library_loaded_after_the_first_block_is_limited_too(two_threads, monkeypatch):
+    """The pools are scanned again once an import may have brought a new one."""
+    import sys
+    import types
+
+    from skgap._core import _parallel
+
+    with one_blas_thread():
+        pass
+    first = _parallel._pools()
+    monkeypatch.setitem(sys.modules, "skgap_test_new_module", types.ModuleType("m"))
+    assert _parallel._pools() is not first
+    assert _parallel._pools() is _parallel._pools()  # and kept while nothing is imported
+
+
 def test_concurrent_blocks_share_one_limit_and_the_last_restores_it(two_threads):
     """Two threads that enter and leave in an interleaved order: the limit
     holds while either is inside and is restored once both have left."""

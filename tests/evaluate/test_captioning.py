@@ -315,7 +315,7 @@ def test_sweep_without_labels_and_its_errors(data):
                       texts=texts, as_frame=False)
     assert not any(m.startswith("label_") for m in table["metric"])
     assert "i2t_R@1" in set(table["metric"])
-    with pytest.raises(ValueError, match=r"y=None: task\(s\) \['fusion'\] need labels"):
+    with pytest.raises(ValueError, match=r"y is None, but task\(s\) \['fusion'\] need labels"):
         gap_sweep(X, None, tasks=("fusion", "captioning"), texts=texts)
     with pytest.raises(ValueError, match="texts has 3 texts for 160 rows"):
         gap_sweep(X, None, tasks=("captioning",), texts=texts[:3])
