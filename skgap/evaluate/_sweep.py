@@ -59,7 +59,9 @@ class _SweepPlan:
     are the zero-shot classes (None: text prototypes of each training split);
     ``threads`` is the count of threads one probe evaluation may use (1 when
     fits run in parallel); ``norms`` the block norms of every row of ``X``
-    when the probes train in place.
+    when the probes train in place; ``seed`` seeds k-means (and, with
+    ``reseed_probe``, the probe) and differs from split to split, so that an
+    interval over splits sees their own randomness too.
     """
 
     transformer: object
@@ -74,6 +76,7 @@ class _SweepPlan:
     seed: int = 0
     threads: int = 1
     norms: object = None
+    reseed_probe: bool = False
 
     @property
     def slices(self):
@@ -125,6 +128,12 @@ def _check_transformer(transformer, path):
             f"(parameters: {sorted(transformer.get_params())})."
         )
     return transformer
+
+
+def _reseeded(probe, seed):
+    """A clone of ``probe`` whose every ``random_state`` parameter is ``seed``."""
+    keys = [k for k in probe.get_params() if k == "random_state" or k.endswith("__random_state")]
+    return clone(probe).set_params(**dict.fromkeys(keys, seed))
 
 
 def _resolve_probe(probe, task):
@@ -388,7 +397,9 @@ def gap_sweep(
         centroids to their midpoint), :math:`\lambda < 0` *widens* it by
         moving each modality away from the other along :math:`\Delta` (the
         two-directional sweep of Liang et al. 2022). Include 0 (no
-        intervention): :func:`summarize_sweep` measures every value against it.
+        intervention): :func:`summarize_sweep` measures every value against it
+        (for the default gap shift a grid without 0 gets it added, with a
+        warning).
     n_seeds : int, default=5
         Number of random splits.
     test_size : float in (0, 1) or int, default=0.2
@@ -415,7 +426,8 @@ def gap_sweep(
           directions; metrics ``i2t_R@1``, ``t2i_R@1``, ...;
         - ``'clustering'``: k-means (k = number of classes, 10 restarts) on the
           pooled image and text rows of the test split; metrics ``ARI`` and
-          ``NMI`` against the labels, and ``modality_ARI`` against the modality
+          ``AMI`` against the labels (each on one modality's rows, averaged
+          over the two: a pair votes once), and ``modality_ARI`` against the modality
           of each row (high: the clusters follow the modality, not the meaning;
           lower is better);
         - ``'text_to_image'``: the probe trained on the *text* rows of the
@@ -470,7 +482,8 @@ def gap_sweep(
     table : pandas.DataFrame or dict of ndarray
         Long format: one row per (seed, value, task, metric) with columns
         ``task``, ``metric``, ``lam`` (the value of the path parameter),
-        ``seed``, ``score``, and the geometry of the transformed test rows:
+        ``seed``, ``score``, ``n_train`` and ``n_test`` (the split sizes, which
+        the overlap correction of :func:`summarize_sweep` reads), and the geometry of the transformed test rows:
         ``gap_norm`` (centroid gap; ``gap_norm_<m>`` per further modality when
         there are more than two) and ``R_image``, ``R_text`` (mean resultant
         length of each block). For the wide layout of one task (one column
@@ -530,10 +543,11 @@ def gap_sweep(
     >>> X, y = make_paired_embeddings(300, 16, preset="mimic-clip", random_state=0)
     >>> table = gap_sweep(X, y, lams=[0.0, 1.0], n_seeds=2, tasks=("fusion", "clustering"),
     ...                   as_frame=False)
-    >>> sorted(table)
-    ['R_image', 'R_text', 'gap_norm', 'lam', 'metric', 'score', 'seed', 'task']
+    >>> sorted(table)  # doctest: +NORMALIZE_WHITESPACE
+    ['R_image', 'R_text', 'gap_norm', 'lam', 'metric', 'n_test', 'n_train', 'score',
+     'seed', 'task']
     >>> sorted(set(table["metric"].tolist()))
-    ['ARI', 'NMI', 'auc', 'modality_ARI']
+    ['AMI', 'ARI', 'auc', 'modality_ARI']
     """
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
     y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
@@ -543,6 +557,15 @@ def gap_sweep(
     label_task = check_task(task, y)
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
+    if transformer is None and not (values == 0).any():
+        # Every change is measured against the unshifted rows; without them no verdict exists.
+        warnings.warn(
+            f"lams {values.tolist()} has no 0 (the unshifted embeddings, which every change is "
+            "measured against); adding lambda = 0 to the sweep.",
+            UserWarning,
+            stacklevel=2,
+        )
+        values = np.concatenate([[0.0], values])
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
     dims = resolve_modality_dims(X.shape[1], modality_dims)
     tasks = check_tasks(tasks, label_task, dims)
@@ -563,26 +586,31 @@ def gap_sweep(
         probe=probe, label_task=label_task, classes=classes, class_embeddings=C,
         # One fit at a time: the BLAS-allowed cores share each probe
         # evaluation (the result does not depend on them).
-        threads=threads,
+        threads=threads, reseed_probe=isinstance(probe, str),
     )
     if plan.implicit and plan.probes:
         # The probes' block norms depend on neither the split nor the value:
         # one pass over X for the whole sweep, not one per fit.
         plan = replace(plan, norms=block_norms(X, plan.slices))
-    splits = _make_splits(
+    splits, split_seeds = _make_splits(
         X.shape[0], n_seeds, test_size, _stratify_labels(y, label_task, n_train, n_test),
         random_state,
     )
     jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
-    results = _run_splits(X, y, splits, values, plan, n_jobs, progress)
+    results = _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress)
     _warn_leakage(X, y, splits, plan, results, values)
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
-    return make_table(_long_columns(results, jobs, dims), as_frame)
+    columns = _long_columns(results, jobs, dims)
+    # The split sizes: summarize_sweep's overlap correction needs n_test / n_train.
+    columns["n_train"] = np.full(columns["lam"].size, n_train)
+    columns["n_test"] = np.full(columns["lam"].size, n_test)
+    return make_table(columns, as_frame)
 
 
 def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
-    """``n_seeds`` sorted (train, test) index pairs, the same for every value and task."""
+    """``n_seeds`` sorted (train, test) index pairs, the same for every value and task,
+    and each split's seed."""
     rng = check_random_state(random_state)
     split_seeds = rng.randint(np.iinfo(np.int32).max, size=n_seeds)
     indices = np.arange(n_samples)
@@ -592,16 +620,20 @@ def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
             indices, test_size=test_size, stratify=stratify, random_state=int(seed)
         )
         splits.append((np.sort(train), np.sort(test)))
-    return splits
+    return splits, [int(seed) for seed in split_seeds]
 
 
-def _run_splits(X, y, splits, values, plan, n_jobs, progress):
+def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
     """Every (split, value) fit, in that order; parallel across the values of a
-    split, the progress bar advancing after each split."""
+    split, the progress bar advancing after each split. Each split has its own
+    seed (k-means, and the probe when the sweep built it); the values of one
+    split share it, so that their differences stay paired."""
     bar = _progress_bar(len(splits) * len(values), progress)
     results = []
-    for train, test in splits:
-        batch = [(X, y, train, test, float(v), plan) for v in values]
+    for (train, test), seed in zip(splits, split_seeds):
+        probe = _reseeded(plan.probe, seed) if plan.reseed_probe else plan.probe
+        split_plan = replace(plan, seed=seed, probe=probe)
+        batch = [(X, y, train, test, float(v), split_plan) for v in values]
         results += run_fits(_run_one, batch, n_jobs=n_jobs)
         if bar is not None:
             bar.update(len(batch))

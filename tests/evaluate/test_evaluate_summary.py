@@ -31,7 +31,8 @@ def test_statistics_against_scipy():
     lams = [0.0, 0.5, 1.0]
     S = 0.8 + rng.normal(scale=0.05, size=(6, 1)) + rng.normal(scale=0.01, size=(6, 3))
     S[:, 2] += 0.03
-    s = summarize_sweep(_long(S, lams, gap_norm=np.tile([1.0, 0.5, 0.1], 6)), as_frame=False)
+    s = summarize_sweep(_long(S, lams, gap_norm=np.tile([1.0, 0.5, 0.1], 6)),
+                        test_train_ratio=0.0, as_frame=False)
     np.testing.assert_allclose(s["mean"], S.mean(0))
     np.testing.assert_allclose(s["std"], S.std(0, ddof=1))
     np.testing.assert_array_equal(s["n"], [6, 6, 6])
@@ -44,7 +45,7 @@ def test_statistics_against_scipy():
         assert s["ci_high"][j] == pytest.approx(ci.high)
         assert s["se"][j] == pytest.approx(stats.sem(S[:, j] - S[:, 0]))
     ci90 = stats.ttest_rel(S[:, 2], S[:, 0]).confidence_interval(0.9)
-    s90 = summarize_sweep(_long(S, lams), confidence=0.9, as_frame=False)
+    s90 = summarize_sweep(_long(S, lams), confidence=0.9, test_train_ratio=0, as_frame=False)
     assert s90["ci_low"][2] == pytest.approx(ci90.low)
     assert s["verdict"][2] == "helps"
     assert s["diff"][0] == 0 and s["verdict"][0] == "no evidence"
@@ -103,9 +104,9 @@ def test_groups_are_summarised_apart_and_frames_work():
 
 
 def test_without_lambda_zero_or_with_nan_scores():
-    s = summarize_sweep(_long([[0.5, 0.6], [0.55, 0.7]], [0.5, 1]), as_frame=False)
-    assert np.isnan(s["diff"]).all() and set(s["verdict"]) == {"no evidence"}
-    assert s["selected"].sum() == 1
+    # Without lambda = 0 there is nothing to measure a change against: refused, not '-'.
+    with pytest.raises(ValueError, match="fusion/auc: the table has no lambda = 0"):
+        summarize_sweep(_long([[0.5, 0.6], [0.55, 0.7]], [0.5, 1]), as_frame=False)
     t = _long([[np.nan, np.nan], [np.nan, np.nan]], [0, 1], metric="auc_0")
     s = summarize_sweep(t, as_frame=False)
     assert not s["selected"].any() and s["n"].tolist() == [0, 0]
