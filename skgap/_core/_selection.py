@@ -17,7 +17,7 @@ carries the Nadeau & Bengio (2003) correction for that overlap.
 from numbers import Real
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
     "INTERVAL_METHOD",
@@ -148,14 +148,15 @@ def corrected_t_test(differences, test_train_ratio, confidence=0.95, axis=0):
     ratio = _check_ratio(test_train_ratio)
     d = np.asarray(differences, dtype=np.float64)
     mean, se, n = _nan_mean_se(d, axis=axis, test_train_ratio=ratio)
-    df = np.maximum(n - 1, 1)
+    df = np.maximum(n - 1, 1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tq = stats.t.ppf(0.5 + confidence / 2, df)
+        # Student's t quantile and tail (scipy.special: the same values as scipy.stats.t).
+        tq = special.stdtrit(df, 0.5 + confidence / 2)
         half = np.where(n > 1, tq * se, np.nan)
+        # Zero spread (every split agrees exactly): no evidence when the mean is 0 too,
+        # a certain difference otherwise.
         t = np.where(se > 0, mean / np.where(se > 0, se, 1.0), np.where(mean == 0, 0.0, np.inf))
-        p = np.where(n > 1, 2 * stats.t.sf(np.abs(t), df), np.nan)
-        # Every split agrees exactly (zero spread): no evidence of any difference when the
-        # mean is 0, a certain one otherwise.
+        p = np.where(n > 1, 2 * special.stdtr(df, -np.abs(t)), np.nan)
     return mean, se, mean - half, mean + half, p
 
 
@@ -179,13 +180,14 @@ def sign_flip_pvalue(differences, axis=0, n_resamples=9999, random_state=0):
     r"""Two-sided sign-flip permutation p-value of "the mean paired difference is 0".
 
     Under the null each :math:`d_s` is as likely to be :math:`-d_s`; the
-    p-value is the share of the :math:`2^J` sign patterns (all of them when
-    :math:`2^J \le` ``n_resamples``, else a seeded random sample) whose
-    :math:`|\sum_s \pm d_s|` reaches the observed one
-    (:func:`scipy.stats.permutation_test`). It needs no normality, but, like
-    the plain t, it treats the splits as independent, and with :math:`J`
-    splits it cannot fall below :math:`2^{1-J}` (1/16 with 5 splits).
-    Columns with fewer than two finite differences get NaN.
+    p-value is the share of the :math:`2^J` sign patterns whose
+    :math:`|\sum_s \pm d_s|` reaches the observed one. Up to 16 splits every
+    pattern is enumerated (an exact p-value, one matrix product); beyond,
+    :func:`scipy.stats.permutation_test` draws ``n_resamples`` seeded
+    patterns. It needs no normality, but, like the plain t, it treats the
+    splits as independent, and with :math:`J` splits it cannot fall below
+    :math:`2^{1-J}` (1/16 with 5 splits). Columns with fewer than two finite
+    differences get NaN.
     """
     d = np.moveaxis(np.asarray(differences, dtype=np.float64), axis, 0)
     flat = d.reshape(d.shape[0], -1)
@@ -198,6 +200,14 @@ def sign_flip_pvalue(differences, axis=0, n_resamples=9999, random_state=0):
             out[j] = 1.0
             continue
         x = x / np.max(np.abs(x))  # scale-free: no overflow in the sums
+        observed = abs(x.sum())
+        # Ties with the observed sum count as reaching it, up to rounding.
+        atol = 64 * np.finfo(np.float64).eps * x.size
+        if x.size <= 16:
+            bits = (np.arange(2 ** x.size)[:, None] >> np.arange(x.size)) & 1
+            sums = np.abs((1 - 2 * bits) @ x)
+            out[j] = float(np.mean(sums >= observed - atol))
+            continue
         res = stats.permutation_test(
             (x,), np.sum, permutation_type="samples", n_resamples=n_resamples,
             alternative="two-sided", random_state=random_state,
