@@ -26,7 +26,7 @@ from ..transform._implicit import block_norms, is_memory_mapped
 from ..transform._shift import ModalityGapShifter
 from ._auc import check_task
 from ._implicit import ShiftedTrainingRows, fits_in_place
-from ._paper_probe import make_paper_probe
+from ._paper_probe import ProbeTrainingWarning, make_paper_probe
 from ._probes import make_linear_probe
 from ._summary import summarize_sweep
 from ._table import make_table
@@ -268,14 +268,22 @@ def _run_one(X, y, train, test, value, plan):
         fitted.fit(X[train])
     Z_test = np.asarray(fitted.transform(X[test]))
     C = _zeroshot_classes(X, y, train, fitted, plan) if "zeroshot" in plan.tasks else None
-    rows = score_split(
-        plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
-        classes=plan.classes, class_embeddings=C, seed=plan.seed,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ProbeTrainingWarning)
+        rows = score_split(
+            plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
+            classes=plan.classes, class_embeddings=C, seed=plan.seed,
+        )
+    # A probe that did not train is reported once per sweep, naming its fits; the
+    # records travel back with the scores (a worker process's warnings would be lost).
+    notes = [str(w.message) for w in caught if issubclass(w.category, ProbeTrainingWarning)]
+    for w in caught:
+        if not issubclass(w.category, ProbeTrainingWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     blocks = [Z_test[:, s] for s in plan.slices]
     geometry = [mean_resultant_length(B) for B in blocks]
     gaps = [modality_gap(blocks[0], B)[1] for B in blocks[1:]]
-    return rows, geometry, gaps
+    return rows, geometry, gaps, notes
 
 
 def _warn_leakage(X, y, splits, plan, results, values):
@@ -326,21 +334,21 @@ def _text_probe_auc(X, y, splits, plan, results, values):
     """
     j = int(np.argmin(np.abs(values)))
     if "text" in plan.tasks:
-        scores = [score for rows, _, _ in results[j::len(values)]
+        scores = [score for rows, _, _, _ in results[j::len(values)]
                   for task, metric, score in rows if task == "text" and metric == "auc"]
         return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
     train, test = splits[0]
     text_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=("text",),
                         classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
     # Through run_fits like every other fit: one BLAS thread.
-    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, text_plan)])
+    (rows, _, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, text_plan)])
     return rows[0][2]
 
 
 def _report_missing_labels(results, jobs):
     """Warn, naming each split, when a label has no positive or no negative in a test split."""
     missing = sorted({
-        (metric, seed) for (seed, _), (rows, _, _) in zip(jobs, results)
+        (metric, seed) for (seed, _), (rows, _, _, _) in zip(jobs, results)
         for task, metric, score in rows if metric.startswith("auc_") and np.isnan(score)
     })
     if missing:
@@ -601,6 +609,7 @@ def gap_sweep(
     _warn_leakage(X, y, splits, plan, results, values)
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
+    _report_untrained_probes(results, jobs)
     columns = _long_columns(results, jobs, dims)
     # The split sizes: summarize_sweep's overlap correction needs n_test / n_train.
     columns["n_train"] = np.full(columns["lam"].size, n_train)
@@ -649,7 +658,7 @@ def _long_columns(results, jobs, dims):
                       else [f"gap_norm_{names[m]}" for m in range(1, len(dims))])
     geometry_names += [f"R_{name}" for name in names]
     geometry = {k: [] for k in geometry_names}
-    for (seed, value), (rows, R, gaps) in zip(jobs, results):
+    for (seed, value), (rows, R, gaps, _) in zip(jobs, results):
         for task, metric, score in rows:
             columns["task"].append(task)
             columns["metric"].append(metric)
@@ -667,6 +676,23 @@ def _long_columns(results, jobs, dims):
     }
     out.update({k: np.array(v, dtype=float) for k, v in geometry.items()})
     return out
+
+
+def _report_untrained_probes(results, jobs):
+    """One warning naming every fit whose probe ended no better than chance on its
+    own training rows (task, split, value)."""
+    found = [f"{note} [split {seed}, lambda {value:g}]"
+             for (seed, value), (_, _, _, notes) in zip(jobs, results) for note in notes]
+    if found:
+        listed = "; ".join(found[:5])
+        more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+        warnings.warn(
+            f"{len(found)} of the sweep's probe fits ended no better than chance on their own "
+            f"training rows, so their test scores say nothing about the embeddings: "
+            f"{listed}{more}.",
+            ProbeTrainingWarning,
+            stacklevel=3,
+        )
 
 
 def _check_split_sizes(n_seeds, test_size, n_samples):

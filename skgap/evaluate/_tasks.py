@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from ..measure._retrieval import retrieval_recall_at_k
 from ._auc import binary_auc, continuous_scores, multiclass_auc, multilabel_auc
+from ._paper_probe import ProbeTrainingWarning
 
 __all__ = ["PROBE_TASKS", "TASK_FAMILIES", "LOWER_IS_BETTER", "check_tasks", "score_split"]
 
@@ -148,6 +149,22 @@ def _clustering_metrics(V, T, y, n_classes, seed):
     ]
 
 
+def _naming_task(fit_probe, task):
+    """``fit_probe`` whose training warnings name ``task``."""
+    def fit(columns):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ProbeTrainingWarning)
+            model = fit_probe(columns)
+        for w in caught:
+            if issubclass(w.category, ProbeTrainingWarning):
+                warnings.warn(f"task {task!r}: {w.message}", ProbeTrainingWarning, stacklevel=2)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return model
+
+    return fit
+
+
 def _retrieval_metrics(V, T):
     ks = tuple(k for k in _RECALL_KS if k <= V.shape[0])
     r = retrieval_recall_at_k(V, T, k=ks)
@@ -188,7 +205,9 @@ def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes
     """
     img, txt = slices[0], slices[1]
     rows = []
+    unnamed = fit_probe
     for task in tasks:
+        fit_probe = None if unnamed is None else _naming_task(unnamed, task)
         if task == "fusion":
             model = fit_probe(slice(None))
             found = _probe_metrics(model, Z_test, y_test, label_task)
