@@ -61,8 +61,12 @@ def _test_train_ratio(cols, test_train_ratio):
         return _check_ratio(test_train_ratio)
     if not all(k in cols for k in _SIZES):
         return DEFAULT_TEST_TRAIN_RATIO
-    sizes = [np.unique(np.asarray(cols[k], dtype=float)) for k in _SIZES]
-    if any(v.size != 1 or not np.isfinite(v).all() or v[0] <= 0 for v in sizes):
+    # Rows without sizes (NaN: e.g. appended by hand) borrow those of the sweep's rows.
+    sizes = [np.unique(v[np.isfinite(v)]) for v in
+             (np.asarray(cols[k], dtype=float) for k in _SIZES)]
+    if all(v.size == 0 for v in sizes):
+        return DEFAULT_TEST_TRAIN_RATIO
+    if any(v.size != 1 or v[0] <= 0 for v in sizes):
         raise ValueError(
             "the table's n_train/n_test columns must hold one positive size each (one sweep); "
             f"got n_train {sizes[0].tolist()[:5]}, n_test {sizes[1].tolist()[:5]}."
