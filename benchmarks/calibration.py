@@ -1,4 +1,4 @@
-"""How often the sweep's verdicts are wrong when nothing can help, and how often right when something does.
+"""How often the sweep's verdicts are wrong when nothing can help, and right when something does.
 
 Null simulation: labels drawn independently of the embeddings (three
 classes, uniformly at random), so no lambda can change any label-based score

@@ -49,7 +49,9 @@ def _as_scores(scores):
     if scores.shape[0] < 1 or scores.shape[1] < 1:
         raise ValueError(f"scores needs at least one split and one setting, got {scores.shape}.")
     if np.isinf(scores).any():
-        raise ValueError("scores holds an infinite value; a score must be finite (or NaN: missing).")
+        raise ValueError(
+            "scores holds an infinite value; a score must be finite (or NaN: missing)."
+        )
     return scores
 
 

@@ -491,7 +491,8 @@ def gap_sweep(
         Long format: one row per (seed, value, task, metric) with columns
         ``task``, ``metric``, ``lam`` (the value of the path parameter),
         ``seed``, ``score``, ``n_train`` and ``n_test`` (the split sizes, which
-        the overlap correction of :func:`summarize_sweep` reads), and the geometry of the transformed test rows:
+        the overlap correction of :func:`summarize_sweep` reads), and the
+        geometry of the transformed test rows:
         ``gap_norm`` (centroid gap; ``gap_norm_<m>`` per further modality when
         there are more than two) and ``R_image``, ``R_text`` (mean resultant
         length of each block). For the wide layout of one task (one column

@@ -186,7 +186,7 @@ def test_sweep_writes_its_files(npz, tmp_path, capsys):
         assert "no lambda beats lambda 0 beyond noise" in out and "best lambda" not in out
     assert summary["cone_statistics"]["n_samples"] == 200
     lines = (out_dir / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    assert lines[0] == "task,metric,lam,seed,score,gap_norm,R_image,R_text,n_train,n_test"
     assert len(lines) == 1 + 3 * 3
 
 
