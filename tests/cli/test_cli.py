@@ -377,7 +377,7 @@ def test_demo_tells_the_story_and_writes_figures(tmp_path, capsys):
     for name in ("cones.png", "sweep.png", "tasks.png", "sweep.csv", "tasks.csv"):
         assert (out_dir / name).is_file(), name
     header = (out_dir / "sweep.csv").read_text().splitlines()[0]
-    assert header == "dataset,task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    assert header == "dataset,task,metric,lam,seed,score,gap_norm,R_image,R_text,n_train,n_test"
     # Every printed table column has a header: no blank header cell.
     for block in out.split("\n\n"):
         lines = block.splitlines()
