@@ -31,7 +31,7 @@ default summary says "helps" at lambda = 1 and how often the default
 selection moves off 0.
 
 Run ``python benchmarks/calibration.py`` (the full run of the user guide) or
-``--smoke`` (two repetitions each, seconds). Each repetition's record is
+``--smoke`` (one repetition each). Each repetition's record is
 appended to ``--records`` (JSON lines), so a long run can be read while it
 goes and continued with ``--resume``.
 """
@@ -146,7 +146,7 @@ def report(records, header):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true", help="two repetitions of each, small data")
+    p.add_argument("--smoke", action="store_true", help="one repetition of each, small data")
     p.add_argument("--reps", type=int, default=300, help="null repetitions per data set")
     p.add_argument("--power-reps", type=int, default=50)
     p.add_argument("--n", type=int, default=300, help="pairs per repetition")
@@ -164,7 +164,7 @@ def main(argv=None):
     if 0.0 not in args.lams or 1.0 not in args.lams:
         p.error("--lams must hold 0 and 1")
     if args.smoke:
-        args.reps, args.power_reps, args.n = 2, 2, 120
+        args.reps, args.power_reps, args.n = 1, 1, 100
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     coco = _coco()
     kinds = [k for k in args.kinds.split(",") if k != "coco" or coco is not None]
