@@ -38,7 +38,6 @@ goes and continued with ``--resume``.
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -165,7 +164,6 @@ def main(argv=None):
         p.error("--lams must hold 0 and 1")
     if args.smoke:
         args.reps, args.power_reps, args.n = 1, 1, 100
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     coco = _coco()
     kinds = [k for k in args.kinds.split(",") if k != "coco" or coco is not None]
     if "coco" in args.kinds.split(",") and coco is None:
@@ -174,6 +172,8 @@ def main(argv=None):
     records = []
     if path is not None and path.exists() and (args.resume or args.report_only):
         records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        # Several processes' records appended to one file: each repetition once.
+        records = list({(r["kind"], r["rep"]): r for r in reversed(records)}.values())[::-1]
     header = (f"gap_sweep(n={args.n}, lams={args.lams}, n_seeds={args.seeds}, tasks={TASKS}) "
               f"+ summarize_sweep defaults; {N_CLASSES} random classes under the null")
     if not args.report_only:
