@@ -319,10 +319,10 @@ def select_setting(scores, values, rule="one_se", *, higher_is_better=True, refe
         the candidate whose value is closest to ``reference`` (the "no
         intervention" point), then the higher mean on ties. It is no test:
         on pure noise it leaves the reference often (in skgap's null
-        simulation, ``benchmarks/calibration.py``, the one-SE rule of
-        :func:`~skgap.evaluate.summarize_sweep` over 11 values of
-        :math:`\lambda` and 5 splits left :math:`\lambda = 0` in about 40%
-        of the runs for every task).
+        simulation, ``benchmarks/calibration.py``, with six values of
+        :math:`\lambda`, 5 splits and the corrected standard error it left
+        :math:`\lambda = 0` in 14-26% of the runs, depending on the task
+        and metric).
 
         ``"holm_one_se"``: the family-wise rule. The reference is kept
         unless Holm's step-down test over the grid (:func:`family_helps`:
