@@ -80,8 +80,10 @@ print(table.head() if hasattr(table, "head") else {k: v[:5] for k, v in table.it
 # %%
 # :func:`~skgap.evaluate.summarize_sweep` compares every :math:`\lambda` with
 # :math:`\lambda = 0` on the same splits: the mean paired change, its
-# t-interval and a verdict. The one-standard-error rule selects the
-# :math:`\lambda` closest to 0 that is within one standard error of the best.
+# overlap-corrected t-interval and a verdict. The selection stays at
+# :math:`\lambda = 0` unless a family-wise (Holm) test finds a :math:`\lambda`
+# that helps; among those it takes the one closest to 0 within one standard
+# error of the best.
 
 summary = summarize_sweep(table, as_frame=False)
 chosen = int(summary["selected"].argmax())

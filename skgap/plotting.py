@@ -314,8 +314,8 @@ def _named_tables(table, hue):
 METRIC_LABELS = {
     "auc": "ROC AUC",
     "accuracy": "accuracy",
-    "ARI": "k-means ARI (pooled image+text vs labels)",
-    "NMI": "k-means NMI (pooled image+text vs labels)",
+    "ARI": "k-means ARI vs labels (mean over modalities)",
+    "AMI": "k-means AMI vs labels (mean over modalities)",
     "modality_ARI": "k-means ARI vs modality (lower is better)",
 }
 _TASK_LABELS = {

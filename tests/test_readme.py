@@ -27,13 +27,17 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch, capsys):
     summary = namespace["summary"]
     row = summary[(summary.lam == 1) & (summary.metric == "modality_ARI")].iloc[0]
     assert row["verdict"] == "helps" and row["diff"] == pytest.approx(-0.97, abs=0.01)
-    # The one-SE theorem on the search it prints: the chosen lambda is the one closest to 0
-    # whose mean CV score is within one paired standard error of the best mean.
+    # The default rule on the search it prints: lambda = 0 unless some lambda helps at
+    # family-wise level 5% (Holm-adjusted p below 0.05, mean above lambda 0's).
     res = namespace["search"].cv_results_
     lams = np.asarray(res["param_lam"], dtype=float)
-    mean, se = np.asarray(res["mean_test_score"]), np.asarray(res["se_to_best"])
-    within = np.flatnonzero(mean >= mean.max() - se)
-    chosen = within[np.argmin(np.abs(lams[within]))]
+    mean, p_holm = np.asarray(res["mean_test_score"]), np.asarray(res["p_holm"])
+    helps = (p_holm < 0.05) & (mean > mean[lams == 0][0])
+    if helps.any():
+        chosen = int(np.flatnonzero(res["selected"])[0])
+        assert helps[chosen]
+    else:
+        chosen = int(np.flatnonzero(lams == 0)[0])
     assert namespace["search"].lam_ == pytest.approx(lams[chosen])
     assert np.flatnonzero(res["selected"]).tolist() == [chosen]
 

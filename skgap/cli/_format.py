@@ -95,7 +95,8 @@ def format_sweep(summary, task, metric, title=None, confidence=0.95):
     for i in rows_of:
         mark = "<- selected" if summary["selected"][i] else ""
         ci = (f"[{summary['ci_low'][i]:+.4f}, {summary['ci_high'][i]:+.4f}]"
-              if not math.isnan(summary["ci_low"][i]) else "-")
+              if not math.isnan(summary["ci_low"][i])
+              else "no interval with one split" if summary["n"][i] < 2 else "-")
         diff = summary["diff"][i]
         rows.append(
             [f"{summary['lam'][i]:.2f}", f"{summary['mean'][i]:.4f} +/- {summary['std'][i]:.4f}",
@@ -134,6 +135,7 @@ def format_best(summary, task, metric):
                 f"{sel['change']:+.4f} (CI [{sel['ci_low']:+.4f}, {sel['ci_high']:+.4f}])")
     else:
         text = f"{label}: no lambda beats lambda 0 beyond noise"
+        text += _width_note(summary, task, metric)
         if sel["lambda"] != 0:
             text += f" (the selection rule, within noise of the top, picks {sel['lambda']:g})"
     rows = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
@@ -145,6 +147,24 @@ def format_best(summary, task, metric):
                  f"(at {summary['lam'][worst]:g}: {summary['diff'][worst]:+.4f}, "
                  f"CI [{summary['ci_low'][worst]:+.4f}, {summary['ci_high'][worst]:+.4f}])")
     return text + "."
+
+
+def _width_note(summary, task, metric):
+    """What the interval can say: its half-width at the most promising lambda, or that
+    one split gives none."""
+    rows = dict(((t, m), idx) for t, m, idx in summary_groups(summary))[(task, metric)]
+    rows = [i for i in rows if summary["lam"][i] != 0 and not math.isnan(summary["diff"][i])]
+    if not rows:
+        return ""
+    if all(summary["n"][i] < 2 for i in rows):
+        return " (no interval with one split: use --seeds 5 or more)"
+    top = max((i for i in rows if not math.isnan(summary["ci_low"][i])),
+              key=lambda i: abs(summary["diff"][i]), default=None)
+    if top is None:
+        return ""
+    half = (summary["ci_high"][top] - summary["ci_low"][top]) / 2
+    return (f" (no evidence \N{EM DASH} the interval spans \N{PLUS-MINUS SIGN}{half:.4f} "
+            f"at lambda {summary['lam'][top]:g}; more splits would tell)")
 
 
 def to_jsonable(obj):

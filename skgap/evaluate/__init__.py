@@ -45,7 +45,7 @@ from ._captioning import (
 from ._groupwise import groupwise_scores, knn_accuracy
 from ._probes import LateFusionClassifier, make_linear_probe
 from ._scorers import make_clustering_scorer, make_retrieval_scorer
-from ._paper_probe import PaperProbe, make_paper_probe
+from ._paper_probe import PaperProbe, ProbeTrainingWarning, make_paper_probe
 from ._sweep import DegenerateTaskWarning, LabelLeakageWarning, gap_sweep, summarize_sweep
 from ._tasks import TASK_FAMILIES
 from ._zeroshot import zero_shot_scores
@@ -56,6 +56,7 @@ __all__ = [
     "LateFusionClassifier",
     "LocalLMGenerator",
     "PaperProbe",
+    "ProbeTrainingWarning",
     "RetrievalCaptioner",
     "TASK_FAMILIES",
     "auc_scorer",

@@ -36,7 +36,7 @@ from ._captioning import caption_metric_settings, check_texts, require_caption_e
 from ._captioning import split_captioning
 from ._degenerate import DegenerateTaskWarning, duplicate_rows_reason
 from ._implicit import ShiftedTrainingRows, fits_in_place
-from ._paper_probe import make_paper_probe
+from ._paper_probe import ProbeTrainingWarning, make_paper_probe
 from ._probes import make_linear_probe
 from ._summary import summarize_sweep
 from ._table import make_table
@@ -91,7 +91,9 @@ class _SweepPlan:
     are the zero-shot classes (None: text prototypes of each training split);
     ``threads`` is the count of threads one probe evaluation may use (1 when
     fits run in parallel); ``norms`` the block norms of every row of ``X``
-    when the probes train in place.
+    when the probes train in place; ``seed`` seeds k-means (and, with
+    ``reseed_probe``, the probe) and differs from split to split, so that an
+    interval over splits sees their own randomness too.
     """
 
     transformer: object
@@ -107,6 +109,7 @@ class _SweepPlan:
     threads: int = 1
     norms: object = None
     texts: object = None
+    reseed_probe: bool = False
 
     @property
     def slices(self):
@@ -162,6 +165,12 @@ def _check_transformer(transformer, path):
             f"(parameters: {sorted(transformer.get_params())})."
         )
     return transformer
+
+
+def _reseeded(probe, seed):
+    """A clone of ``probe`` whose every ``random_state`` parameter is ``seed``."""
+    keys = [k for k in probe.get_params() if k == "random_state" or k.endswith("__random_state")]
+    return clone(probe).set_params(**dict.fromkeys(keys, seed))
 
 
 def _resolve_probe(probe, task):
@@ -302,14 +311,22 @@ def _run_one(X, y, train, test, value, plan):
                                 dims=plan.dims, labelled=plan.label_task != "none",
                                 seed=plan.seed)
 
-    rows = score_split(
-        plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
-        classes=plan.classes, class_embeddings=C, seed=plan.seed, caption=caption,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ProbeTrainingWarning)
+        rows = score_split(
+            plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
+            classes=plan.classes, class_embeddings=C, seed=plan.seed, caption=caption,
+        )
+    # A probe that did not train is reported once per sweep, naming its fits; the
+    # records travel back with the scores (a worker process's warnings would be lost).
+    notes = [str(w.message) for w in caught if issubclass(w.category, ProbeTrainingWarning)]
+    for w in caught:
+        if not issubclass(w.category, ProbeTrainingWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     blocks = [Z_test[:, s] for s in plan.slices]
     geometry = [mean_resultant_length(B) for B in blocks]
     gaps = [modality_gap(blocks[0], B)[1] for B in blocks[1:]]
-    return rows, geometry, gaps
+    return rows, geometry, gaps, notes
 
 
 def _warn_leakage(X, y, splits, plan, results, values):
@@ -387,21 +404,21 @@ def _block_probe_auc(X, y, splits, plan, results, values, block):
     """
     j = int(np.argmin(np.abs(values)))
     if block in plan.tasks:
-        scores = [score for rows, _, _ in results[j::len(values)]
+        scores = [score for rows, _, _, _ in results[j::len(values)]
                   for task, metric, score in rows if task == block and metric == "auc"]
         return float(np.nanmean(scores)) if np.isfinite(scores).any() else np.nan
     train, test = splits[0]
     block_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=(block,),
                          classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
     # Through run_fits like every other fit: one BLAS thread.
-    (rows, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, block_plan)])
+    (rows, _, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, block_plan)])
     return rows[0][2]
 
 
 def _report_missing_labels(results, jobs):
     """Warn, naming each split, when a label has no positive or no negative in a test split."""
     missing = sorted({
-        (metric, seed) for (seed, _), (rows, _, _) in zip(jobs, results)
+        (metric, seed) for (seed, _), (rows, _, _, _) in zip(jobs, results)
         for task, metric, score in rows if metric.startswith("auc_") and np.isnan(score)
     })
     if missing:
@@ -486,7 +503,9 @@ def gap_sweep(
         centroids to their midpoint), :math:`\lambda < 0` *widens* it by
         moving each modality away from the other along :math:`\Delta` (the
         two-directional sweep of Liang et al. 2022). Include 0 (no
-        intervention): :func:`summarize_sweep` measures every value against it.
+        intervention): :func:`summarize_sweep` measures every value against it
+        (for the default gap shift a grid without 0 gets it added, with a
+        warning).
     n_seeds : int, default=5
         Number of random splits.
     test_size : float in (0, 1) or int, default=0.2
@@ -513,7 +532,8 @@ def gap_sweep(
           directions; metrics ``i2t_R@1``, ``t2i_R@1``, ...;
         - ``'clustering'``: k-means (k = number of classes, 10 restarts) on the
           pooled image and text rows of the test split; metrics ``ARI`` and
-          ``NMI`` against the labels, and ``modality_ARI`` against the modality
+          ``AMI`` against the labels (each on one modality's rows, averaged
+          over the two: a pair votes once), and ``modality_ARI`` against the modality
           of each row (high: the clusters follow the modality, not the meaning;
           lower is better);
         - ``'text_to_image'``: the probe trained on the *text* rows of the
@@ -590,7 +610,9 @@ def gap_sweep(
     table : pandas.DataFrame or dict of ndarray
         Long format: one row per (seed, value, task, metric) with columns
         ``task``, ``metric``, ``lam`` (the value of the path parameter),
-        ``seed``, ``score``, and the geometry of the transformed test rows:
+        ``seed``, ``score``, ``n_train`` and ``n_test`` (the split sizes, which
+        the overlap correction of :func:`summarize_sweep` reads), and the
+        geometry of the transformed test rows:
         ``gap_norm`` (centroid gap; ``gap_norm_<m>`` per further modality when
         there are more than two) and ``R_image``, ``R_text`` (mean resultant
         length of each block). For the wide layout of one task (one column
@@ -656,10 +678,11 @@ def gap_sweep(
     >>> X, y = make_paired_embeddings(300, 16, preset="mimic-clip", random_state=0)
     >>> table = gap_sweep(X, y, lams=[0.0, 1.0], n_seeds=2, tasks=("fusion", "clustering"),
     ...                   as_frame=False)
-    >>> sorted(table)
-    ['R_image', 'R_text', 'gap_norm', 'lam', 'metric', 'score', 'seed', 'task']
+    >>> sorted(table)  # doctest: +NORMALIZE_WHITESPACE
+    ['R_image', 'R_text', 'gap_norm', 'lam', 'metric', 'n_test', 'n_train', 'score',
+     'seed', 'task']
     >>> sorted(set(table["metric"].tolist()))
-    ['ARI', 'NMI', 'auc', 'modality_ARI']
+    ['AMI', 'ARI', 'auc', 'modality_ARI']
     """
     modality_dims = check_carried_dims(modality_dims, carried_modality_dims(X), "gap_sweep")
     X = check_array(X, dtype=[np.float64, np.float32], input_name="X", ensure_min_samples=4)
@@ -674,6 +697,15 @@ def gap_sweep(
         label_task = check_task(task, y)
     transformer = _check_transformer(transformer, path)
     values = _check_values(lams, transformer is None)
+    if transformer is None and not (values == 0).any():
+        # Every change is measured against the unshifted rows; without them no verdict exists.
+        warnings.warn(
+            f"lams {values.tolist()} has no 0 (the unshifted embeddings, which every change is "
+            "measured against); adding lambda = 0 to the sweep.",
+            UserWarning,
+            stacklevel=2,
+        )
+        values = np.concatenate([[0.0], values])
     n_train, n_test = _check_split_sizes(n_seeds, test_size, X.shape[0])
     _check_class_sizes(y, label_task)
     dims = resolve_modality_dims(X.shape[1], modality_dims, min_blocks=2)
@@ -700,21 +732,26 @@ def gap_sweep(
         probe=probe, label_task=label_task, classes=classes, class_embeddings=C,
         # One fit at a time: the BLAS-allowed cores share each probe
         # evaluation (the result does not depend on them).
-        threads=threads, texts=texts,
+        threads=threads, texts=texts, reseed_probe=isinstance(probe, str),
     )
     if plan.implicit and plan.probes:
         # The probes' block norms depend on neither the split nor the value:
         # one pass over X for the whole sweep, not one per fit.
         plan = replace(plan, norms=block_norms(X, plan.slices))
     stratify = None if unlabelled else _stratify_labels(y, label_task, n_train, n_test)
-    splits = _make_splits(X.shape[0], n_seeds, test_size, stratify, random_state)
+    splits, split_seeds = _make_splits(X.shape[0], n_seeds, test_size, stratify, random_state)
     jobs = [(s, float(v)) for s in range(n_seeds) for v in values]
-    results = _run_splits(X, y, splits, values, plan, n_jobs, progress)
+    results = _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress)
     _warn_leakage(X, y, splits, plan, results, values)
     _warn_degenerate(X, plan)
     if label_task == "multilabel":
         _report_missing_labels(results, jobs)
-    table = make_table(_long_columns(results, jobs, dims), as_frame)
+    _report_untrained_probes(results, jobs)
+    columns = _long_columns(results, jobs, dims)
+    # The split sizes: summarize_sweep's overlap correction needs n_test / n_train.
+    columns["n_train"] = np.full(columns["lam"].size, n_train)
+    columns["n_test"] = np.full(columns["lam"].size, n_test)
+    table = make_table(columns, as_frame)
     if "captioning" in tasks and hasattr(table, "attrs"):
         table.attrs["captioning"] = caption_metric_settings()
     return table
@@ -736,7 +773,8 @@ def _no_labels(n_rows, tasks, task, class_embeddings):
 
 
 def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
-    """``n_seeds`` sorted (train, test) index pairs, the same for every value and task."""
+    """``n_seeds`` sorted (train, test) index pairs, the same for every value and task,
+    and each split's seed."""
     rng = check_random_state(random_state)
     split_seeds = rng.randint(np.iinfo(np.int32).max, size=n_seeds)
     indices = np.arange(n_samples)
@@ -746,16 +784,20 @@ def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
             indices, test_size=test_size, stratify=stratify, random_state=int(seed)
         )
         splits.append((np.sort(train), np.sort(test)))
-    return splits
+    return splits, [int(seed) for seed in split_seeds]
 
 
-def _run_splits(X, y, splits, values, plan, n_jobs, progress):
+def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
     """Every (split, value) fit, in that order; parallel across the values of a
-    split, the progress bar advancing after each split."""
+    split, the progress bar advancing after each split. Each split has its own
+    seed (k-means, and the probe when the sweep built it); the values of one
+    split share it, so that their differences stay paired."""
     bar = _progress_bar(len(splits) * len(values), progress)
     results = []
-    for train, test in splits:
-        batch = [(X, y, train, test, float(v), plan) for v in values]
+    for (train, test), seed in zip(splits, split_seeds):
+        probe = _reseeded(plan.probe, seed) if plan.reseed_probe else plan.probe
+        split_plan = replace(plan, seed=seed, probe=probe)
+        batch = [(X, y, train, test, float(v), split_plan) for v in values]
         results += run_fits(_run_one, batch, n_jobs=n_jobs)
         if bar is not None:
             bar.update(len(batch))
@@ -771,7 +813,7 @@ def _long_columns(results, jobs, dims):
                       else [f"gap_norm_{names[m]}" for m in range(1, len(dims))])
     geometry_names += [f"R_{name}" for name in names]
     geometry = {k: [] for k in geometry_names}
-    for (seed, value), (rows, R, gaps) in zip(jobs, results):
+    for (seed, value), (rows, R, gaps, _) in zip(jobs, results):
         for task, metric, score in rows:
             columns["task"].append(task)
             columns["metric"].append(metric)
@@ -789,6 +831,23 @@ def _long_columns(results, jobs, dims):
     }
     out.update({k: np.array(v, dtype=float) for k, v in geometry.items()})
     return out
+
+
+def _report_untrained_probes(results, jobs):
+    """One warning naming every fit whose probe ended no better than chance on its
+    own training rows (task, split, value)."""
+    found = [f"{note} [split {seed}, lambda {value:g}]"
+             for (seed, value), (_, _, _, notes) in zip(jobs, results) for note in notes]
+    if found:
+        listed = "; ".join(found[:5])
+        more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+        warnings.warn(
+            f"{len(found)} of the sweep's probe fits ended no better than chance on their own "
+            f"training rows, so their test scores say nothing about the embeddings: "
+            f"{listed}{more}.",
+            ProbeTrainingWarning,
+            stacklevel=3,
+        )
 
 
 def _check_split_sizes(n_seeds, test_size, n_samples):

@@ -14,12 +14,13 @@ from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from .._core._validation import Interval  # refuses booleans
 from .._core._parallel import one_blas_thread, pass_threads, run_fits
-from .._core._selection import SELECTION_RULES, select_setting
+from .._core._selection import SELECTION_RULES, family_helps, select_setting
 from .._core._streaming import fit_rows_in_chunks
 from .._core._validation import PairedMixin, modality_dims_constraint
 from ._implicit import (
@@ -34,6 +35,18 @@ from ._shift import ModalityGapShifter
 from ._solver import encode_labels, fit_logistic_regression, fit_shifted_logistic, preconditioner
 
 __all__ = ["ModalityGapShifterCV"]
+
+
+def _refit_has(name):
+    """``available_if`` check: the refitted pipeline has method ``name`` (before
+    fit, the probe's class decides, as in GridSearchCV)."""
+
+    def check(self):
+        if hasattr(self, "best_estimator_"):
+            return hasattr(self.best_estimator_, name)
+        return hasattr(LogisticRegression, name)
+
+    return check
 
 
 class _FoldProbe(LogisticRegression):
@@ -270,14 +283,19 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         Width of each modality block of ``X``; ``None`` means two equal blocks.
     direction : {'raw', 'unit'}, default='raw'
         Shift direction (see :class:`ModalityGapShifter`).
-    select : {'one_se', 'best'}, default='one_se'
+    select : {'holm_one_se', 'one_se', 'best'}, default='holm_one_se'
         How :math:`\lambda` is chosen from the cross-validated scores
-        (the rule of :func:`skgap.summarize_sweep` too). ``'best'``: the highest
-        mean score, as ``GridSearchCV``. ``'one_se'``: the one-standard-error
-        rule -- the :math:`\lambda` closest to 0 whose mean score is at most
-        one standard error below the best, that error being the one of the
-        paired per-fold difference from the best :math:`\lambda`; on a flat
-        or noisy curve this is :math:`\lambda = 0`, no intervention.
+        (the rules of :func:`skgap.summarize_sweep` too, with the same
+        standard errors). ``'holm_one_se'``: :math:`\lambda = 0` (which the
+        grid must then hold) unless a family-wise test over the grid -- the
+        corrected resampled t of each :math:`\lambda` against 0, Holm-adjusted
+        at level 0.05 -- finds values that help; among those, the one-SE rule.
+        ``'one_se'``: the classic one-standard-error rule over the whole grid
+        -- the :math:`\lambda` closest to 0 whose mean score is at most one
+        standard error below the best, that error being the one of the paired
+        per-fold difference from the best :math:`\lambda` (no test: it leaves
+        0 on pure noise often). ``'best'``: the highest mean score, as
+        ``GridSearchCV``.
 
     Attributes
     ----------
@@ -291,12 +309,17 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     cv_results_ : dict of ndarray
         ``params``, ``param_lam``, ``split{k}_test_score``,
         ``mean_test_score``, ``std_test_score``, ``rank_test_score`` (by mean
-        score, 1 the highest, whatever ``select``), ``se_to_best`` (standard
-        error of the paired per-fold difference from the highest-mean
-        :math:`\lambda`, 0 for that one, NaN with one fold), ``selected``
+        score, 1 the highest, whatever ``select``; ties share the smallest
+        rank), ``se_to_best`` (corrected standard error of the paired per-fold
+        difference from the highest-mean :math:`\lambda`, 0 for that one, NaN
+        with one fold), ``p_holm`` (Holm-adjusted p-value of each
+        :math:`\lambda` against 0; NaN without 0 in the grid), ``selected``
         (True at ``best_index_`` only), ``mean_fit_time``, ``std_fit_time``
         (seconds per probe fit, features included) and ``mean_n_iter``
         (solver iterations), one entry per :math:`\lambda` in grid order.
+    test_train_ratio_ : float
+        Mean held-out over mean training rows of the folds, :math:`n_2/n_1`
+        of the standard errors' overlap correction.
     n_iter_ : ndarray of shape (n_splits, n_lams)
         Solver iterations of each fold and :math:`\lambda`.
     best_estimator_ : Pipeline
@@ -323,11 +346,17 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
     -----
     With ``select='one_se'``, let :math:`b` be the :math:`\lambda` of highest
     mean score :math:`\bar x_b` over the :math:`n` folds and
-    :math:`\mathrm{se}_j = \operatorname{sd}_k(x_{kj} - x_{kb})/\sqrt n`
-    (``se_to_best``); the selected :math:`\lambda` is the smallest one with
-    :math:`\bar x_j \ge \bar x_b - \mathrm{se}_j`. The folds share rows, so
-    this standard error is optimistic (Nadeau & Bengio 2003): a screen
-    against noise, not a test.
+    :math:`\mathrm{se}_j = \operatorname{sd}_k(x_{kj} - x_{kb})
+    \sqrt{1/n + n_2/n_1}` (``se_to_best``), with :math:`n_2/n_1` the mean
+    test/train ratio of the folds: the folds share training rows, and this
+    term (Nadeau & Bengio 2003; Bouckaert & Frank 2004 for k-fold) widens the
+    plain :math:`\operatorname{sd}/\sqrt n` for it. The selected
+    :math:`\lambda` is the smallest one with
+    :math:`\bar x_j \ge \bar x_b - \mathrm{se}_j`. ``'holm_one_se'`` runs
+    the same rule among the :math:`\lambda` whose Holm-adjusted corrected-t
+    p-value against :math:`\lambda = 0` is below 0.05 (and whose mean
+    exceeds that of 0), and keeps 0 when there are none
+    (:func:`skgap._core._selection.select_setting`).
 
     For every fold with training rows :math:`\mathcal T`, the shift of block
     :math:`m` is :math:`s_m` (``ModalityGapShifter``'s ``shift_vectors_`` on
@@ -435,7 +464,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         max_iter=100,
         modality_dims=None,
         direction="raw",
-        select="one_se",
+        select="holm_one_se",
     ):
         self.lams = lams
         self.cv = cv
@@ -540,13 +569,20 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
 
         mean = scores.mean(axis=0)
         # Rank 1 is the best; ties share the smallest rank, as in GridSearchCV.
-        order = (-mean).argsort(kind="stable")
-        rank = np.empty(len(lams), dtype=np.int32)
-        rank[order] = np.arange(1, len(lams) + 1)
-        for i in range(1, len(lams)):
-            if mean[order[i]] == mean[order[i - 1]]:
-                rank[order[i]] = rank[order[i - 1]]
-        self.best_index_, se_to_best = select_setting(scores, lams, rule=self.select)
+        rank = rankdata(-mean, method="min").astype(np.int32)
+        # The folds overlap in their training rows: the corrected standard errors
+        # of the sweep's summary, with this search's test/train ratio.
+        ratio = float(np.mean([t.size for _, t in splits]) / np.mean([t.size for t, _ in splits]))
+        if self.select == "holm_one_se" and not (lams == 0).any():
+            raise ValueError(
+                f"select='holm_one_se' tests every lambda against 0, but lams {lams.tolist()} "
+                "has no 0; add it, or use select='one_se' or 'best'."
+            )
+        self.best_index_, se_to_best = select_setting(scores, lams, rule=self.select,
+                                                      test_train_ratio=ratio)
+        p_holm = np.full(len(lams), np.nan)
+        if (lams == 0).any():
+            _, _, p_holm = family_helps(scores, lams, test_train_ratio=ratio)
         self.cv_results_ = {
             "params": [{"lam": float(v)} for v in lams],
             "param_lam": lams.copy(),
@@ -555,12 +591,14 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
             "std_test_score": scores.std(axis=0),
             "rank_test_score": rank,
             "se_to_best": se_to_best,
+            "p_holm": p_holm,
             "selected": np.arange(len(lams)) == self.best_index_,
             "mean_fit_time": fit_times.mean(axis=0),
             "std_fit_time": fit_times.std(axis=0),
             "mean_n_iter": self.n_iter_.mean(axis=0),
         }
         self.lam_ = float(lams[self.best_index_])
+        self.test_train_ratio_ = ratio
         self.best_score_ = float(mean[self.best_index_])
 
         shifter.set_params(lam=self.lam_)
@@ -583,6 +621,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         X, _ = self._validate_paired(X, reset=False)
         return X
 
+    @available_if(_refit_has("predict"))
     def predict(self, X):
         """Class labels of the refitted pipeline.
 
@@ -597,6 +636,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         X = self._check_X(X)
         return self.best_estimator_.predict(X)
 
+    @available_if(_refit_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities of the refitted pipeline.
 
@@ -611,6 +651,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         X = self._check_X(X)
         return self.best_estimator_.predict_proba(X)
 
+    @available_if(_refit_has("predict_log_proba"))
     def predict_log_proba(self, X):
         """Log class probabilities of the refitted pipeline.
 
@@ -625,6 +666,7 @@ class ModalityGapShifterCV(ClassifierMixin, MetaEstimatorMixin, PairedMixin, Bas
         X = self._check_X(X)
         return self.best_estimator_.predict_log_proba(X)
 
+    @available_if(_refit_has("decision_function"))
     def decision_function(self, X):
         """Decision values of the refitted pipeline's probe.
 

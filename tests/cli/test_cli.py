@@ -186,7 +186,7 @@ def test_sweep_writes_its_files(npz, tmp_path, capsys):
         assert "no lambda beats lambda 0 beyond noise" in out and "best lambda" not in out
     assert summary["cone_statistics"]["n_samples"] == 200
     lines = (out_dir / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    assert lines[0] == "task,metric,lam,seed,score,gap_norm,R_image,R_text,n_train,n_test"
     assert len(lines) == 1 + 3 * 3
 
 
@@ -379,7 +379,7 @@ def test_demo_tells_the_story_and_writes_figures(tmp_path, capsys):
     for name in ("cones.png", "sweep.png", "tasks.png", "sweep.csv", "tasks.csv"):
         assert (out_dir / name).is_file(), name
     header = (out_dir / "sweep.csv").read_text().splitlines()[0]
-    assert header == "dataset,task,metric,lam,seed,score,gap_norm,R_image,R_text"
+    assert header == "dataset,task,metric,lam,seed,score,gap_norm,R_image,R_text,n_train,n_test"
     # Every printed table column has a header: no blank header cell.
     for block in out.split("\n\n"):
         lines = block.splitlines()

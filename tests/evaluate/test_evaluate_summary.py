@@ -31,7 +31,8 @@ def test_statistics_against_scipy():
     lams = [0.0, 0.5, 1.0]
     S = 0.8 + rng.normal(scale=0.05, size=(6, 1)) + rng.normal(scale=0.01, size=(6, 3))
     S[:, 2] += 0.03
-    s = summarize_sweep(_long(S, lams, gap_norm=np.tile([1.0, 0.5, 0.1], 6)), as_frame=False)
+    s = summarize_sweep(_long(S, lams, gap_norm=np.tile([1.0, 0.5, 0.1], 6)),
+                        test_train_ratio=0.0, as_frame=False)
     np.testing.assert_allclose(s["mean"], S.mean(0))
     np.testing.assert_allclose(s["std"], S.std(0, ddof=1))
     np.testing.assert_array_equal(s["n"], [6, 6, 6])
@@ -44,7 +45,7 @@ def test_statistics_against_scipy():
         assert s["ci_high"][j] == pytest.approx(ci.high)
         assert s["se"][j] == pytest.approx(stats.sem(S[:, j] - S[:, 0]))
     ci90 = stats.ttest_rel(S[:, 2], S[:, 0]).confidence_interval(0.9)
-    s90 = summarize_sweep(_long(S, lams), confidence=0.9, as_frame=False)
+    s90 = summarize_sweep(_long(S, lams), confidence=0.9, test_train_ratio=0, as_frame=False)
     assert s90["ci_low"][2] == pytest.approx(ci90.low)
     assert s["verdict"][2] == "helps"
     assert s["diff"][0] == 0 and s["verdict"][0] == "no evidence"
@@ -103,9 +104,9 @@ def test_groups_are_summarised_apart_and_frames_work():
 
 
 def test_without_lambda_zero_or_with_nan_scores():
-    s = summarize_sweep(_long([[0.5, 0.6], [0.55, 0.7]], [0.5, 1]), as_frame=False)
-    assert np.isnan(s["diff"]).all() and set(s["verdict"]) == {"no evidence"}
-    assert s["selected"].sum() == 1
+    # Without lambda = 0 there is nothing to measure a change against: refused, not '-'.
+    with pytest.raises(ValueError, match="fusion/auc: the table has no lambda = 0"):
+        summarize_sweep(_long([[0.5, 0.6], [0.55, 0.7]], [0.5, 1]), as_frame=False)
     t = _long([[np.nan, np.nan], [np.nan, np.nan]], [0, 1], metric="auc_0")
     s = summarize_sweep(t, as_frame=False)
     assert not s["selected"].any() and s["n"].tolist() == [0, 0]
@@ -133,3 +134,44 @@ def test_two_sweeps_in_one_table_are_refused():
 def test_errors(table, kwargs, match):
     with pytest.raises(ValueError, match=match):
         summarize_sweep(table, **kwargs)
+
+
+def test_overlap_correction_reads_the_split_sizes():
+    rng = np.random.RandomState(7)
+    S = 0.8 + rng.normal(scale=0.05, size=(6, 1)) + rng.normal(scale=0.01, size=(6, 2))
+    t = _long(S, [0, 1], n_train=np.full(12, 160), n_test=np.full(12, 40))
+    s = summarize_sweep(t, as_frame=False)
+    d = S[:, 1] - S[:, 0]
+    assert s["se"][1] == pytest.approx(d.std(ddof=1) * np.sqrt(1 / 6 + 40 / 160))
+    assert s["ci_method"][1] == "Nadeau-Bengio corrected resampled t"
+    assert "n_train" not in s  # sizes are not geometry to average
+    # No sizes: gap_sweep's default split (test_size=0.2), n_test / n_train = 1/4.
+    assert summarize_sweep(_long(S, [0, 1]), as_frame=False)["se"][1] == pytest.approx(s["se"][1])
+    half = summarize_sweep(t, test_train_ratio=1.0, as_frame=False)
+    assert half["se"][1] == pytest.approx(d.std(ddof=1) * np.sqrt(1 / 6 + 1))
+    with pytest.raises(ValueError, match="n_train/n_test"):
+        summarize_sweep(_long(S, [0, 1], n_train=np.arange(12) + 1.0, n_test=np.ones(12)))
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("lam", np.nan, "'lam' column holds NaN"),
+    ("seed", np.nan, "'seed' column holds NaN"),
+    ("score", np.inf, "infinite"),
+])
+def test_missing_keys_and_infinite_scores_are_refused(column, value, match):
+    t = _long([[0.5, 0.6], [0.55, 0.7]], [0, 1])
+    t[column] = t[column].astype(float)
+    t[column][1] = value
+    with pytest.raises(ValueError, match=match):
+        summarize_sweep(t)
+
+
+def test_selected_is_consistent_with_the_verdicts():
+    rng = np.random.RandomState(8)
+    for _ in range(20):
+        S = 0.8 + rng.normal(scale=0.05, size=(5, 1)) + rng.normal(scale=0.01, size=(5, 4))
+        s = summarize_sweep(_long(S, [0, 0.3, 0.6, 1]), as_frame=False)
+        chosen = int(np.flatnonzero(s["selected"])[0])
+        # Off lambda = 0 only where the family-wise test (and so the verdict) says helps.
+        assert s["lam"][chosen] == 0 or (s["helps_fwer"][chosen]
+                                         and s["verdict"][chosen] == "helps")

@@ -37,7 +37,9 @@ def test_table_layout(binary):
     X, y = binary
     table = gap_sweep(X, y, lams=[0.0, 0.5, 1.0], n_seeds=3, as_frame=False)
     assert list(table) == ["task", "metric", "lam", "seed", "score", "gap_norm", "R_image",
-                           "R_text"]
+                           "R_text", "n_train", "n_test"]
+    assert set(table["n_train"]) == {X.shape[0] - int(np.ceil(0.2 * X.shape[0]))}
+    assert set(table["n_test"]) == {int(np.ceil(0.2 * X.shape[0]))}
     np.testing.assert_array_equal(table["lam"], [0, 0.5, 1] * 3)
     np.testing.assert_array_equal(table["seed"], np.repeat([0, 1, 2], 3))
     assert set(table["task"]) == {"fusion"} and set(table["metric"]) == {"auc"}
@@ -52,7 +54,7 @@ def test_frame_and_dict_outputs(binary):
     pd = pytest.importorskip("pandas")
     frame = gap_sweep(X, y, lams=[0, 1], n_seeds=2)
     assert isinstance(frame, pd.DataFrame)
-    assert frame.shape == (4, 8)
+    assert frame.shape == (4, 10)
     as_dict = gap_sweep(X, y, lams=[0, 1], n_seeds=2, as_frame=False)
     np.testing.assert_allclose(frame["score"].to_numpy(), as_dict["score"])
     with pytest.raises(ValueError, match="as_frame"):
@@ -154,10 +156,14 @@ def test_custom_probe_and_more_modalities():
                       as_frame=False)
     assert table["score"].shape == (2,)
     three = np.hstack([X, X[:, :8]])
-    table = gap_sweep(three, y, lams=[0.5], n_seeds=1, modality_dims=(8, 8, 8), as_frame=False)
-    assert list(table)[5:] == ["gap_norm_m1", "gap_norm_m2", "R_m0", "R_m1", "R_m2"]
+    with pytest.warns(UserWarning, match=r"lams \[0.5\] has no 0 .* adding lambda = 0"):
+        table = gap_sweep(three, y, lams=[0.5], n_seeds=1, modality_dims=(8, 8, 8),
+                          as_frame=False)
+    assert table["lam"].tolist() == [0.0, 0.5]
+    assert list(table)[5:] == ["gap_norm_m1", "gap_norm_m2", "R_m0", "R_m1", "R_m2",
+                               "n_train", "n_test"]
     # Block m2 repeats the image block: no gap between them.
-    assert table["gap_norm_m2"][0] == pytest.approx(0.0, abs=1e-6)
+    assert table["gap_norm_m2"][1] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_reproducible_and_parallel_equal(binary):

@@ -46,19 +46,21 @@ def _grid(lams, cv, tol=1e-4, max_iter=100, refit=True, **probe):
     )
 
 
-def _one_se_index(cv_results):
+def _one_se_index(cv_results, ratio=0.0):
     """The one-standard-error choice, written out from the split scores.
 
     Independent of skgap._selection: the best mean, the standard error of each
-    lambda's paired per-split difference from it, then the smallest lambda
-    within one such error of the best.
+    lambda's paired per-split difference from it (with the overlap term
+    ``ratio`` = n_test / n_train of the corrected resampled t), then the
+    smallest lambda within one such error of the best.
     """
     lams = np.asarray(cv_results["param_lam"], dtype=float)
     n = sum(key.startswith("split") and key.endswith("_test_score") for key in cv_results)
     split = np.array([cv_results[f"split{k}_test_score"] for k in range(n)])
     mean = split.mean(axis=0)
     best = int(np.argmax(mean))
-    se = [np.std(split[:, j] - split[:, best], ddof=1) / np.sqrt(n) for j in range(len(lams))]
+    se = [np.std(split[:, j] - split[:, best], ddof=1) * np.sqrt(1 / n + ratio)
+          for j in range(len(lams))]
     within = [j for j in range(len(lams)) if mean[j] >= mean[best] - se[j]]
     return min(within, key=lambda j: (lams[j], -mean[j]))
 
@@ -123,14 +125,18 @@ def test_one_se_agrees_with_gridsearch_refit_callable(data):
     lams = np.linspace(0, 1, 6)
     cv = StratifiedKFold(4, shuffle=True, random_state=1)
 
+    folds = list(cv.split(X, y))
+    ratio = np.mean([t.size for _, t in folds]) / np.mean([t.size for t, _ in folds])
+
     def refit(cv_results):
         res = dict(cv_results, param_lam=np.asarray(cv_results["param_shifter__lam"], float))
-        return _one_se_index(res)
+        return _one_se_index(res, ratio)
 
     grid = _grid(lams, cv, tol=1e-10, max_iter=5000, refit=refit).fit(X, y)
-    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000)
+    fast = ModalityGapShifterCV(lams, cv=cv, scoring="roc_auc", tol=1e-10, max_iter=5000,
+                                select="one_se")
     fast.fit(X, y)
-    assert fast.select == "one_se"  # the default
+    assert fast.test_train_ratio_ == pytest.approx(ratio)
     assert fast.best_index_ == grid.best_index_
     assert fast.lam_ == grid.best_params_["shifter__lam"]
 
@@ -138,16 +144,16 @@ def test_one_se_agrees_with_gridsearch_refit_callable(data):
 @pytest.mark.parametrize("lams", [np.linspace(0, 1, 6), [1.0, 0.0, 0.25, 0.5]])
 def test_one_se_is_the_smallest_lambda_within_one_standard_error(lams):
     X, y = make_paired_embeddings(300, 8, 2, noise=4.0, random_state=3)
-    fast = ModalityGapShifterCV(lams, cv=5, scoring="roc_auc").fit(X, y)
+    fast = ModalityGapShifterCV(lams, cv=5, scoring="roc_auc", select="one_se").fit(X, y)
     res = fast.cv_results_
-    assert fast.best_index_ == _one_se_index(res)
+    assert fast.best_index_ == _one_se_index(res, fast.test_train_ratio_)
     assert fast.lam_ == res["param_lam"][fast.best_index_]
     assert fast.best_score_ == res["mean_test_score"][fast.best_index_]
     np.testing.assert_array_equal(res["selected"], np.arange(len(lams)) == fast.best_index_)
     split = np.array([res[f"split{k}_test_score"] for k in range(5)])
     best = int(np.argmax(split.mean(0)))
-    np.testing.assert_allclose(
-        res["se_to_best"], (split - split[:, [best]]).std(0, ddof=1) / np.sqrt(5)
+    np.testing.assert_allclose(  # 5 folds: n_test / n_train = 1/4
+        res["se_to_best"], (split - split[:, [best]]).std(0, ddof=1) * np.sqrt(1 / 5 + 1 / 4)
     )
     assert res["se_to_best"][best] == 0.0
 
@@ -156,7 +162,7 @@ def test_one_se_never_picks_a_larger_lambda_than_best(data):
     """On an ascending grid the best lambda is itself a one-SE candidate."""
     X, y = data
     lams = np.linspace(0, 1, 5)
-    one_se = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc").fit(X, y)
+    one_se = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc", select="one_se").fit(X, y)
     best = ModalityGapShifterCV(lams, cv=3, scoring="roc_auc", select="best").fit(X, y)
     np.testing.assert_array_equal(
         one_se.cv_results_["mean_test_score"], best.cv_results_["mean_test_score"]
@@ -506,3 +512,26 @@ def test_one_vs_rest_auc_of_the_softmax_probabilities():
     assert _score_decisions("roc_auc_ovr", raw, np.minimum(y, 2), classes) is None
     assert _score_decisions("roc_auc_ovr", raw, y + 1, classes) is None
     assert _score_decisions("roc_auc_ovo", raw, y, classes) is None
+
+
+def test_rank_ties_share_the_smallest_rank():
+    """A lambda given twice scores twice the same: both get the smaller rank, as in
+    GridSearchCV (rankdata's 'min'), and the next rank skips one."""
+    X, y = make_paired_embeddings(200, 8, 2, random_state=0)
+    fast = ModalityGapShifterCV([0.0, 1.0, 1.0], cv=3, scoring="roc_auc", select="best").fit(X, y)
+    mean = fast.cv_results_["mean_test_score"]
+    assert mean[1] == mean[2] != mean[0]
+    want = [1, 2, 2] if mean[0] > mean[1] else [3, 1, 1]
+    assert fast.cv_results_["rank_test_score"].tolist() == want
+
+
+def test_holm_default_needs_zero_and_stays_at_zero_on_noise():
+    X, _ = make_paired_embeddings(240, 8, 2, random_state=1)
+    y = np.random.RandomState(1).randint(0, 2, size=240)  # labels carry nothing
+    fast = ModalityGapShifterCV(np.linspace(0, 1, 6), cv=5, scoring="roc_auc").fit(X, y)
+    assert fast.select == "holm_one_se"  # the default
+    assert fast.lam_ == 0.0
+    assert np.isnan(fast.cv_results_["p_holm"][0])
+    assert np.all(fast.cv_results_["p_holm"][1:] >= 0.05)
+    with pytest.raises(ValueError, match="no 0"):
+        ModalityGapShifterCV([0.5, 1.0], cv=3).fit(X, y)
