@@ -222,6 +222,8 @@ AUDIT = [
      error(ValueError, "lams must hold numbers, not booleans")),
     ("skgap.gap_sweep", "n_seeds=True", lambda: skgap.gap_sweep(X, y, lams=[0, 1], n_seeds=True),
      error(ValueError, "'n_seeds' parameter")),
+    ("skgap.gap_sweep", "y=None with a labelled task", lambda: skgap.gap_sweep(X, None, lams=[0, 1], n_seeds=2),
+     error(ValueError, r"y=None: task\(s\) \['fusion'\] need labels")),
     ("skgap.gap_sweep", "direction='sideways'", lambda: skgap.gap_sweep(X, y, direction="sideways"),
      error(ValueError, "'direction' parameter")),
     ("skgap.summarize_sweep", "not a sweep table", lambda: skgap.summarize_sweep({"score": [1.0]}),

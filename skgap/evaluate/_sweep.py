@@ -364,7 +364,7 @@ def _report_missing_labels(results, jobs):
 @validate_params(
     {
         "X": ["array-like"],
-        "y": ["array-like"],
+        "y": ["array-like", None],
         "lams": ["array-like"],
         "n_seeds": PositiveInt(),
         "test_size": [
