@@ -5,6 +5,8 @@ mechanics with data anyone can make. Re-exported as
 :func:`skgap.datasets.make_lesion_task`.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
@@ -103,10 +105,14 @@ def make_lesion_task(n_samples=200, *, image_size=64, n_classes=3, heatmaps="les
                              ("n_fixations", n_fixations, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if isinstance(n_classes, bool) or n_classes not in (2, 3, 4):
+    if (isinstance(n_classes, bool) or not isinstance(n_classes, Integral)
+            or n_classes not in (2, 3, 4)):
         raise ValueError(f"n_classes must be 2, 3 or 4, got {n_classes!r}.")
     if heatmaps not in ("lesion", "random"):
         raise ValueError(f"heatmaps must be 'lesion' or 'random', got {heatmaps!r}.")
+    for name, value in (("contrast", contrast), ("texture", texture)):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"{name} must be a number, got {value!r}.")
     if not 0 < contrast <= 1 or not 0 <= texture <= 1:
         raise ValueError(
             f"contrast must lie in (0, 1] and texture in [0, 1]; got {contrast}, {texture}."

@@ -68,6 +68,56 @@ def _fit(estimator, *args):
     return estimator.fit(*args)
 
 
+# Captioning: paired rows with a template text each, and a fitted captioner.
+XC, _, TEXTS = make_paired_embeddings(60, 8, return_texts=True, random_state=0)
+REFS = ["a cat sits on the mat", "a dog runs in the park", "two birds on a wire"]
+CAPS = ["the cat sits on a mat", "a dog walks in a park", "a bird on the wire"]
+
+
+def _captioner():
+    return skgap.RetrievalCaptioner().fit(XC[:40], TEXTS[:40])
+
+
+def _bleu_from_recorded_settings():
+    """BLEU-2 recomputed by sacrebleu from what caption_metric_settings records."""
+    sacrebleu = pytest.importorskip("sacrebleu")
+    recorded = skgap.evaluate.caption_metric_settings()["bleu"]
+    bleu = sacrebleu.BLEU(max_ngram_order=2, tokenize=recorded["tokenize"],
+                          lowercase=recorded["lowercase"], smooth_method=recorded["smooth_method"])
+    return bleu.corpus_score(CAPS, [REFS]).score / 100
+
+
+def _f1_micro_by_hand(y_true, y_pred):
+    tp = np.sum((y_true == 1) & (y_pred == 1))
+    return 2 * tp / (np.sum(y_true) + np.sum(y_pred))
+
+
+ML_TRUE = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+ML_PRED = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1]])
+
+
+def _text_cosines_by_hand(A, B):
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    return float(np.mean(np.diag(cosine_similarity(A, B))))
+
+
+# Gaze: two fixations on a 4x5 image.
+FIX = {"x": [1.0, 3.5], "y": [2.0, 0.5], "duration": [0.2, 0.6]}
+FIX_TIMED = {"x": [1.0, 3.5], "y": [2.0, 0.5], "start": [0.0, 1.0], "end": [0.5, 1.5]}
+
+
+def _gaze_by_hand(fix, shape, sigma):
+    """The duration-weighted sum of Gaussians, pixel by pixel."""
+    H, W = shape
+    out = np.zeros(shape)
+    for x, y_, d in zip(fix["x"], fix["y"], fix["duration"]):
+        for r in range(H):
+            for c in range(W):
+                out[r, c] += d * math.exp(-((c + 0.5 - x) ** 2 + (r + 0.5 - y_) ** 2) / (2 * sigma**2))
+    return out
+
+
 # (public name, case, call, outcome). ``skgap.X`` names resolve like imports.
 AUDIT = [
     # -- the paired layout -------------------------------------------------
@@ -172,6 +222,8 @@ AUDIT = [
      error(ValueError, "lams must hold numbers, not booleans")),
     ("skgap.gap_sweep", "n_seeds=True", lambda: skgap.gap_sweep(X, y, lams=[0, 1], n_seeds=True),
      error(ValueError, "'n_seeds' parameter")),
+    ("skgap.gap_sweep", "y=None with a labelled task", lambda: skgap.gap_sweep(X, None, lams=[0, 1], n_seeds=2),
+     error(ValueError, r"y=None: task\(s\) \['fusion'\] need labels")),
     ("skgap.gap_sweep", "direction='sideways'", lambda: skgap.gap_sweep(X, y, direction="sideways"),
      error(ValueError, "'direction' parameter")),
     ("skgap.summarize_sweep", "not a sweep table", lambda: skgap.summarize_sweep({"score": [1.0]}),
@@ -229,6 +281,70 @@ AUDIT = [
     ("skgap.evaluate.zero_shot_scores", "temperature=-1",
      lambda: skgap.evaluate.zero_shot_scores(V, y, np.eye(2, 8), temperature=-1.0),
      error(ValueError, "'temperature' parameter")),
+    ("skgap.RetrievalCaptioner", "n_candidates=True",
+     lambda: skgap.RetrievalCaptioner(n_candidates=True).fit(XC[:40], TEXTS[:40]),
+     error(ValueError, "'n_candidates' parameter")),
+    ("skgap.RetrievalCaptioner", "texts of the wrong length",
+     lambda: skgap.RetrievalCaptioner().fit(XC[:40], TEXTS[:20]), error(ValueError, "20 texts for 40 rows")),
+    ("skgap.RetrievalCaptioner", "queries that are bank pairs", lambda: _captioner().predict(XC[:3]),
+     error(ValueError, "pairs of the bank")),
+    ("skgap.RetrievalCaptioner", "scale 1e30",
+     lambda: skgap.RetrievalCaptioner(n_candidates=3).fit(1e30 * XC[:40].astype(np.float64), TEXTS[:40])
+     .retrieve(1e30 * XC[40:].astype(np.float64))[0],
+     equals(lambda: skgap.RetrievalCaptioner(n_candidates=3).fit(XC[:40], TEXTS[:40]).retrieve(XC[40:])[0])),
+    ("skgap.evaluate.LocalLMGenerator", "not a folder",
+     lambda: skgap.evaluate.LocalLMGenerator("/nonexistent/lm", [(["a"], "b")])(["a"]),
+     error(ValueError, "not a local folder")),
+    ("skgap.evaluate.LocalLMGenerator", "max_new_tokens=0",
+     lambda: skgap.evaluate.LocalLMGenerator(tempfile.mkdtemp(), [(["a"], "b")], max_new_tokens=0)(["a"]),
+     error(ValueError, "max_new_tokens must be a positive integer")),
+    ("skgap.evaluate.LocalLMGenerator", "shots=None",
+     lambda: skgap.evaluate.LocalLMGenerator(tempfile.mkdtemp(), None).build_prompt(["a"]),
+     error(TypeError, "shots must be a sequence")),
+    ("skgap.evaluate.LocalLMGenerator", "a template field other than shots and context",
+     lambda: skgap.evaluate.LocalLMGenerator(tempfile.mkdtemp(), [(["a"], "b")],
+                                             template="{shots}{context}{date}").build_prompt(["a"]),
+     error(ValueError, r"no other.*\['context', 'date', 'shots'\]")),
+    ("skgap.evaluate.caption_metric_settings", "an argument",
+     lambda: skgap.evaluate.caption_metric_settings("bleu"), error(TypeError, "positional argument")),
+    ("skgap.evaluate.caption_metric_settings", "BLEU from the recorded settings", _bleu_from_recorded_settings,
+     equals(lambda: skgap.evaluate.text_overlap_scores(REFS, CAPS, metrics=("bleu2",))["bleu2"], rel=1e-12)),
+    ("skgap.evaluate.label_agreement", "2-D labels that are not 0/1",
+     lambda: skgap.evaluate.label_agreement(np.full((4, 2), 2), np.full((4, 2), 2)),
+     error(ValueError, "0/1 indicators")),
+    ("skgap.evaluate.label_agreement", "mixed str/int labels", lambda: skgap.evaluate.label_agreement(MIXED, MIXED),
+     error(ValueError, "mixes labels of different types")),
+    ("skgap.evaluate.label_agreement", "per_label='no'",
+     lambda: skgap.evaluate.label_agreement(ML_TRUE, ML_PRED, per_label="no"),
+     error(ValueError, "per_label must be True or False")),
+    ("skgap.evaluate.label_agreement", "micro F1 by hand",
+     lambda: skgap.evaluate.label_agreement(ML_TRUE, ML_PRED)["label_f1_micro"],
+     equals(lambda: _f1_micro_by_hand(ML_TRUE, ML_PRED), rel=1e-12)),
+    ("skgap.evaluate.make_captioning_scorer", "metric='label_accuracy'",
+     lambda: skgap.evaluate.make_captioning_scorer("label_accuracy"), error(ValueError, "metric must be one of")),
+    ("skgap.evaluate.make_captioning_scorer", "texts of the wrong length",
+     lambda: skgap.evaluate.make_captioning_scorer("rouge1")(_captioner(), XC[40:], TEXTS[40:45]),
+     error(ValueError, "20 texts for 5 rows")),
+    ("skgap.evaluate.make_captioning_scorer", "the score of its metric",
+     lambda: skgap.evaluate.make_captioning_scorer("rouge1")(_captioner(), XC[40:], TEXTS[40:]),
+     equals(lambda: skgap.evaluate.text_overlap_scores(TEXTS[40:], _captioner().predict(XC[40:]),
+                                                       metrics=("rouge1",))["rouge1"])),
+    ("skgap.evaluate.semantic_agreement", "shapes differ", lambda: skgap.evaluate.semantic_agreement(V, T[:5]),
+     error(ValueError, "T_true has shape")),
+    ("skgap.evaluate.semantic_agreement", "a zero row", lambda: skgap.evaluate.semantic_agreement(0 * V, T),
+     error(ValueError, "zero norm")),
+    ("skgap.evaluate.semantic_agreement", "scale 1e300",
+     lambda: skgap.evaluate.semantic_agreement(1e300 * X64[:, :8], X64[:, 8:]),
+     equals(lambda: _text_cosines_by_hand(X64[:, :8], X64[:, 8:]), rel=1e-9)),
+    ("skgap.evaluate.text_overlap_scores", "metrics='bleu4'",
+     lambda: skgap.evaluate.text_overlap_scores(REFS, CAPS, metrics="bleu4"), error(ValueError, "got the string 'bleu4'")),
+    ("skgap.evaluate.text_overlap_scores", "no texts", lambda: skgap.evaluate.text_overlap_scores([], []),
+     error(ValueError, "references is empty")),
+    ("skgap.evaluate.text_overlap_scores", "lengths differ",
+     lambda: skgap.evaluate.text_overlap_scores(REFS, CAPS[:1]), error(ValueError, "1 texts for 3 rows")),
+    ("skgap.evaluate.text_overlap_scores", "metric='meteor'",
+     lambda: skgap.evaluate.text_overlap_scores(REFS, CAPS, metrics=("meteor",)),
+     error(ValueError, "unknown text metric")),
     # -- datasets ---------------------------------------------------------------
     ("skgap.datasets.make_paired_embeddings", "n_samples=True",
      lambda: make_paired_embeddings(True, 8), error(ValueError, "'n_samples' parameter")),
@@ -238,6 +354,14 @@ AUDIT = [
      error(ValueError, "'preset' parameter")),
     ("skgap.datasets.load_coco_clip", "a number as the path", lambda: skgap.datasets.load_coco_clip(123),
      error(ValueError, "'path' parameter")),
+    ("skgap.datasets.make_lesion_task", "contrast='0.3'", lambda: _lesions(contrast="0.3"),
+     error(ValueError, "contrast must be a number")),
+    ("skgap.datasets.make_lesion_task", "n_classes=2.0", lambda: _lesions(n_classes=2.0),
+     error(ValueError, "n_classes must be 2, 3 or 4")),
+    ("skgap.datasets.make_lesion_task", "image_size=8", lambda: _lesions(image_size=8),
+     error(ValueError, "image_size must be an integer >= 16")),
+    ("skgap.datasets.make_lesion_task", "heatmaps='gaze'", lambda: _lesions(heatmaps="gaze"),
+     error(ValueError, "heatmaps must be 'lesion' or 'random'")),
     # -- plotting -----------------------------------------------------------------
     ("skgap.plotting.plot_cones", "names='ab'", lambda: _plotting().plot_cones(X, names="ab"),
      error(ValueError, "'names' parameter")),
@@ -275,6 +399,68 @@ AUDIT = [
      error(ValueError, "'kind' parameter")),
     ("skgap.encode.save_word_tokenizer", "max_length=0",
      lambda: _encode().save_word_tokenizer(tempfile.mkdtemp(), ["a"], max_length=0), error(ValueError, "'max_length' parameter")),
+    ("skgap.encode.read_fixations", "time_scale=inf",
+     lambda: _encode().read_fixations(FIX, x="x", y="y", duration="duration", time_scale=np.inf),
+     error(ValueError, "time_scale must be a finite positive")),
+    ("skgap.encode.read_fixations", "layout as a list", lambda: _encode().read_fixations(FIX, layout=["egd"]),
+     error(ValueError, r"layout=\['egd'\] is not one of")),
+    ("skgap.encode.read_fixations", "a named column missing",
+     lambda: _encode().read_fixations(FIX, x="x", y="y", duration="d"), error(ValueError, r"no column\(s\) duration='d'")),
+    ("skgap.encode.read_fixations", "non-numeric positions",
+     lambda: _encode().read_fixations({**FIX, "x": ["a", "b"]}, x="x", y="y", duration="duration"),
+     error(ValueError, "non-numeric values")),
+    ("skgap.encode.gaze_heatmap", "sigma=inf", lambda: _encode().gaze_heatmap(FIX, (4, 5), sigma=np.inf, unit="pixels"),
+     error(ValueError, "sigma must be a finite positive")),
+    ("skgap.encode.gaze_heatmap", "three pixels_per_degree",
+     lambda: _encode().gaze_heatmap(FIX, (4, 5), pixels_per_degree=(1, 2, 3)),
+     error(ValueError, r"pixels_per_degree must be one number or an \(x, y\) pair")),
+    ("skgap.encode.gaze_heatmap", "a fixation outside the image",
+     lambda: _encode().gaze_heatmap({"x": [9.0], "y": [1.0]}, (4, 5), unit="pixels"),
+     error(ValueError, "outside the 4x5 image")),
+    ("skgap.encode.gaze_heatmap", "Gaussians summed by hand",
+     lambda: _encode().gaze_heatmap(FIX, (4, 5), sigma=1.5, unit="pixels", normalize=None),
+     equals(lambda: _gaze_by_hand(FIX, (4, 5), 1.5), rel=1e-6)),
+    ("skgap.encode.sentence_heatmaps", "a NaN sentence time",
+     lambda: _encode().sentence_heatmaps(FIX_TIMED, [(np.nan, 1.0)], (4, 5), unit="pixels"),
+     error(ValueError, r"finite \(start, end\) times")),
+    ("skgap.encode.sentence_heatmaps", "lookback=nan",
+     lambda: _encode().sentence_heatmaps(FIX_TIMED, [(0.0, 1.0)], (4, 5), lookback=np.nan, unit="pixels"),
+     error(ValueError, "lookback must be a number >= 0")),
+    ("skgap.encode.sentence_heatmaps", "a start column of another length",
+     lambda: _encode().sentence_heatmaps({**FIX_TIMED, "start": [0.0]}, [(0.0, 1.0)], (4, 5), unit="pixels"),
+     error(ValueError, "different lengths")),
+    ("skgap.encode.check_heatmap", "image_shape=(4,)", lambda: _encode().check_heatmap(np.ones((4, 4)), (4,)),
+     error(ValueError, "image_shape must be the image's")),
+    ("skgap.encode.check_heatmap", "negative", lambda: _encode().check_heatmap(-np.ones((4, 4))),
+     error(ValueError, "negative values")),
+    ("skgap.encode.check_heatmap", "all zero", lambda: _encode().check_heatmap(np.zeros((4, 4))),
+     error(ValueError, "all zero")),
+    ("skgap.encode.check_heatmap", "booleans", lambda: _encode().check_heatmap(np.ones((4, 4), dtype=bool)),
+     error(TypeError, "real numbers")),
+    ("skgap.encode.SynchronizedTransform", "not callable",
+     lambda: _encode().SynchronizedTransform(5)(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8))),
+     error(TypeError, "transform must be a callable")),
+    ("skgap.encode.SynchronizedTransform", "heatmap of another size",
+     lambda: _encode().SynchronizedTransform(lambda t: t)(np.zeros((8, 8, 3), np.uint8), np.ones((4, 4))),
+     error(ValueError, "size 4x4 but its image is 8x8")),
+    ("skgap.encode.SynchronizedTransform", "a transform returning a tuple",
+     lambda: _encode().SynchronizedTransform(lambda t: (t, t))(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8))),
+     error(TypeError, "must return one")),
+    ("skgap.encode.SynchronizedTransform", "a transform dropping a channel",
+     lambda: _encode().SynchronizedTransform(lambda t: t[:3])(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8))),
+     error(ValueError, "changed the number of channels")),
+    ("skgap.encode.ArchiveSummary", "no fields", lambda: _encode().ArchiveSummary(),
+     error(TypeError, "missing 11 required positional arguments: 'out_dir'")),
+    ("skgap.encode.encode_archive", "a list as the table", lambda: _archive([("a.png", "a")]),
+     error(TypeError, "pandas DataFrame, a pyarrow Table")),
+    ("skgap.encode.encode_archive", "no text column", lambda: _archive({"image": ["a.png"], "caption": ["a"]}),
+     error(ValueError, "text_column='text' is not a column")),
+    ("skgap.encode.encode_archive", "shard_size=0", lambda: _archive({"image": ["a.png"], "text": ["a"]}, shard_size=0),
+     error(ValueError, "'shard_size' parameter")),
+    ("skgap.encode.encode_archive", "shard_size=True",
+     lambda: _archive({"image": ["a.png"], "text": ["a"]}, shard_size=True), error(ValueError, "'shard_size' parameter")),
+    ("skgap.encode.encode_archive", "client=5", lambda: _archive({"image": ["a.png"], "text": ["a"]}, client=5),
+     error(TypeError, "client must be a distributed.Client")),
     # -- train (torch) ------------------------------------------------------------
     ("skgap.train.clip_loss", "negative tensor temperature",
      lambda: _losses().clip_loss(_unit_torch(), _unit_torch(seed=1), _torch().tensor(-0.1)),
@@ -310,6 +496,25 @@ AUDIT = [
      error(ValueError, "'lr' parameter")),
     ("skgap.train.LearnedGapProbe", "one block", lambda: _train().LearnedGapProbe(modality_dims=(16,)).fit(X, y),
      error(ValueError, "1 modality block.*no gap")),
+    ("skgap.train.ExpertCLIPTrainer", "max_steps=True", lambda: _expert_fit(max_steps=True),
+     error(ValueError, "'max_steps' parameter")),
+    ("skgap.train.ExpertCLIPTrainer", "processor_patch_size=True", lambda: _expert_fit(processor_patch_size=True),
+     error(ValueError, "'processor_patch_size' parameter")),
+    ("skgap.train.ExpertCLIPTrainer", "min_prob above max_prob", lambda: _expert_fit(min_prob=0.6, max_prob=0.5),
+     error(ValueError, "min_prob=0.6 exceeds max_prob=0.5")),
+    ("skgap.train.ExpertCLIPTrainer", "phases longer than the run", lambda: _expert_fit(max_steps=10),
+     error(ValueError, "phases exceed the run")),
+    ("skgap.train.HeatmapProcessor", "width not a multiple of heads",
+     lambda: _train().HeatmapProcessor(width=10, heads=3), error(ValueError, "multiple of heads")),
+    ("skgap.train.HeatmapProcessor", "NaN heatmap",
+     lambda: _processor()(_torch().zeros(1, 3, 8, 8), _torch().full((1, 8, 8), math.nan)),
+     error(ValueError, "finite, non-negative")),
+    ("skgap.train.HeatmapProcessor", "heatmap of another size",
+     lambda: _processor()(_torch().zeros(1, 3, 8, 8), _torch().ones(1, 4, 8)),
+     error(ValueError, "heatmap must have shape")),
+    ("skgap.train.HeatmapProcessor", "image not a multiple of patch_size",
+     lambda: _processor()(_torch().zeros(1, 3, 6, 6), _torch().ones(1, 6, 6)),
+     error(ValueError, "not a multiple of patch_size=4")),
 ]
 
 
@@ -321,9 +526,36 @@ def _plotting():
 
 
 def _encode():
+    _torch()
+    pytest.importorskip("open_clip")
     from skgap import encode
 
     return encode
+
+
+def _lesions(**params):
+    _encode()  # the heatmaps are drawn by skgap.encode.gaze_heatmap
+    return skgap.datasets.make_lesion_task(4, image_size=params.pop("image_size", 16), **params)
+
+
+def _archive(table, **params):
+    """encode_archive on a tiny table: every row here fails before any cluster starts."""
+    encode = _encode()
+    pytest.importorskip("distributed")
+    pytest.importorskip("pyarrow")
+    return encode.encode_archive(table, encode.TransformersEncoder("m"), tempfile.mkdtemp(),
+                                 progress=False, verbose=False, **params)
+
+
+def _expert_fit(**params):
+    """ExpertCLIPTrainer.fit on four blank images: every row here fails before a model loads."""
+    _encode()
+    images = [np.zeros((8, 8, 3), np.uint8)] * 4
+    return _train().ExpertCLIPTrainer(**params).fit(images, ["a b"] * 4)
+
+
+def _processor():
+    return _train().HeatmapProcessor(patch_size=4, width=8, heads=2)
 
 
 def _train():
@@ -358,7 +590,9 @@ def _resolve(dotted):
 
 def _public_callables():
     modules = ["skgap", "skgap.measure", "skgap.evaluate", "skgap.transform", "skgap.datasets",
-               "skgap.io", "skgap.encode"]
+               "skgap.io"]
+    if all(importlib.util.find_spec(m) is not None for m in ("torch", "open_clip")):
+        modules.append("skgap.encode")
     if importlib.util.find_spec("matplotlib") is not None:
         modules.append("skgap.plotting")
     if importlib.util.find_spec("torch") is not None:

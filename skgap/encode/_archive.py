@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import StrOptions, validate_params
 
+from .._core._validation import Interval
 from ._archive_layout import ROW_COLUMN, ArchiveFolder, ArchiveLockedError
 from ._base import BaseEncoder
 
@@ -435,13 +436,20 @@ def encode_archive(
     (6, 32)
     """
     try:
-        import distributed  # noqa: F401
+        import distributed
         import pyarrow  # noqa: F401
     except ImportError as exc:
         raise ImportError(
             "encode_archive needs dask's distributed scheduler and pyarrow: pip install "
             f"'skgap[dask,arrow]'. Missing: {exc.name}.", name=exc.name,
         ) from exc
+    if client is not None and not isinstance(client, distributed.Client):
+        # Checked before the folder is locked and its settings written: anything else
+        # would fail only when the first shard is submitted.
+        raise TypeError(
+            "client must be a distributed.Client (or None for a local cluster), got "
+            f"{type(client).__name__}."
+        )
     if client is not None and n_workers is not None:
         raise ValueError("n_workers sizes the local cluster of client=None; with a client, "
                          "size its cluster instead.")

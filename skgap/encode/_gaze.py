@@ -115,7 +115,7 @@ def read_fixations(table, layout=None, *, x=None, y=None, duration=None, start=N
         positions or times.
     """
     pd = _pandas()
-    if layout is not None and layout not in GAZE_LAYOUTS:
+    if layout is not None and (not isinstance(layout, str) or layout not in GAZE_LAYOUTS):
         raise ValueError(
             f"layout={layout!r} is not one of {sorted(GAZE_LAYOUTS)}; or pass layout=None "
             "and name the x, y and duration (or start and end) columns."
@@ -123,8 +123,9 @@ def read_fixations(table, layout=None, *, x=None, y=None, duration=None, start=N
     names = dict(GAZE_LAYOUTS[layout]) if layout is not None else {}
     given = dict(x=x, y=y, duration=duration, start=start, end=end, image_id=image_id)
     names.update({k: v for k, v in given.items() if v is not None})
-    if isinstance(time_scale, bool) or not isinstance(time_scale, Real) or not time_scale > 0:
-        raise ValueError(f"time_scale must be a positive number, got {time_scale!r}.")
+    if (isinstance(time_scale, bool) or not isinstance(time_scale, Real)
+            or not 0 < time_scale < np.inf):
+        raise ValueError(f"time_scale must be a finite positive number, got {time_scale!r}.")
     if isinstance(table, pd.DataFrame):
         df = table
     elif isinstance(table, dict):
@@ -257,8 +258,9 @@ def gaze_heatmap(fixations, shape, *, sigma=1.0, unit="degrees", pixels_per_degr
         raise ValueError(f"outside must be 'raise' or 'drop', got {outside!r}.")
     if normalize not in ("max", "sum", None):
         raise ValueError(f"normalize must be 'max', 'sum' or None, got {normalize!r}.")
-    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not sigma > 0:
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}.")
+    # An infinite sigma would flatten every Gaussian into a uniform map.
+    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 < sigma < np.inf:
+        raise ValueError(f"sigma must be a finite positive number, got {sigma!r}.")
     x, y, d = cols["x"], cols["y"], cols["duration"]
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(np.isfinite(d))):
         raise ValueError("fixations hold non-finite positions or durations.")
@@ -269,7 +271,16 @@ def gaze_heatmap(fixations, shape, *, sigma=1.0, unit="degrees", pixels_per_degr
         sx = sy = np.full(n, float(sigma))
     else:
         if pixels_per_degree is not None:
-            ppd = np.broadcast_to(np.asarray(pixels_per_degree, dtype=np.float64), (2,))
+            try:
+                ppd = np.asarray(pixels_per_degree, dtype=np.float64).ravel()
+            except (TypeError, ValueError):
+                ppd = np.empty(0)
+            if ppd.size not in (1, 2):
+                raise ValueError(
+                    "pixels_per_degree must be one number or an (x, y) pair of numbers, got "
+                    f"{pixels_per_degree!r}."
+                )
+            ppd = np.broadcast_to(ppd, (2,))
             px, py = np.full(n, ppd[0]), np.full(n, ppd[1])
         elif "ppd_x" in cols and "ppd_y" in cols:
             px, py = cols["ppd_x"], cols["ppd_y"]
@@ -339,15 +350,24 @@ def sentence_heatmaps(fixations, sentences, shape, *, lookback=2.0, **heatmap_pa
             "sentence_heatmaps needs fixation start and end times; read the table with "
             "start=... and end=... (or duration=...) columns."
         )
-    if isinstance(lookback, bool) or not isinstance(lookback, Real) or lookback < 0:
+    # ``not >= 0`` also refuses NaN, which would select no fixation for any sentence.
+    if isinstance(lookback, bool) or not isinstance(lookback, Real) or not lookback >= 0:
         raise ValueError(f"lookback must be a number >= 0, got {lookback!r}.")
-    times = np.asarray(sentences, dtype=np.float64)
-    if times.ndim != 2 or times.shape[1] != 2 or np.any(times[:, 1] < times[:, 0]):
-        raise ValueError("sentences must be a sequence of (start, end) times with start <= end.")
-    start = np.asarray(get("start"), dtype=np.float64)
-    end = np.asarray(get("end"), dtype=np.float64)
-    cols = {k: np.asarray(get(k)) for k in ("x", "y", "duration", "ppd_x", "ppd_y")
+    try:
+        times = np.asarray(sentences, dtype=np.float64)
+    except (TypeError, ValueError):
+        times = np.empty(0)
+    if (times.ndim != 2 or times.shape[1] != 2 or not np.all(np.isfinite(times))
+            or np.any(times[:, 1] < times[:, 0])):
+        raise ValueError(
+            "sentences must be a sequence of finite (start, end) times with start <= end."
+        )
+    start = np.asarray(get("start"), dtype=np.float64).ravel()
+    end = np.asarray(get("end"), dtype=np.float64).ravel()
+    cols = {k: np.asarray(get(k)).ravel() for k in ("x", "y", "duration", "ppd_x", "ppd_y")
             if get(k) is not None}
+    if any(v.size != start.size for v in [end, *cols.values()]):
+        raise ValueError("The fixation columns (start, end, x, y, ...) have different lengths.")
     H, W = _check_shape(shape)
     out = np.zeros((len(times), H, W), dtype=np.float32)
     counts = np.zeros(len(times), dtype=int)
@@ -383,6 +403,13 @@ def check_heatmap(heatmap, image_shape=None, *, name="heatmap"):
     if not np.issubdtype(h.dtype, np.number) or np.issubdtype(h.dtype, np.complexfloating):
         raise TypeError(f"{name} must hold real numbers, got dtype {h.dtype}.")
     h = h.astype(np.float32, copy=False)
+    if image_shape is not None:
+        try:
+            image_shape = _check_shape(tuple(image_shape))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"image_shape must be the image's (height, width) in pixels, got {image_shape!r}."
+            ) from None
     if image_shape is not None and tuple(h.shape) != tuple(image_shape):
         raise ValueError(
             f"{name} has size {h.shape[0]}x{h.shape[1]} but its image is "
@@ -446,12 +473,22 @@ class SynchronizedTransform:
 
         from ._items import load_image
 
+        if not callable(self.transform):
+            raise TypeError(
+                "transform must be a callable torchvision v2 transform, got "
+                f"{type(self.transform).__name__}."
+            )
         img = load_image(image)
         img = img.convert("RGB") if img.mode != "RGB" else img
         x = TF.to_dtype(TF.pil_to_tensor(img), torch.float32, scale=True)
         h = torch.from_numpy(check_heatmap(heatmap, tuple(x.shape[1:])).copy())
         stacked = tv_tensors.Image(torch.cat([x, h[None]], dim=0))
         out = self.transform(stacked)
+        if not isinstance(out, torch.Tensor) or out.ndim != 3:
+            raise TypeError(
+                "The transform must return one (channels, height, width) tensor, got "
+                f"{type(out).__name__}{tuple(getattr(out, 'shape', ()))}."
+            )
         if out.shape[0] != x.shape[0] + 1:
             raise ValueError(
                 "The transform changed the number of channels; SynchronizedTransform "

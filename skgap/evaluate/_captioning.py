@@ -21,6 +21,7 @@ and the cosine between the caption's and the reference's text embeddings.
 """
 
 import importlib
+import string
 from hashlib import blake2b
 from importlib.metadata import PackageNotFoundError, version
 from numbers import Integral
@@ -31,11 +32,12 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._core._layout import block_slices, resolve_modality_dims
 from .._core._norms import normalize_rows
+from .._core._validation import Interval
 from ._table import make_table
 
 __all__ = [
@@ -162,6 +164,16 @@ def _check_labels(labels, n_rows, name="labels"):
         raise ValueError(f"{name} has {y.shape[0]} rows for {n_rows} texts; give one per row.")
     if y.ndim == 2 and not np.isin(y, (0, 1)).all():
         raise ValueError(f"{name} is 2-D, so it must hold 0/1 indicators (one column per label).")
+    if y.dtype == object:
+        try:
+            np.unique(y)
+        except TypeError:
+            # Sorting 'a' against 1 fails deep inside NumPy ("'<' not supported").
+            kinds = sorted({type(v).__name__ for v in y.ravel().tolist()})
+            raise ValueError(
+                f"{name} mixes labels of different types ({', '.join(kinds)}), which cannot be "
+                "ordered into classes; give every label one type (e.g. labels.astype(str))."
+            ) from None
     return y
 
 
@@ -593,11 +605,25 @@ def text_overlap_scores(references, captions, metrics=TEXT_METRICS):
     Each library is called as its authors wrote it; :func:`caption_metric_settings`
     records the versions and settings, for the table's metadata.
     """
-    metrics = tuple(metrics)
+    if isinstance(metrics, str):
+        raise ValueError(
+            f"metrics must be a sequence of metric names, got the string {metrics!r}; "
+            f"pass ({metrics!r},)."
+        )
+    try:
+        metrics = tuple(metrics)
+    except TypeError:
+        raise ValueError(
+            f"metrics must be a sequence of metric names from {TEXT_METRICS}, got {metrics!r}."
+        ) from None
+    if not metrics:
+        raise ValueError(f"metrics is empty; name at least one of {TEXT_METRICS}.")
     unknown = [m for m in metrics if m not in TEXT_METRICS]
     if unknown:
         raise ValueError(f"unknown text metric(s) {unknown}; choose from {TEXT_METRICS}.")
     refs = check_texts(references, name="references").tolist()
+    if not refs:
+        raise ValueError("references is empty; give at least one text to score.")
     hyps = check_texts(captions, len(refs), name="captions").tolist()
     out = {}
     if any(m.startswith("bleu") for m in metrics):
@@ -677,6 +703,8 @@ def label_agreement(y_true, y_pred, *, per_label=False, label_names=None):
         With ``per_label=True`` (multi-label): ``label``, ``precision``,
         ``recall``, ``f1``, ``support`` per label column.
     """
+    if not isinstance(per_label, (bool, np.bool_)):
+        raise ValueError(f"per_label must be True or False, got {per_label!r}.")
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
@@ -684,6 +712,10 @@ def label_agreement(y_true, y_pred, *, per_label=False, label_names=None):
             f"y_true has shape {y_true.shape} but y_pred {y_pred.shape}; give one label (row "
             "of indicators) per caption."
         )
+    # scikit-learn reads any 2-D array of at most two integer values (e.g. all 2s)
+    # as multi-label indicators; refuse what is not 0/1, and one-column 2-D labels.
+    y_true = _check_labels(y_true, y_true.shape[0] if y_true.ndim else 0, "y_true")
+    y_pred = _check_labels(y_pred, y_true.shape[0], "y_pred")
     if y_true.ndim == 1:
         if per_label:
             raise ValueError("per_label=True needs multi-label indicators (2-D labels).")
@@ -941,14 +973,32 @@ class LocalLMGenerator:
                             ("batch_size", self.batch_size)):
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if "{shots}" not in self.template or "{context}" not in self.template:
-            raise ValueError("template must hold the fields {shots} and {context}.")
+        self._check_prompt()
+        return folder
+
+    def _check_prompt(self):
+        if not isinstance(self.template, str):
+            raise TypeError(f"template must be a str, got {type(self.template).__name__}.")
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None}
+        except ValueError as exc:  # an unmatched brace
+            raise ValueError(f"template is not a format string ({exc}).") from None
+        if fields != {"shots", "context"}:
+            raise ValueError(
+                "template must hold the fields {shots} and {context} and no other (write a "
+                f"literal brace as {{{{ or }}}}); it holds {sorted(fields)}."
+            )
+        if isinstance(self.shots, (str, bytes)) or not hasattr(self.shots, "__iter__"):
+            raise TypeError(
+                "shots must be a sequence of (retrieved texts, report) pairs, got "
+                f"{type(self.shots).__name__}."
+            )
         for i, shot in enumerate(self.shots):
-            if len(shot) != 2 or isinstance(shot[1], bytes) or not isinstance(shot[1], str):
+            if (not isinstance(shot, (tuple, list)) or len(shot) != 2
+                    or not isinstance(shot[1], str)):
                 raise ValueError(f"shots[{i}] must be a pair (retrieved texts, report).")
             check_texts(shot[0], name=f"shots[{i}][0]")
             check_texts([shot[1]], name=f"shots[{i}][1]")
-        return folder
 
     @staticmethod
     def _context(texts):
@@ -966,6 +1016,7 @@ class LocalLMGenerator:
         -------
         prompt : str
         """
+        self._check_prompt()
         shots = "".join(_SHOT.format(context=self._context(c), report=r) for c, r in self.shots)
         return self.template.format(shots=shots, context=self._context(texts))
 
@@ -995,9 +1046,9 @@ class LocalLMGenerator:
         -------
         reports : list of str
         """
+        tokenizer, model = self._load()  # checks the parameters first
         import torch
 
-        tokenizer, model = self._load()
         prompts = [self.build_prompt(texts) for texts in retrieved]
         out = []
         for start in range(0, len(prompts), self.batch_size):

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
+from .._core._validation import Interval
 from ..measure import (
     alignment,
     mean_resultant_length,

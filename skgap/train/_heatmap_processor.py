@@ -5,6 +5,8 @@ A small attention module that turns an image and a gaze heatmap into an
 encodes like any other image.
 """
 
+from numbers import Integral
+
 import torch
 from torch import nn
 
@@ -63,8 +65,9 @@ class HeatmapProcessor(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("patch_size", patch_size),
                             ("width", width), ("heads", heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        in_channels, patch_size, width, heads = map(int, (in_channels, patch_size, width, heads))
         if width % heads:
             raise ValueError(f"width={width} must be a multiple of heads={heads}.")
         self.in_channels = in_channels
@@ -101,6 +104,10 @@ class HeatmapProcessor(nn.Module):
                 f"heatmap must have shape ({B}, {H}, {W}) or ({B}, 1, {H}, {W}) to match the "
                 f"images; got {tuple(heatmap.shape)}."
             )
+        # A NaN heatmap does not show in the output (attention maps NaN queries to
+        # finite values), so a bad map would silently become a plausible expert view.
+        if (~torch.isfinite(heatmap) | (heatmap < 0)).any():
+            raise ValueError("heatmap must hold finite, non-negative weights.")
         return heatmap.to(image.dtype)
 
     def forward(self, image, heatmap):
