@@ -278,7 +278,8 @@ def test_sweep_scores_captioning_on_the_same_splits_with_floors_and_ceilings(dat
         ("_random", "_frequent", "_oracle"))]
     np.testing.assert_array_equal(floors[0.0], floors[1.0])  # they do not depend on lambda
     # The captioner's own score is the pipeline's on the same split.
-    train, test = _make_splits(X.shape[0], 2, 0.2, y, 4)[0]
+    splits, _ = _make_splits(X.shape[0], 2, 0.2, y, 4)
+    train, test = splits[0]
     pipe = Pipeline([("gap", ModalityGapShifter(lam=1.0)), ("cap", RetrievalCaptioner())])
     captions = pipe.fit(X[train], texts[train]).predict(X[test])
     expected = text_overlap_scores(texts[test], captions, metrics=("rougeL",))["rougeL"]
