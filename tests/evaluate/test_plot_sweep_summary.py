@@ -46,7 +46,7 @@ def test_one_panel_per_task_and_metric_with_its_verdict():
     fig = plot_sweep_summary(_summary())
     titles = _titles(fig)
     assert titles == ["early-fusion probe ROC AUC: helps", "image→text R@1: hurts",
-                      "k-means ARI (pooled image+text vs labels): no evidence"]
+                      "k-means ARI vs labels (mean over modalities): no evidence"]
     assert "held-out" in fig._suptitle.get_text()
     assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
     # The helps and hurts marks: a green and a red marker line with points on them.
