@@ -23,7 +23,16 @@ __all__ = ["DegenerateTaskWarning", "constant_metrics", "duplicate_rows_reason"]
 TIED_FRACTION = 0.5
 
 
-class DegenerateTaskWarning(UserWarning):
+class _TaskWarning(UserWarning):
+    """A warning about one task family, with the line the outputs show for it."""
+
+    def __init__(self, message, task=None, reason=None):
+        super().__init__(message)
+        self.task = task
+        self.reason = reason
+
+
+class DegenerateTaskWarning(_TaskWarning):
     """A scored task cannot tell one value of the path parameter from another.
 
     Raised (as a warning) by :func:`~skgap.evaluate.gap_sweep`. The warning
@@ -41,11 +50,6 @@ class DegenerateTaskWarning(UserWarning):
         One line that the command line, the figures and the report show
         next to the task instead of a verdict.
     """
-
-    def __init__(self, message, task=None, reason=None):
-        super().__init__(message)
-        self.task = task
-        self.reason = reason
 
 
 def _distinct_and_tied(block):

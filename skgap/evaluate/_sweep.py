@@ -34,7 +34,7 @@ from ..transform._shift import ModalityGapShifter
 from ._auc import TASKS, check_task
 from ._captioning import caption_metric_settings, check_texts, require_caption_extra
 from ._captioning import split_captioning
-from ._degenerate import DegenerateTaskWarning, duplicate_rows_reason
+from ._degenerate import DegenerateTaskWarning, _TaskWarning, duplicate_rows_reason
 from ._implicit import ShiftedTrainingRows, fits_in_place
 from ._paper_probe import ProbeTrainingWarning, make_paper_probe
 from ._probes import make_linear_probe
@@ -51,7 +51,7 @@ LEAKAGE_FREE_TASKS = ("image", "zeroshot", "clustering")
 LABEL_FREE_TASKS = ("retrieval", "captioning")
 
 
-class LabelLeakageWarning(UserWarning):
+class LabelLeakageWarning(_TaskWarning):
     """The text block gives the label away, so a probe that sees it is trivial.
 
     Raised (as a warning) by :func:`gap_sweep` when the text rows of the
@@ -75,11 +75,6 @@ class LabelLeakageWarning(UserWarning):
         One line that the command line, the figures and the report show
         next to the task instead of a verdict.
     """
-
-    def __init__(self, message, task=None, reason=None):
-        super().__init__(message)
-        self.task = task
-        self.reason = reason
 
 
 @dataclass(frozen=True, eq=False)
