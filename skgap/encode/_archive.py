@@ -27,7 +27,7 @@ _VERSION = 1
 class ArchiveSummary:
     """What :func:`encode_archive` did.
 
-    Attributes
+    Parameters
     ----------
     out_dir : str
         The archive folder; open it with :func:`skgap.io.load_embeddings`.

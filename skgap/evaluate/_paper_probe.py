@@ -106,7 +106,7 @@ class PaperProbe(ClassifierMixin, BaseEstimator):
         Epochs run.
     best_iter_ : int
         The epoch whose weights are kept (lowest validation loss).
-    validation_loss_ : ndarray of shape (n_iter_,)
+    validation_loss_ : ndarray of shape (`n_iter_`,)
         Weighted validation loss after each epoch (empty without early
         stopping).
     training_auc_, training_balanced_accuracy_ : float
