@@ -11,7 +11,8 @@ row moves with the poison and fails the test.
 Paths: NumPy in memory with the implicit probe (the default lbfgs logistic
 regression trains on ``X`` in place) and with a written-out probe; a memory
 map (``np.load(..., mmap_mode='r')``, the gap shift fitted chunk by chunk);
-a dask array; and each paired transformer ``gap_sweep`` accepts.
+a dask array; each paired transformer ``gap_sweep`` accepts; and the
+captioning bank.
 """
 
 import numpy as np
@@ -182,4 +183,26 @@ def test_every_transformer(recorder, transformer, path, values, tasks):
                                    tasks=tasks)
     kinds = {k for k, _ in clean}
     assert "map" in kinds and any(state for kind, state in clean if kind == "map")
+    _assert_same(clean, poisoned)
+
+
+def test_captioning_bank(recorder, monkeypatch):
+    """The captioner's bank (the training rows through the map, their texts and
+    their own text embeddings) is the same whatever the test rows hold."""
+    pytest.importorskip("sacrebleu")
+    pytest.importorskip("rouge_score")
+    from skgap.evaluate import _captioning
+
+    metrics = _captioning.captioning_metrics
+
+    def spy(Z_bank, Z_test, texts_bank, texts_query, T_bank, T_query, **kwargs):
+        recorder.append(("bank", np.hstack([Z_bank, T_bank]).astype(np.float64)))
+        recorder.append(("bank texts", np.array([hash(t) for t in texts_bank], dtype=np.float64)))
+        return metrics(Z_bank, Z_test, texts_bank, texts_query, T_bank, T_query, **kwargs)
+
+    monkeypatch.setattr(_captioning, "captioning_metrics", spy)
+    X, y = _data()
+    texts = np.array([f"caption {i} of class {c}" for i, c in enumerate(y)], dtype=object)
+    clean, poisoned = _sweep_twice(recorder, X, None, tasks=("captioning",), texts=texts)
+    assert "bank" in {k for k, _ in clean}
     _assert_same(clean, poisoned)
