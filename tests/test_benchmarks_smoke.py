@@ -15,7 +15,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 SCRIPTS = {
     "bench_transform.py": ["of np.copy(X)", "of X.sum(axis=0)", "x the output"],
-    "calibration.py": ["null, synthetic", "default moves", "power, planted effect"],
+    "calibration.py": ["null, synthetic", "default moves", "power, planted effect",
+                       "power, CIFAR-10-style"],
     "bench_lambda_search.py": ["speed-up", "selected lambda", "lambda target met"],
     "bench_streaming.py": ["of the read pass", "peak RSS"],
     "bench_array_api.py": ["shifter.transform(X)"],

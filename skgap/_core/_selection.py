@@ -321,7 +321,7 @@ def select_setting(scores, values, rule="one_se", *, higher_is_better=True, refe
         on pure noise it leaves the reference often (in skgap's null
         simulation, ``benchmarks/calibration.py``, with six values of
         :math:`\lambda`, 5 splits and the corrected standard error it left
-        :math:`\lambda = 0` in 14-26% of the runs, depending on the task
+        :math:`\lambda = 0` in 15-26% of the runs, depending on the task
         and metric).
 
         ``"holm_one_se"``: the family-wise rule. The reference is kept

@@ -130,7 +130,7 @@ def summarize_sweep(table, select="holm_one_se", confidence=0.95, *,
           ``'helps'``.
         - ``'one_se'``: the classic one-SE rule over the whole grid, no test
           (in the null simulation of ``benchmarks/calibration.py`` it left
-          :math:`\lambda = 0` in 14-26% of runs, see
+          :math:`\lambda = 0` in 15-26% of runs, see
           :func:`skgap._core._selection.select_setting`).
         - ``'best'``: the highest mean (lowest for ``modality_ARI``).
     confidence : float in (0, 1), default=0.95
