@@ -27,6 +27,9 @@ the ``n_features_in_`` contract) still do so, since they slice the widened X.
 each check run inside that context and strict expected failures: a check
 listed as expected to fail that passes is reported as a failure, so every
 entry of an expected-failures dict keeps its reason honest.
+:func:`paired_check_params` gives the same parameters as a list, so that one
+test can gather the checks of many estimators, each with its own column rule
+(``None``: scikit-learn's own inputs, for an estimator that reads any width).
 :func:`paired_check_failures` runs the same checks outside pytest and returns
 what deviates from the dict.
 """
@@ -35,7 +38,11 @@ from contextlib import contextmanager
 
 import numpy as np
 from sklearn.utils import estimator_checks
-from sklearn.utils.estimator_checks import check_estimator, estimator_checks_generator
+from sklearn.utils.estimator_checks import (
+    _get_check_estimator_ids,
+    check_estimator,
+    estimator_checks_generator,
+)
 
 
 #: The true reason ``check_estimators_dtypes`` fails for every estimator that
@@ -92,38 +99,74 @@ def _widen(X, columns):
     return X.iloc[:, idx] if hasattr(X, "iloc") else X[:, idx]
 
 
+def text_targets(y):
+    """Target rule that turns each label of a check's ``y`` into a text.
+
+    For an estimator whose ``y`` is one text per row (a captioner's bank):
+    equal labels give equal texts, so the check's ``y`` keeps its meaning.
+
+    Parameters
+    ----------
+    y : ndarray
+        The check's target.
+
+    Returns
+    -------
+    ndarray of object, same shape as ``y``
+        ``"text <label>"`` for each label.
+    """
+    y = np.asarray(y)
+    texts = np.empty(y.shape, dtype=object)
+    texts.flat[:] = [f"text {value}" for value in y.flat]
+    return texts
+
+
 @contextmanager
-def paired_check_inputs(columns=paired_columns):
+def paired_check_inputs(columns=paired_columns, target=None):
     """Context in which scikit-learn's checks build X of the width we read.
 
     Parameters
     ----------
-    columns : callable, default=paired_columns
+    columns : callable or None, default=paired_columns
         ``n_columns -> indices`` of the columns of the check's X to feed the
-        estimator (see :func:`paired_columns`, :func:`fixed_width_columns`).
+        estimator (see :func:`paired_columns`, :func:`fixed_width_columns`);
+        None leaves X as the check builds it.
+    target : callable, default=None
+        ``y -> y'`` applied to the check's target through scikit-learn's
+        ``_enforce_estimator_tags_y`` hook (e.g. :func:`text_targets`);
+        None leaves y as the check builds it.
     """
-    original = estimator_checks._enforce_estimator_tags_X
+    original_X = estimator_checks._enforce_estimator_tags_X
+    original_y = estimator_checks._enforce_estimator_tags_y
 
-    def enforce(estimator, X, X_test=None, **kwargs):
-        return original(estimator, _widen(X, columns), X_test=_widen(X_test, columns), **kwargs)
+    def enforce_X(estimator, X, X_test=None, **kwargs):
+        return original_X(estimator, _widen(X, columns), X_test=_widen(X_test, columns), **kwargs)
 
-    estimator_checks._enforce_estimator_tags_X = enforce
+    def enforce_y(estimator, y):
+        return target(original_y(estimator, y))
+
+    if columns is not None:
+        estimator_checks._enforce_estimator_tags_X = enforce_X
+    if target is not None:
+        estimator_checks._enforce_estimator_tags_y = enforce_y
     try:
         yield
     finally:
-        estimator_checks._enforce_estimator_tags_X = original
+        estimator_checks._enforce_estimator_tags_X = original_X
+        estimator_checks._enforce_estimator_tags_y = original_y
 
 
 class _PairedCheck:
     """A check that runs inside :func:`paired_check_inputs` (picklable, named)."""
 
-    def __init__(self, check, columns):
+    def __init__(self, check, columns, target=None):
         self.check = check
         self.columns = columns
+        self.target = target
         self.__name__ = _check_name(check)
 
     def __call__(self, estimator):
-        with paired_check_inputs(self.columns):
+        with paired_check_inputs(self.columns, self.target):
             self.check(estimator)
 
 
@@ -136,11 +179,8 @@ def _resolve(value, estimator):
     return value(estimator) if callable(value) else (value or {})
 
 
-def parametrize_with_paired_checks(estimators, expected_failed_checks=None, columns=None):
-    """``parametrize_with_checks`` for estimators of the paired layout.
-
-    Each check runs inside :func:`paired_check_inputs`, and an expected
-    failure that passes fails the test (``xfail(strict=True)``).
+def paired_check_params(estimators, expected_failed_checks=None, columns=None, target=None):
+    """The ``pytest.param`` of every check of every estimator, on paired inputs.
 
     Parameters
     ----------
@@ -150,17 +190,19 @@ def parametrize_with_paired_checks(estimators, expected_failed_checks=None, colu
         why that check cannot pass for that estimator.
     columns : callable, optional
         ``estimator -> column rule`` (default :func:`paired_columns` for every
-        estimator); e.g. ``lambda est: fixed_width_columns(d)``.
+        estimator); e.g. ``lambda est: fixed_width_columns(d)``. A rule of
+        ``None`` runs that estimator's checks on scikit-learn's own inputs,
+        for an estimator that does not read the paired layout.
+    target : callable, optional
+        ``y -> y'``, the target rule of :func:`paired_check_inputs` (e.g.
+        :func:`text_targets`) for every estimator.
 
     Returns
     -------
-    decorator
-        ``pytest.mark.parametrize("estimator, check", ...)``.
-
-    Examples
-    --------
-    >>> from skgap import ModalityGapShifter
-    >>> decorator = parametrize_with_paired_checks([ModalityGapShifter()])
+    list of pytest.param
+        ``(estimator, check)`` pairs, each expected failure marked
+        ``xfail(strict=True)``, with scikit-learn's ids
+        (``"<estimator>-<check>(<keywords>)"``).
     """
     import pytest
 
@@ -174,12 +216,59 @@ def parametrize_with_paired_checks(estimators, expected_failed_checks=None, colu
             if name in expected:
                 marks = pytest.mark.xfail(reason=expected[name], strict=True)
             params.append(
-                pytest.param(est, _PairedCheck(check, rule), marks=marks, id=f"{est!r}-{name}")
+                pytest.param(
+                    est, _PairedCheck(check, rule, target), marks=marks, id=_param_id(est, check)
+                )
             )
+    return params
+
+
+def _param_id(estimator, check):
+    # scikit-learn's own ids: the estimator's changed parameters, and the check
+    # with its keywords, so the variants of one check have names, not indices.
+    return f"{_get_check_estimator_ids(estimator)}-{_get_check_estimator_ids(check)}"
+
+
+def parametrize_with_paired_checks(
+    estimators, expected_failed_checks=None, columns=None, target=None
+):
+    """``parametrize_with_checks`` for estimators of the paired layout.
+
+    Each check runs inside :func:`paired_check_inputs`, and an expected
+    failure that passes fails the test (``xfail(strict=True)``).
+
+    Parameters
+    ----------
+    estimators : list of estimator instances
+    expected_failed_checks : dict or callable, optional
+        ``{check_name: reason}``, or ``estimator -> dict``. Each reason states
+        why that check cannot pass for that estimator.
+    columns : callable, optional
+        ``estimator -> column rule`` (default :func:`paired_columns` for every
+        estimator); e.g. ``lambda est: fixed_width_columns(d)``; see
+        :func:`paired_check_params`.
+    target : callable, optional
+        ``y -> y'``, the target rule of :func:`paired_check_inputs`.
+
+    Returns
+    -------
+    decorator
+        ``pytest.mark.parametrize("estimator, check", ...)``.
+
+    Examples
+    --------
+    >>> from skgap import ModalityGapShifter
+    >>> decorator = parametrize_with_paired_checks([ModalityGapShifter()])
+    """
+    import pytest
+
+    params = paired_check_params(estimators, expected_failed_checks, columns, target)
     return pytest.mark.parametrize("estimator, check", params)
 
 
-def paired_check_failures(estimator, expected_failed_checks=None, columns=paired_columns):
+def paired_check_failures(
+    estimator, expected_failed_checks=None, columns=paired_columns, target=None
+):
     """Run every check on paired inputs; return what deviates from expectation.
 
     Parameters
@@ -187,8 +276,10 @@ def paired_check_failures(estimator, expected_failed_checks=None, columns=paired
     estimator : estimator instance
     expected_failed_checks : dict, optional
         ``{check_name: reason}``.
-    columns : callable, default=paired_columns
+    columns : callable or None, default=paired_columns
         Column rule of :func:`paired_check_inputs`.
+    target : callable, default=None
+        Target rule of :func:`paired_check_inputs`.
 
     Returns
     -------
@@ -199,7 +290,7 @@ def paired_check_failures(estimator, expected_failed_checks=None, columns=paired
     """
     expected = expected_failed_checks or {}
     unexpected = []
-    with paired_check_inputs(columns):
+    with paired_check_inputs(columns, target):
         results = check_estimator(estimator, on_fail=None)
     for result in results:
         name, status = result["check_name"], result["status"]

@@ -1,41 +1,206 @@
-"""scikit-learn's estimator checks for the foundation estimators.
+"""scikit-learn's estimator checks for every public estimator of skgap.
 
-The checks run on inputs of the paired layout (``skgap._testing``): every check
-feeds an even-width ``[X | X[:, ::-1]]``, so pickling, NaN/inf handling, dtype
+The instances, the layout each reads and the expected failures come from the
+one registry, ``tests/estimator_registry.py``; a public estimator missing
+from it fails :func:`test_every_public_estimator_is_registered`. The checks
+run on inputs of the paired layout (``skgap._testing``): every check feeds an
+even-width ``[X | X[:, ::-1]]``, so pickling, NaN/inf handling, dtype
 preservation, sample-order invariance and the rest test the estimators for
-real. The one expected failure has its own reason, and ``xfail(strict=True)``
+real. Each expected failure has its own reason, and ``xfail(strict=True)``
 fails the suite if it ever passes.
 """
 
+import inspect
+import pkgutil
 import subprocess
 import sys
+import warnings
+from importlib import import_module
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from estimator_registry import REGISTRY, UNCHECKED, entry_of
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import estimator_checks
-from sklearn.utils.estimator_checks import check_transformer_general
+from sklearn.utils.estimator_checks import (
+    check_estimators_overwrite_params,
+    check_transformer_general,
+    estimator_checks_generator,
+)
+from threadpoolctl import threadpool_limits
 
-from skgap import ConeStats, ModalityGapShifter
+import skgap
+from skgap import ConeStats, ModalityGapShifter, RetrievalCaptioner
 from skgap._testing import (
-    INTEGER_ZERO_ROW,
+    _check_name,
     fixed_width_columns,
     paired_check_failures,
     paired_check_inputs,
+    paired_check_params,
     paired_columns,
-    parametrize_with_paired_checks,
+    text_targets,
 )
 
-ESTIMATORS = [ConeStats(), ModalityGapShifter(), ModalityGapShifter(lam=1.0, direction="unit")]
-EXPECTED = {"check_estimators_dtypes": INTEGER_ZERO_ROW}
+# Optional extras: a public module that needs one is skipped where it is absent.
+OPTIONAL = {"torch", "torchvision", "open_clip", "transformers"}
 
 
-@parametrize_with_paired_checks(ESTIMATORS, expected_failed_checks=EXPECTED)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+def _check_params():
+    params = []
+    for entry in REGISTRY:
+        if not entry.available:
+            reason = f"{entry.name} needs {', '.join(entry.requires)}"
+            params.append(pytest.param(None, None, marks=pytest.mark.skip(reason=reason),
+                                       id=entry.name))
+            continue
+        for case in entry.cases():
+            params += paired_check_params(
+                [case.estimator],
+                case.expected_failed_checks,
+                columns=entry.columns,
+                target=entry.target,
+            )
+    return params
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.fixture(scope="module")
+def _one_thread():
+    # Thousands of checks on matrices of a few rows: threads only add overhead.
+    with threadpool_limits(limits=1):
+        torch = sys.modules.get("torch")
+        before = torch.get_num_threads() if torch is not None else None
+        if torch is not None:
+            torch.set_num_threads(1)
+        yield
+        if torch is not None:
+            torch.set_num_threads(before)
+
+
+def _cuda_missing():
+    try:
+        import torch
+    except ImportError:
+        return True
+    return not torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("estimator, check", _check_params())
+def test_sklearn_compatible(estimator, check, _one_thread):
+    entry = entry_of(estimator)
+    with warnings.catch_warnings():
+        for category in entry.ignore_warnings:
+            warnings.simplefilter("ignore", category)
+        try:
+            check(estimator)
+        except RuntimeError as exc:
+            # With SCIPY_ARRAY_API=1, scikit-learn runs torch-on-CUDA checks of
+            # an estimator that supports the array API when torch is built
+            # with CUDA, even on a machine without a GPU.
+            if "CUDA" in str(exc) and _cuda_missing():
+                pytest.skip("torch is built with CUDA but no GPU is usable here")
+            raise
+
+
+def _public_modules():
+    """skgap and its public (sub)modules; those of a missing extra are left out."""
+    modules = [skgap]
+    for info in pkgutil.walk_packages(skgap.__path__, "skgap."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        try:
+            modules.append(import_module(info.name))
+        except ImportError as exc:
+            if exc.name in OPTIONAL:
+                continue
+            raise
+    return modules
+
+
+def _public_estimators():
+    """``{class: public path}`` of every BaseEstimator subclass skgap exports."""
+    found = {}
+    for module in _public_modules():
+        names = getattr(module, "__all__", None)
+        if names is None:
+            names = [name for name in vars(module) if not name.startswith("_")]
+        for name in names:
+            try:
+                obj = getattr(module, name)
+            except ImportError as exc:  # a lazy name of a missing extra
+                if exc.name in OPTIONAL:
+                    continue
+                raise
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
+                if obj.__module__.split(".")[0] == "skgap":
+                    found.setdefault(obj, f"{module.__name__}.{name}")
+    return found
+
+
+def _resolve(path):
+    """The class a registry path names; None where its optional extra is absent."""
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(import_module(module), name)
+    except ImportError as exc:
+        if exc.name in OPTIONAL:
+            return None
+        raise
+    except AttributeError:
+        raise AssertionError(
+            f"tests/estimator_registry.py lists {path}, which skgap does not export"
+        ) from None
+
+
+def test_every_public_estimator_is_registered():
+    # A new estimator cannot skip the checks: it goes into the registry, or
+    # into UNCHECKED with the reason the checks cannot run on it.
+    public = _public_estimators()
+    assert ConeStats in public and ModalityGapShifter in public  # the walk finds them
+    registered = {_resolve(entry.name) for entry in REGISTRY} | {
+        _resolve(path) for path in UNCHECKED
+    }
+    missing = sorted(path for cls, path in public.items() if cls not in registered)
+    assert not missing, (
+        f"public estimator(s) missing from tests/estimator_registry.py: {missing}; add each to "
+        "REGISTRY (instances and expected failed checks) or to UNCHECKED (with the reason)"
+    )
+
+
+def test_registry_names_public_estimators_once():
+    # Each name resolves to a public estimator, none is listed twice, and no
+    # estimator is both checked and unchecked.
+    public = _public_estimators()
+    paths = [entry.name for entry in REGISTRY] + list(UNCHECKED)
+    assert len(set(paths)) == len(paths)
+    classes = [cls for cls in map(_resolve, paths) if cls is not None]
+    assert len(set(classes)) == len(classes)
+    assert not set(classes) - set(public), set(classes) - set(public)
+    assert all(reason.strip() for reason in UNCHECKED.values())
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda entry: entry.name)
+def test_expected_failures_name_checks_that_run(entry):
+    # A reason for a check that no longer runs (renamed, or dropped by
+    # scikit-learn) would stay in the registry unseen; each one names a check
+    # of its instance, and says why.
+    if not entry.available:
+        pytest.skip(f"{entry.name} needs {', '.join(entry.requires)}")
+    cases = entry.cases()
+    assert cases
+    for case in cases:
+        assert type(case.estimator) is entry.cls
+        checks = estimator_checks_generator(case.estimator, legacy=True)
+        names = {_check_name(check) for _, check in checks}
+        stale = set(case.expected_failed_checks) - names
+        assert not stale, f"{case.estimator!r}: no such check {sorted(stale)}"
+        assert all(reason.strip() for reason in case.expected_failed_checks.values())
+
+
+# The foundation estimators, on integer input.
+INTEGER_INPUT = [ConeStats(), ModalityGapShifter(), ModalityGapShifter(lam=1.0, direction="unit")]
+
+
+@pytest.mark.parametrize("estimator", INTEGER_INPUT, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_integer_input_is_its_float64_cast(estimator, dtype):
     # What check_estimators_dtypes cannot show (its integer data hold a zero
@@ -76,6 +241,35 @@ def test_paired_inputs_make_a_refused_check_run_and_restore_the_hook():
     with paired_check_inputs():
         check_transformer_general("ModalityGapShifter", ModalityGapShifter())
     assert estimator_checks._enforce_estimator_tags_X is original
+
+
+def test_text_targets_make_a_text_check_run_and_restore_the_hook():
+    np.testing.assert_array_equal(
+        text_targets(np.array([0, 1, 1, 2])), ["text 0", "text 1", "text 1", "text 2"]
+    )
+    assert text_targets(np.array([0.5])).dtype == object
+    original = estimator_checks._enforce_estimator_tags_y
+    captioner = RetrievalCaptioner(n_candidates=5)
+    # With the checks' numeric y the captioner refuses its bank's texts ...
+    with pytest.raises(TypeError, match="not a string"), paired_check_inputs():
+        check_estimators_overwrite_params("RetrievalCaptioner", captioner)
+    # ... with text targets the whole check runs and passes.
+    with paired_check_inputs(target=text_targets):
+        check_estimators_overwrite_params("RetrievalCaptioner", captioner)
+    assert estimator_checks._enforce_estimator_tags_y is original
+
+
+def test_check_params_mark_expected_failures_strict():
+    params = paired_check_params(
+        [ModalityGapShifter()], {"check_estimators_dtypes": "integer rows of zeros"}
+    )
+    marked = {param.id: param.marks for param in params if param.marks}
+    assert list(marked) == ["ModalityGapShifter()-check_estimators_dtypes"]
+    (mark,) = marked["ModalityGapShifter()-check_estimators_dtypes"]
+    assert mark.name == "xfail" and mark.kwargs == {
+        "reason": "integer rows of zeros",
+        "strict": True,
+    }
 
 
 def test_paired_check_failures_reports_both_directions():

@@ -416,7 +416,10 @@ class RetrievalCaptioner(BaseEstimator):
         self : RetrievalCaptioner
         """
         if y is None:
-            raise ValueError("fit needs the bank's texts as y (one string per row).")
+            raise ValueError(
+                "RetrievalCaptioner requires y to be passed, but the target y is None: fit "
+                "needs the bank's texts as y (one string per row)."
+            )
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         dims = tuple(resolve_modality_dims(X.shape[1], self.modality_dims))
         if len(dims) != 2 or dims[0] != dims[1]:
@@ -427,8 +430,8 @@ class RetrievalCaptioner(BaseEstimator):
         texts = check_texts(y, X.shape[0], "y (the bank's texts)")
         if X.shape[0] < 2:
             raise ValueError(
-                f"the bank holds {X.shape[0]} text; a caption chosen from one text says nothing "
-                "about the image. Fit on at least 2 rows."
+                f"the bank holds {X.shape[0]} text (n_samples={X.shape[0]}); a caption chosen "
+                "from one text says nothing about the image. Fit on at least 2 rows."
             )
         self._n_retrieved(X.shape[0])
         if self.index == "faiss":

@@ -9,7 +9,6 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import GaussianNB
 from threadpoolctl import threadpool_limits
 
-from skgap._testing import parametrize_with_paired_checks
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import LateFusionClassifier, make_linear_probe
 
@@ -21,16 +20,8 @@ def _one_blas_thread():
         yield
 
 
-ESTIMATORS = [LateFusionClassifier(), LateFusionClassifier(GaussianNB(), weights=[2, 1])]
-
-
-# Every check passes on paired inputs; check_supervised_y_2d needs the
-# DataConversionWarning of a flattened column-vector y (test below).
-@parametrize_with_paired_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
+# scikit-learn's checks run in tests/test_common.py; check_supervised_y_2d
+# there needs the DataConversionWarning of a flattened column-vector y.
 def test_column_vector_y_is_flattened_with_a_warning():
     X, y = make_paired_embeddings(120, 8, random_state=0)
     with pytest.warns(DataConversionWarning, match="column-vector y"):

@@ -14,7 +14,6 @@ from sklearn.metrics import v_measure_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
-from skgap._testing import INTEGER_ZERO_ROW, parametrize_with_paired_checks  # noqa: E402
 from skgap.datasets import make_paired_embeddings  # noqa: E402
 from skgap.measure import modality_gap, retrieval_recall_at_k
 from skgap.train._adapter import GapClosingAdapter
@@ -445,13 +444,3 @@ def test_cuda_matches_cpu(data):
     gpu = GapClosingAdapter(device="cuda", **kw).fit(X_train)
     cpu = GapClosingAdapter(device="cpu", **kw).fit(X_train)
     np.testing.assert_allclose(gpu.transform(X_test), cpu.transform(X_test), atol=1e-3)
-
-
-CHECKED = GapClosingAdapter(epochs=2, batch_size=16, random_state=0)
-
-
-@parametrize_with_paired_checks(
-    [CHECKED], expected_failed_checks={"check_estimators_dtypes": INTEGER_ZERO_ROW}
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)

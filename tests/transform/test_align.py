@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+from estimator_registry import instances_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import orthogonal_procrustes
@@ -14,7 +15,6 @@ from sklearn.utils.estimator_checks import check_array_api_input
 from strategies import random_orthogonal, seeds
 
 from skgap._core._layout import pair
-from skgap._testing import parametrize_with_paired_checks
 from skgap.measure import cka
 from skgap.measure._cone_stats import ConeStats
 from skgap.transform._align import AnchorAffineAligner, IllPosedAlignmentWarning
@@ -382,41 +382,8 @@ def test_clone_and_pickle(rng):
     np.testing.assert_array_equal(clone(aligner).fit(X).coef_, aligner.coef_)
 
 
-ESTIMATORS = [
-    AnchorAffineAligner(),
-    # n_anchors below the 10 rows that check_estimators_nan_inf and
-    # check_fit2d_1feature fit on: n_anchors=15 made both checks fail on the
-    # refusal to draw more anchors than rows (by design, tested above), so
-    # they never reached the NaN or one-feature inputs they are about.
-    AnchorAffineAligner(kind="affine", standardize=None, n_anchors=8, random_state=0),
-    AnchorAffineAligner(kind="lortho", standardize="isotropic", alpha=0.1),
-    AnchorAffineAligner(kind="linear", standardize="center"),
-]
-
-
-def _cuda_missing():
-    try:
-        import torch
-    except ImportError:
-        return True
-    return not torch.cuda.is_available()
-
-
-# Every check passes on paired inputs, check_estimators_dtypes included: the
-# aligner does not project rows onto the sphere, so integer rows of zeros are data.
-@parametrize_with_paired_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    with warnings.catch_warnings():
-        # scikit-learn's checks fit on few rows; the warning is the point there.
-        warnings.simplefilter("ignore", IllPosedAlignmentWarning)
-        try:
-            check(estimator)
-        except RuntimeError as exc:
-            # With SCIPY_ARRAY_API=1, scikit-learn runs torch-on-CUDA checks when
-            # torch is built with CUDA, even on a machine without a GPU.
-            if "CUDA" in str(exc) and _cuda_missing():
-                pytest.skip("torch is built with CUDA but no GPU is usable here")
-            raise
+# The instances scikit-learn's checks run on (tests/test_common.py).
+ESTIMATORS = instances_of("skgap.AnchorAffineAligner")
 
 
 # -- array API ---------------------------------------------------------------

@@ -10,7 +10,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skgap import CollapseCorrupt, ModalityCentering, ModalityGapShifter
-from skgap._testing import INTEGER_ZERO_ROW, paired_check_failures, parametrize_with_paired_checks
 from skgap.datasets import load_coco_clip, make_paired_embeddings
 from skgap.measure import modality_gap, retrieval_recall_at_k
 
@@ -339,28 +338,3 @@ def test_coco_centring_raises_recall_while_closing_the_gap():
     assert gap_before == pytest.approx(0.869, abs=2e-3)
     assert gap_after == pytest.approx(0.158, abs=2e-3)
     assert r_after > r_before
-
-
-NOISE_REASON = (
-    "fit_transform adds C3's training noise and transform does not (the TargetEncoder "
-    "precedent), so fit_transform(X) != fit(X).transform(X) by design"
-)
-ESTIMATORS = [
-    ModalityCentering(),
-    ModalityCentering(alpha=0.3),
-    CollapseCorrupt(noise_scale=0.0),
-    CollapseCorrupt(),
-]
-
-
-def _expected(est):
-    expected = {"check_estimators_dtypes": INTEGER_ZERO_ROW}
-    if isinstance(est, CollapseCorrupt) and est.noise_scale > 0:
-        expected["check_transformer_general"] = NOISE_REASON
-        expected["check_transformer_data_not_an_array"] = NOISE_REASON
-    return expected
-
-
-@parametrize_with_paired_checks(ESTIMATORS, expected_failed_checks=_expected)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)

@@ -12,7 +12,6 @@ from sklearn.model_selection import cross_val_score
 from strategies import random_orthogonal, seeds
 
 from skgap._core._layout import pair
-from skgap._testing import INTEGER_ZERO_ROW, fixed_width_columns, parametrize_with_paired_checks
 from skgap.transform._align import AnchorAffineAligner
 from skgap.transform._zeroshot import ZeroShotClassifier, pool_prompt_embeddings
 
@@ -246,71 +245,3 @@ def test_width_errors(rng):
     clf = ZeroShotClassifier(C).fit(T)
     with pytest.raises(ValueError, match="features"):
         clf.predict(V)
-
-
-# -- scikit-learn's checks ---------------------------------------------------
-#
-# class_embeddings fixes both the width of X (or the aligner's source width) and
-# the number of classes. The checks run with their X repeated cyclically to that
-# width (skgap._testing.fixed_width_columns), so only the label sets they draw
-# (1 to 4 classes) and one check that builds X outside the tags hook stay out
-# of reach; each such check has its reason below, and xfail(strict=True) fails
-# the suite if it ever passes.
-
-LABELS = (
-    "fits a binary and a 3-class problem in one check; the classes of a zero-shot "
-    "classifier are the rows of class_embeddings, so one of the two cannot match"
-)
-ONE_LABEL = (
-    "fits y with a single label and expects it always predicted; a zero-shot "
-    "classifier keeps every class of class_embeddings (labels index its rows)"
-)
-FOUR_LABELS = (
-    "fits y with 4 distinct labels while class_embeddings describes 3 classes: a "
-    "ValueError naming class_embeddings, by design"
-)
-BLOBS = (
-    "builds X with make_blobs(n_features=2) without the tags hook, so its width "
-    "cannot be made that of class_embeddings (3): a ValueError naming "
-    "class_embeddings, by design (the aligned instance, of source width 2, runs it)"
-)
-
-PLAIN = ZeroShotClassifier(np.eye(3) + 0.1)
-ALIGNED = ZeroShotClassifier(
-    np.eye(3) + 0.1,
-    aligner=FrozenEstimator(
-        AnchorAffineAligner(kind="affine", modality_dims=(2, 3)).fit(
-            np.random.default_rng(0).standard_normal((20, 5))
-        )
-    ),
-)
-
-LABEL_FAILURES = {
-    "check_dtype_object": FOUR_LABELS,
-    "check_classifiers_one_label": ONE_LABEL,
-    "check_classifiers_classes": LABELS,
-    "check_classifiers_train": LABELS,
-}
-PLAIN_FAILURES = LABEL_FAILURES | {
-    "check_estimators_dtypes": INTEGER_ZERO_ROW,
-    "check_decision_proba_consistency": BLOBS,
-}
-# The aligner maps integer rows of zeros to its intercept, which is not zero,
-# so check_estimators_dtypes passes for the aligned instance.
-ALIGNED_FAILURES = LABEL_FAILURES
-
-
-def expected_failures(estimator):
-    return PLAIN_FAILURES if estimator.aligner is None else ALIGNED_FAILURES
-
-
-def input_width(estimator):
-    source = 3 if estimator.aligner is None else 2
-    return fixed_width_columns(source)
-
-
-@parametrize_with_paired_checks(
-    [PLAIN, ALIGNED], expected_failed_checks=expected_failures, columns=input_width
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
