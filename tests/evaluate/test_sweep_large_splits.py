@@ -135,15 +135,16 @@ def test_memmap_gives_the_in_memory_table(data, tmp_path):
 
 def test_text_prototypes_in_chunks_equal_one_gather(data, monkeypatch):
     X, y = data
-    train = np.sort(np.random.RandomState(0).choice(X.shape[0], 400, replace=False))
+    rng = np.random.RandomState(0)
+    train = np.sort(rng.choice(X.shape[0], 400, replace=False))
     classes = np.unique(y)
-    whole = _sweep._text_prototypes(X[:, 16:], train, y[train], classes)
+    T = X[:, 16:] * rng.uniform(0.1, 10.0, size=(X.shape[0], 1))  # rows of any norm
+    whole = _sweep._text_prototypes(T, train, y[train], classes)
     monkeypatch.setattr(_sweep, "chunk_rows", lambda T: 37)
-    chunked = _sweep._text_prototypes(X[:, 16:], train, y[train], classes)
+    chunked = _sweep._text_prototypes(T, train, y[train], classes)
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
     # A class absent from the training rows keeps a NaN prototype.
-    absent = _sweep._text_prototypes(X[:, 16:], train[y[train] != 2], y[train][y[train] != 2],
-                                     classes)
+    absent = _sweep._text_prototypes(T, train[y[train] != 2], y[train][y[train] != 2], classes)
     assert np.isnan(absent[2]).all() and np.isfinite(absent[:2]).all()
 
 
@@ -156,6 +157,8 @@ def test_hashed_duplicate_count_equals_the_exact_one():
     B[1800, 0] = -0.0
     B[1801] = B[1800]
     B[1801, 0] = 0.0  # differs from row 1800 in its bytes only: counted distinct
+    B[1900] = B[1901]
+    B[1900, -1] += 1.0  # differs from row 1901 in its last entry only
     assert _hashed_distinct_and_tied(B) == _distinct_and_tied(B) == (800, 1202)
 
 
