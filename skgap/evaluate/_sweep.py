@@ -551,9 +551,11 @@ def gap_sweep(
           embedding is the most cosine-similar; metrics ``accuracy`` and ``auc``
           (one-vs-rest on the cosines);
         - ``'retrieval'``: recall@1, 5, 10 between the test pairs in both
-          directions; metrics ``i2t_R@1``, ``t2i_R@1``, ...;
+          directions (among at most ``retrieval_gallery`` of them); metrics
+          ``i2t_R@1``, ``t2i_R@1``, ...;
         - ``'clustering'``: k-means (k = number of classes, 10 restarts) on the
-          pooled image and text rows of the test split; metrics ``ARI`` and
+          pooled image and text rows of the test split (fitted on at most
+          ``clustering_sample`` of its pairs); metrics ``ARI`` and
           ``AMI`` against the labels (each on one modality's rows, averaged
           over the two: a pair votes once), and ``modality_ARI`` against the modality
           of each row (high: the clusters follow the modality, not the meaning;
