@@ -37,8 +37,9 @@ Targets at n = 400,000: under 10 minutes, peak RSS under
 2x the data (the ratio is printed).
 
 ``--parts methods``: the large-test-split methods of ``all_tasks`` against
-the exact ones on the test rows of one split of the same data (shifted at
-lambda 0 and 1): k-means fitted on a sample of the test pairs and every row
+the exact ones on the test rows of one 80/20 split of
+``make_paired_embeddings(n, d, n_classes=5, class_sep=1.0, noise=1.0)``
+(classes that k-means can find in part; shifted at lambda 0 and 1): k-means fitted on a sample of the test pairs and every row
 assigned, against k-means on all test rows (adjusted Rand index between the
 two labellings, beside that between two seeds of k-means on all rows, and the
 difference of each score); recall@k among a gallery
@@ -81,6 +82,8 @@ DESIGNS = ("gap_sweep", "ModalityGapShifterCV", "all_tasks")
 PARTS = ("sweep", "encode", "methods")
 #: The task families of the ``all_tasks`` design.
 ALL_TASKS = ("fusion", "image", "text", "zeroshot", "retrieval", "clustering")
+#: Classes of the data of ``--parts methods`` (clusters to find).
+K_METHODS = 5
 
 
 def write_data(path, n, d, chunk=50_000, seed=0):
@@ -200,52 +203,50 @@ def compare_methods(args):
     from sklearn.model_selection import train_test_split
 
     from skgap import ModalityGapShifter
+    from skgap.datasets import make_paired_embeddings
     from skgap.evaluate._tasks import _cluster_labels, _clustering_metrics, _retrieval_metrics
 
     header("large test splits: sampled k-means and a fixed retrieval gallery vs exact",
            n=args.n, d=args.d)
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        data = Path(folder) / "X.npy"
-        y = write_data(data, args.n, args.d)
-        X = np.load(data, mmap_mode="r")
-        train, test = train_test_split(np.arange(args.n), test_size=0.2, stratify=y,
-                                       random_state=0)
-        train, test = np.sort(train), np.sort(test)
-        n_test = test.size
-        samples = sorted({max(2, n_test // 8), max(2, n_test // 4), max(2, n_test // 2)})
-        gallery = min(5000, max(2, n_test // 2))
-        for lam in (0.0, 1.0):
-            shifter = ModalityGapShifter(lam=lam).fit(X[train])
-            Z = shifter.transform(X[test])
-            V, T = Z[:, : args.d], Z[:, args.d:]
+    X, y = make_paired_embeddings(args.n, args.d, n_classes=K_METHODS, class_sep=1.0,
+                                  noise=1.0, random_state=0)
+    train, test = train_test_split(np.arange(args.n), test_size=0.2, stratify=y,
+                                   random_state=0)
+    n_test = test.size
+    samples = sorted({max(2, n_test // 8), max(2, n_test // 4), max(2, n_test // 2)})
+    gallery = min(5000, max(2, n_test // 2))
+    for lam in (0.0, 1.0):
+        shifter = ModalityGapShifter(lam=lam).fit(X[train])
+        Z = shifter.transform(X[test])
+        V, T = Z[:, : args.d], Z[:, args.d:]
+        start = time.perf_counter()
+        full = _cluster_labels(V, T, K_METHODS, 0)
+        exact = dict(_clustering_metrics(V, T, y[test], K_METHODS, 0))
+        t_full = time.perf_counter() - start
+        # The yardstick: k-means on all rows from another seed.
+        other = adjusted_rand_score(np.concatenate(full),
+                                    np.concatenate(_cluster_labels(V, T, K_METHODS, 1)))
+        print(f"lambda {lam:g}: k-means on all {n_test} test pairs ({t_full:.1f} s): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in exact.items())
+              + f"; ARI between its labellings from two seeds {other:.4f}")
+        for sample in samples:
             start = time.perf_counter()
-            full = _cluster_labels(V, T, 2, 0)
-            exact = dict(_clustering_metrics(V, T, y[test], 2, 0))
-            t_full = time.perf_counter() - start
-            # The yardstick: k-means on all rows from another seed.
-            other = adjusted_rand_score(np.concatenate(full),
-                                        np.concatenate(_cluster_labels(V, T, 2, 1)))
-            print(f"lambda {lam:g}: k-means on all {n_test} test pairs ({t_full:.1f} s): "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in exact.items())
-                  + f"; ARI between its labellings from two seeds {other:.4f}")
-            for sample in samples:
-                start = time.perf_counter()
-                part = _cluster_labels(V, T, 2, 0, sample)
-                approx = dict(_clustering_metrics(V, T, y[test], 2, 0, sample))
-                t_part = time.perf_counter() - start
-                agree = adjusted_rand_score(np.concatenate(full), np.concatenate(part))
-                diffs = ", ".join(f"{k} {approx[k] - exact[k]:+.4f}" for k in exact)
-                print(f"   fitted on {sample} pairs ({t_part:.1f} s): ARI between labellings "
-                      f"{agree:.4f}; score differences {diffs}")
-            whole = dict(_retrieval_metrics(V, T))
-            galleries = np.array([[v for _, v in _retrieval_metrics(V, T, gallery, seed)]
-                                  for seed in range(5)])
-            names = [m for m, _ in _retrieval_metrics(V[:20], T[:20])]
-            print(f"   recall@k among all {n_test} test pairs / among {gallery} "
-                  "(mean +- sd over 5 galleries):")
-            print("   " + "; ".join(
-                f"{m} {whole[m]:.4f} / {galleries[:, j].mean():.4f} +- {galleries[:, j].std():.4f}"
-                for j, m in enumerate(names)))
+            part = _cluster_labels(V, T, K_METHODS, 0, sample)
+            approx = dict(_clustering_metrics(V, T, y[test], K_METHODS, 0, sample))
+            t_part = time.perf_counter() - start
+            agree = adjusted_rand_score(np.concatenate(full), np.concatenate(part))
+            diffs = ", ".join(f"{k} {approx[k] - exact[k]:+.4f}" for k in exact)
+            print(f"   fitted on {sample} pairs ({t_part:.1f} s): ARI between labellings "
+                  f"{agree:.4f}; score differences {diffs}")
+        whole = dict(_retrieval_metrics(V, T))
+        galleries = np.array([[v for _, v in _retrieval_metrics(V, T, gallery, seed)]
+                              for seed in range(5)])
+        names = [m for m, _ in _retrieval_metrics(V[:20], T[:20])]
+        print(f"   recall@k among all {n_test} test pairs / among {gallery} "
+              "(mean +- sd over 5 galleries):")
+        print("   " + "; ".join(
+            f"{m} {whole[m]:.4f} / {galleries[:, j].mean():.4f} +- {galleries[:, j].std():.4f}"
+            for j, m in enumerate(names)))
 
 
 def _encoder(args, folder):
