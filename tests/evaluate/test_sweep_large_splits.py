@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
+from skgap._core import _streaming
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import _sweep, _tasks, gap_sweep
 from skgap.evaluate._degenerate import _distinct_and_tied, _hashed_distinct_and_tied
@@ -116,8 +117,15 @@ def test_sampled_kmeans_agrees_with_full_kmeans():
         assert abs(approx[name] - exact[name]) <= 0.01
 
 
-def test_memmap_gives_the_in_memory_table(data, tmp_path):
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_memmap_gives_the_in_memory_table(data, tmp_path, monkeypatch, chunk):
+    """All six tasks with both caps below the test split; ``chunk``: the mapped
+    rows read 64 at a time (the shift fitted and the prototypes summed over
+    several chunks), as an archive larger than one chunk is."""
     X, y = data
+    if chunk is not None:
+        monkeypatch.setattr(_streaming, "chunk_rows", lambda A: chunk)
+        monkeypatch.setattr(_sweep, "chunk_rows", lambda A: chunk)
     path = tmp_path / "X.npy"
     np.save(path, X)
     mapped = np.load(path, mmap_mode="r")
