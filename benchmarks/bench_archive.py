@@ -28,7 +28,7 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
     :func:`skgap.gap_sweep` with every task family that reads single labels
     and no texts: ``tasks=('fusion', 'image', 'text', 'zeroshot',
     'retrieval', 'clustering')`` and the defaults for large test splits
-    (retrieval among a gallery of 5,000 test pairs, k-means fitted on 10,000
+    (retrieval among a gallery of 5,000 test pairs, k-means fitted on 5,000
     test pairs and every test row assigned). The time of each task is
     printed (each task scored on its own, the rest of a fit -- the shift,
     the shifted test rows, the zero-shot classes -- as ``map + rows``).

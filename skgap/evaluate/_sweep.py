@@ -499,7 +499,7 @@ def gap_sweep(
     n_jobs=None,
     as_frame="auto",
     retrieval_gallery=5000,
-    clustering_sample=10000,
+    clustering_sample=5000,
 ):
     r"""Score several task families against a gap-closing parameter over paired splits.
 
@@ -636,7 +636,7 @@ def gap_sweep(
         and Flickr30k 1k are); the default is COCO's. ``None``: every test
         pair, at a cost of :math:`n_{\mathrm{test}}^2 d` per fit. Test splits
         of at most this many pairs are scored whole either way.
-    clustering_sample : int >= 2 or None, default=10000
+    clustering_sample : int >= 2 or None, default=5000
         Largest number of test pairs k-means is fitted on for
         ``'clustering'``: with more, k-means is fitted on the pooled rows of a
         random ``clustering_sample`` of them (the split's seed) and every test
