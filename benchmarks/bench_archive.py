@@ -205,7 +205,11 @@ def compare_methods(args):
 
     from skgap import ModalityGapShifter
     from skgap.datasets import make_paired_embeddings
-    from skgap.evaluate._tasks import _cluster_labels, _clustering_metrics, _retrieval_metrics
+    from skgap.evaluate._tasks import (
+        _cluster_labels,
+        _clustering_metrics,
+        _retrieval_metrics,
+    )
 
     header("large test splits: sampled k-means and a fixed retrieval gallery vs exact",
            n=args.n, d=args.d)

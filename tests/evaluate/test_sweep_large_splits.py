@@ -129,8 +129,8 @@ def test_memmap_gives_the_in_memory_table(data, tmp_path, monkeypatch, chunk):
     path = tmp_path / "X.npy"
     np.save(path, X)
     mapped = np.load(path, mmap_mode="r")
-    kwargs = dict(lams=[0.0, 0.5, 1.0], n_seeds=2, tasks=TASKS, as_frame=False,
-                  retrieval_gallery=60, clustering_sample=50)
+    kwargs = {"lams": [0.0, 0.5, 1.0], "n_seeds": 2, "tasks": TASKS, "as_frame": False,
+              "retrieval_gallery": 60, "clustering_sample": 50}
     in_memory = _by_key(gap_sweep(X, y, **kwargs))
     on_disk = _by_key(gap_sweep(mapped, y, **kwargs))
     assert in_memory.keys() == on_disk.keys()
@@ -185,3 +185,11 @@ def test_retrieval_memory_does_not_grow_as_n_squared(block_size):
         tracemalloc.stop()
     assert peaks[3000] < 3000**2 * 4 / 20  # a twentieth of one float32 n x n matrix
     assert peaks[3000] / peaks[1500] < 2.5  # quadratic growth would be 4
+
+
+@pytest.mark.parametrize("name, value", [("retrieval_gallery", 1), ("clustering_sample", 0),
+                                         ("retrieval_gallery", 2.5), ("clustering_sample", "all")])
+def test_caps_are_validated(data, name, value):
+    X, y = data
+    with pytest.raises(ValueError, match=name):
+        gap_sweep(X, y, lams=[0.0], n_seeds=1, tasks=("retrieval",), **{name: value})
