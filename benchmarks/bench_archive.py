@@ -24,8 +24,27 @@ held-out rows. Each design runs in a fresh child process, so its peak RSS
     shifter fitted chunk by chunk), so only the held-out rows of a split are
     copied.
 
+``all_tasks``
+    :func:`skgap.gap_sweep` with every task family that reads single labels
+    and no texts: ``tasks=('fusion', 'image', 'text', 'zeroshot',
+    'retrieval', 'clustering')`` and the defaults for large test splits
+    (retrieval among a gallery of 5,000 test pairs, k-means fitted on 5,000
+    test pairs and every test row assigned). The time of each task is
+    printed (each task scored on its own, the rest of a fit -- the shift,
+    the shifted test rows, the zero-shot classes -- as ``map + rows``).
+
 Targets at n = 400,000: under 10 minutes, peak RSS under
 2x the data (the ratio is printed).
+
+``--parts methods``: the large-test-split methods of ``all_tasks`` against
+the exact ones on the test rows of one 80/20 split of
+``make_paired_embeddings(n, d, n_classes=5, class_sep=1.0, noise=8.0)``
+(classes that k-means finds in part, recall@1 of a few percent; shifted at
+lambda 0 and 1): k-means fitted on a sample of the test pairs and every row
+assigned, against k-means on all test rows (adjusted Rand index between the
+two labellings, beside that between two seeds of k-means on all rows, and the
+difference of each score); recall@k among a gallery
+of 5,000 test pairs, against all test pairs, with the spread over galleries.
 
 ``--parts encode``: the encoder on a dask cluster. PNG files of 200-400 px and
 captions go through :func:`skgap.encode.encode_archive` on a local cluster of
@@ -43,6 +62,7 @@ Usage::
     python benchmarks/bench_archive.py --full          # n = 400,000, 1.6 GB on disk
     python benchmarks/bench_archive.py --smoke         # tiny, for CI
     python benchmarks/bench_archive.py --parts encode  # the encoder cluster speed-up
+    python benchmarks/bench_archive.py --parts methods # large-test-split methods vs exact
 """
 
 import argparse
@@ -59,8 +79,12 @@ from pathlib import Path
 import numpy as np
 from _util import header
 
-DESIGNS = ("gap_sweep", "ModalityGapShifterCV")
-PARTS = ("sweep", "encode")
+DESIGNS = ("gap_sweep", "ModalityGapShifterCV", "all_tasks")
+PARTS = ("sweep", "encode", "methods")
+#: The task families of the ``all_tasks`` design.
+ALL_TASKS = ("fusion", "image", "text", "zeroshot", "retrieval", "clustering")
+#: Classes of the data of ``--parts methods`` (clusters to find).
+K_METHODS = 5
 
 
 def write_data(path, n, d, chunk=50_000, seed=0):
@@ -113,7 +137,10 @@ def child(design, data, labels, lams, seeds):
     grid = np.linspace(0.0, 1.0, lams)
     warnings.simplefilter("ignore", ConvergenceWarning)
     start = time.perf_counter()
-    if design == "gap_sweep":
+    task_times = None
+    if design == "all_tasks":
+        auc, task_times = all_tasks_sweep(X, y, grid, seeds)
+    elif design == "gap_sweep":
         from skgap import gap_sweep
         from skgap.evaluate import make_linear_probe
 
@@ -133,7 +160,98 @@ def child(design, data, labels, lams, seeds):
         auc = search.cv_results_["mean_test_score"]
     wall = time.perf_counter() - start
     rss = peak_rss()
-    print(json.dumps({"wall": wall, "rss": rss, "base": base_rss, "auc": [float(a) for a in auc]}))
+    print(json.dumps({"wall": wall, "rss": rss, "base": base_rss, "auc": [float(a) for a in auc],
+                      "task_times": task_times}))
+
+
+def all_tasks_sweep(X, y, grid, seeds):
+    """``gap_sweep`` of :data:`ALL_TASKS`; the fusion AUC per lambda and the seconds per task.
+
+    Each fit's ``score_split`` is timed task by task (the tasks of a fit are
+    scored independently, so one call per task gives the same table); the
+    rest of the sweep is ``map + rows``.
+    """
+    from skgap import gap_sweep
+    from skgap.evaluate import _sweep
+
+    times = dict.fromkeys(ALL_TASKS, 0.0)
+    score_split = _sweep.score_split
+
+    def timed(tasks, *args, **kwargs):
+        rows = []
+        for task in tasks:
+            start = time.perf_counter()
+            rows += score_split((task,), *args, **kwargs)
+            times[task] += time.perf_counter() - start
+        return rows
+
+    _sweep.score_split = timed
+    start = time.perf_counter()
+    try:
+        table = gap_sweep(X, y, lams=grid, n_seeds=seeds, tasks=ALL_TASKS, as_frame=False)
+    finally:
+        _sweep.score_split = score_split
+    times["map + rows"] = time.perf_counter() - start - sum(times.values())
+    lam_col = np.asarray(table["lam"])
+    keep = (np.asarray(table["task"]) == "fusion") & (np.asarray(table["metric"]) == "auc")
+    score = np.asarray(table["score"], dtype=float)
+    return [score[keep & (lam_col == lam)].mean() for lam in grid], times
+
+
+def compare_methods(args):
+    """The large-test-split methods against the exact ones on one split's test rows."""
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.model_selection import train_test_split
+
+    from skgap import ModalityGapShifter
+    from skgap.datasets import make_paired_embeddings
+    from skgap.evaluate._tasks import (
+        _cluster_labels,
+        _clustering_metrics,
+        _retrieval_metrics,
+    )
+
+    header("large test splits: sampled k-means and a fixed retrieval gallery vs exact",
+           n=args.n, d=args.d)
+    X, y = make_paired_embeddings(args.n, args.d, n_classes=K_METHODS, class_sep=1.0,
+                                  noise=8.0, random_state=0)
+    train, test = train_test_split(np.arange(args.n), test_size=0.2, stratify=y,
+                                   random_state=0)
+    n_test = test.size
+    samples = sorted({max(2, n_test // 8), max(2, n_test // 4), max(2, n_test // 2)})
+    gallery = min(5000, max(2, n_test // 2))
+    for lam in (0.0, 1.0):
+        shifter = ModalityGapShifter(lam=lam).fit(X[train])
+        Z = shifter.transform(X[test])
+        V, T = Z[:, : args.d], Z[:, args.d:]
+        start = time.perf_counter()
+        full = _cluster_labels(V, T, K_METHODS, 0)
+        exact = dict(_clustering_metrics(V, T, y[test], K_METHODS, 0))
+        t_full = time.perf_counter() - start
+        # The yardstick: k-means on all rows from another seed.
+        other = adjusted_rand_score(np.concatenate(full),
+                                    np.concatenate(_cluster_labels(V, T, K_METHODS, 1)))
+        print(f"lambda {lam:g}: k-means on all {n_test} test pairs ({t_full:.1f} s): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in exact.items())
+              + f"; ARI between its labellings from two seeds {other:.4f}")
+        for sample in samples:
+            start = time.perf_counter()
+            part = _cluster_labels(V, T, K_METHODS, 0, sample)
+            approx = dict(_clustering_metrics(V, T, y[test], K_METHODS, 0, sample))
+            t_part = time.perf_counter() - start
+            agree = adjusted_rand_score(np.concatenate(full), np.concatenate(part))
+            diffs = ", ".join(f"{k} {approx[k] - exact[k]:+.4f}" for k in exact)
+            print(f"   fitted on {sample} pairs ({t_part:.1f} s): ARI between labellings "
+                  f"{agree:.4f}; score differences {diffs}")
+        whole = dict(_retrieval_metrics(V, T))
+        galleries = np.array([[v for _, v in _retrieval_metrics(V, T, gallery, seed)]
+                              for seed in range(5)])
+        names = [m for m, _ in _retrieval_metrics(V[:20], T[:20])]
+        print(f"   recall@k among all {n_test} test pairs / among {gallery} "
+              "(mean +- sd over 5 galleries):")
+        print("   " + "; ".join(
+            f"{m} {whole[m]:.4f} / {galleries[:, j].mean():.4f} +- {galleries[:, j].std():.4f}"
+            for j, m in enumerate(names)))
 
 
 def _encoder(args, folder):
@@ -232,6 +350,8 @@ def main(argv=None):
         sweep(args, parser)
     if "encode" in parts:
         encode_speedup(args)
+    if "methods" in parts:
+        compare_methods(args)
 
 
 def sweep(args, parser):
@@ -278,6 +398,10 @@ def sweep(args, parser):
             f"mean AUC per lambda: max |difference| {diff:.4f} "
             "(different random splits of the same protocol)"
         )
+    for design, r in results.items():
+        if r.get("task_times"):
+            print(f"{design}: seconds per task: " + ", ".join(
+                f"{task} {sec:.1f}" for task, sec in r["task_times"].items()))
     full = 400_000 / args.n
     for design, r in results.items():
         print(

@@ -52,13 +52,36 @@ class DegenerateTaskWarning(_TaskWarning):
     """
 
 
+#: Blocks larger than this are counted from row hashes, a chunk at a time.
+_WHOLE_BLOCK_BYTES = 64 * 2**20
+
+
 def _distinct_and_tied(block):
-    """``(distinct rows, rows that share their value with another row)`` of a 2-D block."""
+    """``(distinct rows, rows that share their value with another row)`` of a 2-D block.
+
+    A block of more than :data:`_WHOLE_BLOCK_BYTES` (an archive's column
+    block, often memory-mapped) is not copied: each row's bytes are hashed a
+    chunk at a time and the hashes counted. Two different rows share a
+    64-bit hash with probability about :math:`n^2 / 2^{65}` (below
+    :math:`10^{-8}` for a million rows), which could only count more rows tied.
+    """
+    if block.shape[0] * block.shape[1] * block.itemsize > _WHOLE_BLOCK_BYTES:
+        return _hashed_distinct_and_tied(block)
     B = np.ascontiguousarray(block)
     # One opaque item per row: np.unique compares whole rows by their bytes
     # (-0.0 and 0.0 differ there, which only ever counts more rows distinct).
     rows = B.view(np.dtype((np.void, B.dtype.itemsize * B.shape[1]))).ravel()
     _, counts = np.unique(rows, return_counts=True)
+    return counts.size, int(counts[counts > 1].sum())
+
+
+def _hashed_distinct_and_tied(block):
+    step = max(1, (4 * 2**20) // max(1, block.shape[1] * block.itemsize))
+    keys = np.empty(block.shape[0], dtype=np.int64)
+    for start in range(0, block.shape[0], step):
+        B = np.ascontiguousarray(block[start:start + step])
+        keys[start:start + B.shape[0]] = [hash(row.tobytes()) for row in B]
+    _, counts = np.unique(keys, return_counts=True)
     return counts.size, int(counts[counts > 1].sum())
 
 

@@ -88,7 +88,8 @@ class _SweepPlan:
     fits run in parallel); ``norms`` the block norms of every row of ``X``
     when the probes train in place; ``seed`` seeds k-means (and, with
     ``reseed_probe``, the probe) and differs from split to split, so that an
-    interval over splits sees their own randomness too.
+    interval over splits sees their own randomness too; ``retrieval_gallery``
+    and ``clustering_sample`` cap the test pairs of those tasks (None: all).
     """
 
     transformer: object
@@ -105,6 +106,8 @@ class _SweepPlan:
     norms: object = None
     texts: object = None
     reseed_probe: bool = False
+    retrieval_gallery: object = None
+    clustering_sample: object = None
 
     @property
     def slices(self):
@@ -214,15 +217,34 @@ def _class_embeddings(class_embeddings, classes, d):
     return C
 
 
-def _text_prototypes(T_train, y_train, classes):
-    """Mean unit text row of each class (a class absent from the split: NaN row)."""
-    U = normalize_rows(T_train, "the text block")
-    C = np.full((classes.size, U.shape[1]), np.nan)
-    for k, c in enumerate(classes):
-        rows = U[y_train == c]
-        if rows.shape[0]:
-            m = rows.mean(axis=0)
-            C[k] = m / np.linalg.norm(m)
+def _text_prototypes(T, train, y_train, classes):
+    """Mean unit text row of each class among the rows ``train`` of the text block
+    ``T`` (a class absent from the split: NaN row).
+
+    The rows are gathered a chunk at a time (:func:`chunk_rows`), so a
+    memory-mapped archive is never copied whole; training rows that fit in one
+    chunk take the one-gather path.
+    """
+    step = chunk_rows(T)
+    C = np.full((classes.size, T.shape[1]), np.nan)
+    if train.size <= step:
+        U = normalize_rows(T[train], "the text block")
+        for k, c in enumerate(classes):
+            rows = U[y_train == c]
+            if rows.shape[0]:
+                m = rows.mean(axis=0)
+                C[k] = m / np.linalg.norm(m)
+        return C
+    sums = np.zeros((classes.size, T.shape[1]))
+    counts = np.zeros(classes.size, dtype=np.intp)
+    for start in range(0, train.size, step):
+        U = normalize_rows(T[train[start:start + step]], "the text block")
+        k_rows = np.searchsorted(classes, y_train[start:start + step])
+        np.add.at(counts, k_rows, 1)
+        for k in np.unique(k_rows):
+            sums[k] += U[k_rows == k].sum(axis=0, dtype=np.float64)
+    present = counts > 0
+    C[present] = sums[present] / np.linalg.norm(sums[present], axis=1, keepdims=True)
     return C
 
 
@@ -275,7 +297,7 @@ def _zeroshot_classes(X, y, train, fitted, plan):
     C0 = plan.class_embeddings
     slices = plan.slices
     if C0 is None:
-        C0 = _text_prototypes(X[:, slices[1]][train], y[train], plan.classes)
+        C0 = _text_prototypes(X[:, slices[1]], train, y[train], plan.classes)
     present = np.isfinite(C0).all(axis=1)
     C = np.full(C0.shape, np.nan)
     C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
@@ -311,6 +333,7 @@ def _run_one(X, y, train, test, value, plan):
         rows = score_split(
             plan.tasks, fit_probe, Z_test, y[test], plan.slices, label_task=plan.label_task,
             classes=plan.classes, class_embeddings=C, seed=plan.seed, caption=caption,
+            retrieval_gallery=plan.retrieval_gallery, clustering_sample=plan.clustering_sample,
         )
     # A probe that did not train is reported once per sweep, naming its fits; the
     # records travel back with the scores (a worker process's warnings would be lost).
@@ -450,6 +473,8 @@ def _report_missing_labels(results, jobs):
         "progress": ["boolean"],
         "n_jobs": [Integral, None],
         "as_frame": [StrOptions({"auto"}), "boolean"],
+        "retrieval_gallery": [Interval(Integral, 2, None, closed="left"), None],
+        "clustering_sample": [Interval(Integral, 2, None, closed="left"), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -473,6 +498,8 @@ def gap_sweep(
     progress=False,
     n_jobs=None,
     as_frame="auto",
+    retrieval_gallery=5000,
+    clustering_sample=5000,
 ):
     r"""Score several task families against a gap-closing parameter over paired splits.
 
@@ -524,9 +551,11 @@ def gap_sweep(
           embedding is the most cosine-similar; metrics ``accuracy`` and ``auc``
           (one-vs-rest on the cosines);
         - ``'retrieval'``: recall@1, 5, 10 between the test pairs in both
-          directions; metrics ``i2t_R@1``, ``t2i_R@1``, ...;
+          directions (among at most ``retrieval_gallery`` of them); metrics
+          ``i2t_R@1``, ``t2i_R@1``, ...;
         - ``'clustering'``: k-means (k = number of classes, 10 restarts) on the
-          pooled image and text rows of the test split; metrics ``ARI`` and
+          pooled image and text rows of the test split (fitted on at most
+          ``clustering_sample`` of its pairs); metrics ``ARI`` and
           ``AMI`` against the labels (each on one modality's rows, averaged
           over the two: a pair votes once), and ``modality_ARI`` against the modality
           of each row (high: the clusters follow the modality, not the meaning;
@@ -599,6 +628,20 @@ def gap_sweep(
     as_frame : {'auto', True, False}, default='auto'
         Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
         installed) or a dict of 1-D arrays.
+    retrieval_gallery : int >= 2 or None, default=5000
+        Largest gallery of ``'retrieval'``: a test split with more pairs is
+        scored among a random ``retrieval_gallery`` of them (drawn from the
+        split's seed, the same pairs at every value). Recall@k falls as the
+        gallery grows, so it is reported at a fixed gallery size (as COCO 5k
+        and Flickr30k 1k are); the default is COCO's. ``None``: every test
+        pair, at a cost of :math:`n_{\mathrm{test}}^2 d` per fit. Test splits
+        of at most this many pairs are scored whole either way.
+    clustering_sample : int >= 2 or None, default=5000
+        Largest number of test pairs k-means is fitted on for
+        ``'clustering'``: with more, k-means is fitted on the pooled rows of a
+        random ``clustering_sample`` of them (the split's seed) and every test
+        row is assigned to its nearest centre; the scores are computed on all
+        test rows. ``None``: k-means on every test row. See Notes.
 
     Returns
     -------
@@ -659,6 +702,27 @@ def gap_sweep(
     tolerance. A memory-mapped archive (``np.load(path, mmap_mode='r')``)
     then costs its mapped pages plus the shifted test rows. Other maps and
     probes see the written-out training rows.
+
+    Large test splits: the probe tasks (``'fusion'``, ``'image'``,
+    ``'text'``) train through the implicit features above; ``'zeroshot'``
+    needs :math:`n_{\mathrm{test}} \times n_{\mathrm{classes}}` cosines
+    (its text prototypes are read chunk by chunk). ``'retrieval'`` is the one
+    task whose exact cost grows as :math:`n_{\mathrm{test}}^2 d`: at 80,000
+    test pairs of width 512 that is :math:`6.6 \cdot 10^{12}` multiply-adds
+    per direction and fit, hours for the 55 fits of the default protocol on
+    a few cores, and each query's recall@k is one against a gallery of
+    80,000 candidates, a number not comparable with another split size. It is
+    therefore scored among a fixed gallery of ``retrieval_gallery`` test
+    pairs (the blocked ranks of :func:`~skgap.measure.retrieval_recall_at_k`,
+    memory :math:`O(2^{24})` scores whatever the gallery). ``'clustering'``
+    fits k-means (10 restarts) on ``clustering_sample`` test pairs and assigns
+    every test row to its nearest centre, at a cost that no longer grows with
+    the restarts times the test split. Where k-means finds the classes the
+    labelling is close to that of k-means on all rows; where the clusters
+    are ambiguous (a wide gap splitting the classes by modality) k-means
+    ends in another local optimum more often than with all rows (the figures
+    are in the user guide, "Archives on a cluster"); ``clustering_sample=None``
+    clusters every row.
 
     References
     ----------
@@ -728,6 +792,7 @@ def gap_sweep(
         # One fit at a time: the BLAS-allowed cores share each probe
         # evaluation (the result does not depend on them).
         threads=threads, texts=texts, reseed_probe=isinstance(probe, str),
+        retrieval_gallery=retrieval_gallery, clustering_sample=clustering_sample,
     )
     if plan.implicit and plan.probes:
         # The probes' block norms depend on neither the split nor the value:

@@ -125,7 +125,20 @@ def _transfer_metrics(model, Z_to, y_to, label_task):
     return [("accuracy", accuracy)] + _probe_metrics(model, Z_to, y_to, label_task)
 
 
-def _clustering_metrics(V, T, y, n_classes, seed):
+def _test_sample(n_rows, size, seed):
+    """Sorted rows of a random subsample of ``size`` of the ``n_rows`` test pairs.
+
+    ``None`` (no cap) or a cap of at least ``n_rows``: every row, in order.
+    Drawn from ``seed`` alone, so every value of the path parameter of a split
+    scores the same pairs and their differences stay paired.
+    """
+    if size is None or size >= n_rows:
+        return None
+    rng = np.random.RandomState(seed)
+    return np.sort(rng.choice(n_rows, size=size, replace=False))
+
+
+def _clustering_metrics(V, T, y, n_classes, seed, sample=None):
     r"""k-means on the pooled rows; scores that let each pair vote once.
 
     The clusters are fitted on the pooled rows :math:`[V; T]`, but each
@@ -140,12 +153,19 @@ def _clustering_metrics(V, T, y, n_classes, seed):
     the labels: under random labels it grows as the gap closes. Within one
     modality every row appears once, so with labels independent of the rows
     the chance-adjusted scores have expectation 0 at every :math:`\lambda`.
+
+    With more than ``sample`` test pairs, k-means (the same settings) is
+    fitted on the pooled rows of a random ``sample`` of the pairs only
+    (:func:`_test_sample`, the split's seed) and every test row is assigned
+    to its nearest centre; the scores are then computed on all test rows as
+    above. The centres of a k-means fit are estimates of the population's
+    that converge as the sample grows, so the assignment approaches the
+    labelling of full k-means at a fraction of its cost (the comparison is in
+    the user guide, "Archives on a cluster"). ``None``: no cap.
     """
-    Z = np.concatenate([V, T], axis=0)
+    c_image, c_text = _cluster_labels(V, T, n_classes, seed, sample)
+    clusters = np.concatenate([c_image, c_text])
     modality = np.repeat([0, 1], V.shape[0])
-    k = min(n_classes, Z.shape[0])
-    clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
-    c_image, c_text = clusters[: V.shape[0]], clusters[V.shape[0]:]
     ari = [adjusted_rand_score(y, c) for c in (c_image, c_text)]
     ami = [adjusted_mutual_info_score(y, c) for c in (c_image, c_text)]
     return [
@@ -153,6 +173,26 @@ def _clustering_metrics(V, T, y, n_classes, seed):
         ("AMI", float(np.mean(ami))),
         ("modality_ARI", float(adjusted_rand_score(modality, clusters))),
     ]
+
+
+def _cluster_labels(V, T, n_classes, seed, sample=None):
+    """The k-means cluster of each image row and of each text row.
+
+    k-means on the pooled rows :math:`[V; T]`, or, with more than ``sample``
+    pairs, fitted on the pooled rows of a random ``sample`` of them and
+    every row assigned to its nearest centre.
+    """
+    idx = _test_sample(V.shape[0], sample, seed)
+    if idx is None:
+        Z = np.concatenate([V, T], axis=0)
+        k = min(n_classes, Z.shape[0])
+        clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
+        return clusters[: V.shape[0]], clusters[V.shape[0]:]
+    Z = np.concatenate([V[idx], T[idx]], axis=0)
+    k = min(n_classes, Z.shape[0])
+    model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Z)
+    # Each block is assigned on its own: no pooled copy of the whole test split.
+    return model.predict(V), model.predict(T)
 
 
 def _naming_task(fit_probe, task):
@@ -171,7 +211,18 @@ def _naming_task(fit_probe, task):
     return fit
 
 
-def _retrieval_metrics(V, T):
+def _retrieval_metrics(V, T, gallery=None, seed=0):
+    """Recall@1, 5, 10 in both directions among the test pairs.
+
+    With more than ``gallery`` test pairs, among a random ``gallery`` of them
+    (:func:`_test_sample`, the split's seed): recall@k falls as the gallery
+    grows, so the field reports it at a fixed gallery size (COCO 5k,
+    Flickr30k 1k), and the cost is then ``gallery**2 * d`` per fit whatever
+    the size of the test split. ``None``: every test pair.
+    """
+    idx = _test_sample(V.shape[0], gallery, seed)
+    if idx is not None:
+        V, T = V[idx], T[idx]
     ks = tuple(k for k in _RECALL_KS if k <= V.shape[0])
     r = retrieval_recall_at_k(V, T, k=ks)
     return [(f"i2t_R@{k}", r[f"image_to_text_recall@{k}"]) for k in ks] + [
@@ -180,7 +231,8 @@ def _retrieval_metrics(V, T):
 
 
 def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes,
-                class_embeddings, seed, caption=None):
+                class_embeddings, seed, caption=None, retrieval_gallery=None,
+                clustering_sample=None):
     """Score every task family on one transformed split.
 
     Parameters
@@ -208,6 +260,12 @@ def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes
         ``caption()`` returns the ``'captioning'`` task's ``[(metric, score),
         ...]`` (it needs the training rows and texts, which this function
         does not see).
+    retrieval_gallery : int or None, default=None
+        Test pairs ``'retrieval'`` ranks among (a random subset of the split
+        when it has more); None: all.
+    clustering_sample : int or None, default=None
+        Test pairs k-means is fitted on for ``'clustering'`` (every test row
+        is then assigned to its nearest centre); None: all.
 
     Returns
     -------
@@ -227,10 +285,10 @@ def score_split(tasks, fit_probe, Z_test, y_test, slices, *, label_task, classes
         elif task == "zeroshot":
             found = _zeroshot_metrics(Z_test[:, img], class_embeddings, y_test, classes)
         elif task == "retrieval":
-            found = _retrieval_metrics(Z_test[:, img], Z_test[:, txt])
+            found = _retrieval_metrics(Z_test[:, img], Z_test[:, txt], retrieval_gallery, seed)
         elif task == "clustering":
             found = _clustering_metrics(Z_test[:, img], Z_test[:, txt], y_test, classes.size,
-                                        seed)
+                                        seed, clustering_sample)
         elif task == "captioning":
             found = caption()
         elif task == "text_to_image":
