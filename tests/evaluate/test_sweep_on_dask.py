@@ -135,3 +135,23 @@ def test_the_workers_open_the_file_by_its_path(client, mapped, monkeypatch):
     monkeypatch.setattr(parallel, "file_reference", then_touched)
     with pytest.raises(OSError, match="changed after its memory map"):
         _sweep_on(Xm, y, "dask", -1)
+
+
+def test_the_command_line_sweeps_on_the_cluster(client, data, tmp_path, capsys):
+    from skgap.cli import main
+
+    X, y = data
+    np.savez(tmp_path / "emb.npz", image=X[:, :16], text=X[:, 16:], labels=y)
+    argv = ["sweep", str(tmp_path / "emb.npz"), "--lams", "0", "1", "--seeds", "2",
+            "--no-plots", "--json", "--out"]
+    assert main(argv + [str(tmp_path / "here")]) == 0
+    with distributed.get_task_stream(client) as stream:
+        assert main(argv + [str(tmp_path / "there"),
+                            "--scheduler", client.scheduler.address]) == 0
+    assert stream.data  # the fits ran on the workers
+    assert ((tmp_path / "there" / "sweep.csv").read_text()
+            == (tmp_path / "here" / "sweep.csv").read_text())
+    capsys.readouterr()
+    assert main(argv + [str(tmp_path / "o"), "--scheduler", client.scheduler.address,
+                        "--n-jobs", "2"]) == 2
+    assert "leave out --n-jobs" in capsys.readouterr().err
