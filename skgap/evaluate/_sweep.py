@@ -598,7 +598,10 @@ def gap_sweep(
         thread (:func:`skgap._core._parallel.run_fits`). With one fit at a time, the
         cores BLAS may use share the row items of each evaluation of an
         lbfgs ``LogisticRegression`` probe instead (see Notes). The table does
-        not depend on ``n_jobs``.
+        not depend on ``n_jobs``. Under ``joblib.parallel_config(backend='dask')``
+        the fits run on a ``dask.distributed`` cluster: ``X`` and ``y`` are sent
+        to it once per sweep, and a read-only memory map of a file as its path,
+        which every worker must see (:ref:`archives_on_a_cluster`).
     as_frame : {'auto', True, False}, default='auto'
         Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
         installed) or a dict of 1-D arrays.
