@@ -795,11 +795,11 @@ def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
     share it, so that their differences stay paired.
 
     The arrays that every fit reads -- the rows, the labels, the block norms,
-    the texts, the class embeddings -- are arguments of their own, the same objects in every task
-    (and each split's indices the same objects for its values): joblib's dask
-    backend then sends each to the cluster once, not once per task. A
-    read-only memory map travels as its file (:func:`run_fits`'s
-    ``map_files``).
+    the texts, the class embeddings -- are arguments of their own, the same
+    objects in every task (and each split's indices the same objects for its
+    values): joblib's dask backend then sends each to the cluster once, not
+    once per task. A read-only memory map travels as its file
+    (:func:`run_fits`'s ``map_files``).
     """
     shared = replace(plan, norms=None, texts=None, class_embeddings=None)
     tasks = []

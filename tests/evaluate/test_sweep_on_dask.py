@@ -87,6 +87,15 @@ def test_the_rows_reach_the_cluster_once(client, data, scattered):
     assert len(scattered) < n_fits
 
 
+def test_the_lambda_search_sends_the_rows_once_too(client, data, scattered):
+    from skgap import ModalityGapShifterCV
+
+    X, y = data
+    with parallel_config(backend="dask"):
+        ModalityGapShifterCV([0.0, 1.0], cv=3, n_jobs=-1).fit(X, y)
+    assert scattered.count(X.shape) == 1  # not once per fold
+
+
 def test_the_progress_bar_counts_every_fit(client, data, monkeypatch):
     X, y = data
     steps = []
