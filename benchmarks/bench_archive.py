@@ -68,6 +68,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -297,8 +298,9 @@ def sweep_cluster_speedup(args):
                     get_task_stream(client) as stream:
                 tables[n_workers] = _sweep_table(X, y, args, -1)
             wall = time.perf_counter() - start
-        sent = (f"X x{shapes.count(X.shape)}, y x{shapes.count(y.shape)}; at most "
-                f"{_most_at_once(stream.data)} fit task(s) at once per worker")
+        per_worker = sorted(Counter(r["worker"] for r in stream.data).values())
+        sent = (f"X x{shapes.count(X.shape)}, y x{shapes.count(y.shape)}; tasks per worker "
+                f"{per_worker}, at most {_most_at_once(stream.data)} at once on one")
         rows.append((f"gap_sweep on {n_workers} worker process(es)", wall, sent))
         print(f"   load average after {n_workers} worker(s): {_load_average()}")
     same = all(np.array_equal(tables[1][k], tables[2][k]) for k in tables[1])

@@ -69,9 +69,11 @@ def _assert_same_table(a, b):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_the_table_on_the_cluster_is_the_one_in_this_process(client, data, scattered):
+def test_the_table_on_the_cluster_is_the_one_in_this_process(client, data):
     X, y = data
-    on_cluster = _sweep_on(X, y, "dask", -1)
+    with distributed.get_task_stream(client) as stream:
+        on_cluster = _sweep_on(X, y, "dask", -1)
+    assert stream.data  # the fits ran on the workers
     _assert_same_table(on_cluster, _sweep_on(X, y, None, None))
     _assert_same_table(on_cluster, _sweep_on(X, y, "threading", 2))
 
