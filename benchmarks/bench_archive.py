@@ -226,21 +226,10 @@ def _warm(client):
     client.run(imports)
 
 
-def _most_at_once(records):
-    """The most tasks that one worker computed at the same time (task stream records)."""
-    events = {}
-    for r in records:
-        for span in r["startstops"]:
-            if span["action"] == "compute":
-                events.setdefault(r["worker"], []).extend(
-                    [(span["start"], 1), (span["stop"], -1)])
-    most = 0
-    for marks in events.values():
-        running = 0
-        for _, step in sorted(marks, key=lambda m: (m[0], m[1])):
-            running += step
-            most = max(most, running)
-    return most
+def _compute_seconds(records):
+    """Seconds the workers spent computing tasks, summed (task stream records)."""
+    return sum(span["stop"] - span["start"] for r in records for span in r["startstops"]
+               if span["action"] == "compute")
 
 
 def _sweep_table(X, y, args, n_jobs):
@@ -300,7 +289,8 @@ def sweep_cluster_speedup(args):
             wall = time.perf_counter() - start
         per_worker = sorted(Counter(r["worker"] for r in stream.data).values())
         sent = (f"X x{shapes.count(X.shape)}, y x{shapes.count(y.shape)}; tasks per worker "
-                f"{per_worker}, at most {_most_at_once(stream.data)} at once on one")
+                f"{per_worker}; {_compute_seconds(stream.data) / wall:.2f} fits computing at "
+                "once on average")
         rows.append((f"gap_sweep on {n_workers} worker process(es)", wall, sent))
         print(f"   load average after {n_workers} worker(s): {_load_average()}")
     same = all(np.array_equal(tables[1][k], tables[2][k]) for k in tables[1])
