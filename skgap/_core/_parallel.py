@@ -243,14 +243,14 @@ def run_fits(fn, tasks, n_jobs=None, *, return_as="list", map_files=False):
     list or generator
         The results, in the order of ``tasks``.
     """
+    if return_as not in ("list", "generator"):
+        raise ValueError(f"return_as must be 'list' or 'generator', got {return_as!r}.")
     tasks = list(tasks)
     if map_files and effective_n_jobs(n_jobs) > 1:
         tasks = _as_file_references(tasks)
     calls = (delayed(_call_with_one_thread)(fn, *task) for task in tasks)
     if return_as == "generator":
         return _generate(calls, n_jobs)
-    if return_as != "list":
-        raise ValueError(f"return_as must be 'list' or 'generator', got {return_as!r}.")
     with one_blas_thread():
         return Parallel(n_jobs=n_jobs)(calls)
 
