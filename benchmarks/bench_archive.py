@@ -56,6 +56,19 @@ shard writes included) and the encoding window (first shard's start to last
 shard's end, from the commit records); the speed-up is 1 worker's over 2
 workers'.
 
+``--parts sweep-cluster``: the sweep's fits on a dask cluster. The same
+protocol (11 lambdas x 5 splits, early fusion; ``--cluster-n`` pairs x
+(2 x ``--cluster-d``), in memory) through ``gap_sweep(..., n_jobs=-1)`` under
+``joblib.parallel_config(backend='dask')`` on a local cluster of 1 and of 2
+worker processes (one fit at a time each: two threads and one ``fit``
+resource per worker, since joblib runs the sweep in the calling process when
+the whole cluster has a single thread; started and warmed up -- skgap
+imported on every worker -- before the clock starts), against the sweep in this process
+(``n_jobs=None``). The rows and the labels reach the cluster once per sweep
+(the count of scattered arrays of their shape is printed), and the tables of
+the two clusters must be equal; the speed-up is 1 worker's wall time over 2
+workers'. The load average is printed before and after each run.
+
 Usage::
 
     python benchmarks/bench_archive.py                 # reduced: n = 40,000 (shared machine)
@@ -63,6 +76,7 @@ Usage::
     python benchmarks/bench_archive.py --smoke         # tiny, for CI
     python benchmarks/bench_archive.py --parts encode  # the encoder cluster speed-up
     python benchmarks/bench_archive.py --parts methods # large-test-split methods vs exact
+    python benchmarks/bench_archive.py --parts sweep-cluster  # the sweep's fits on 1 and 2 workers
 """
 
 import argparse
@@ -74,13 +88,14 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from _util import header
 
 DESIGNS = ("gap_sweep", "ModalityGapShifterCV", "all_tasks")
-PARTS = ("sweep", "encode", "methods")
+PARTS = ("sweep", "encode", "methods", "sweep-cluster")
 #: The task families of the ``all_tasks`` design.
 ALL_TASKS = ("fusion", "image", "text", "zeroshot", "retrieval", "clustering")
 #: Classes of the data of ``--parts methods`` (clusters to find).
@@ -317,6 +332,97 @@ def encode_speedup(args):
           f"{os.cpu_count()} cores")
 
 
+def _load_average():
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _warm(client):
+    """Every worker has imported what a fit needs before the clock starts."""
+    def imports():
+        import skgap.evaluate._sweep  # noqa: F401
+
+    client.run(imports)
+
+
+def _compute_seconds(records):
+    """Seconds the workers spent computing tasks, summed (task stream records)."""
+    return sum(span["stop"] - span["start"] for r in records for span in r["startstops"]
+               if span["action"] == "compute")
+
+
+def _sweep_table(X, y, args, n_jobs):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skgap import gap_sweep
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gap_sweep(X, y, lams=np.linspace(0.0, 1.0, args.lams), n_seeds=args.seeds,
+                         tasks=("fusion",), n_jobs=n_jobs, as_frame=False)
+
+
+def sweep_cluster_speedup(args):
+    """gap_sweep's fits in this process, then on 1 and 2 dask worker processes."""
+    import joblib
+    from distributed import Client, LocalCluster, get_task_stream
+
+    n, d = args.cluster_n, args.cluster_d
+    header(
+        "the sweep's fits on a local dask cluster (gap_sweep under joblib's dask backend)",
+        n=n, d=d, lams=args.lams, seeds=args.seeds, cores=os.cpu_count(),
+        data=f"{n * 2 * d * 4 / 2**20:.0f} MiB",
+    )
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        path = Path(folder) / "X.npy"
+        y = write_data(path, n, d)
+        X = np.load(path)  # in memory: the cluster gets the rows from this process
+    rows, tables = [], {}
+    print(f"   load average before: {_load_average()}")
+    start = time.perf_counter()
+    tables["in this process"] = _sweep_table(X, y, args, None)
+    rows.append(("gap_sweep in this process, n_jobs=None", time.perf_counter() - start, "-"))
+    print(f"   load average after it: {_load_average()}")
+    for n_workers in (1, 2):
+        # Two threads per worker but one "fit" resource: one fit at a time on each
+        # worker. (With a single worker thread in the whole cluster joblib would
+        # run the sweep in this process.)
+        with LocalCluster(n_workers=n_workers, threads_per_worker=2, processes=True,
+                          resources={"fit": 1}, host="127.0.0.1",
+                          dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.wait_for_workers(n_workers)
+            _warm(client)
+            shapes = []
+            scatter = client.scatter
+
+            def counted(data, *a, _scatter=scatter, **k):
+                shapes.append(getattr(data, "shape", None))
+                return _scatter(data, *a, **k)
+
+            client.scatter = counted
+            start = time.perf_counter()
+            with joblib.parallel_config(backend="dask", resources={"fit": 1}), \
+                    get_task_stream(client) as stream:
+                tables[n_workers] = _sweep_table(X, y, args, -1)
+            wall = time.perf_counter() - start
+        per_worker = sorted(Counter(r["worker"] for r in stream.data).values())
+        sent = (f"X x{shapes.count(X.shape)}, y x{shapes.count(y.shape)}; tasks per worker "
+                f"{per_worker}; {_compute_seconds(stream.data) / wall:.2f} fits computing at "
+                "once on average")
+        rows.append((f"gap_sweep on {n_workers} worker process(es)", wall, sent))
+        print(f"   load average after {n_workers} worker(s): {_load_average()}")
+    same = all(np.array_equal(tables[1][k], tables[2][k]) for k in tables[1])
+    diff = np.max(np.abs(tables[1]["score"] - tables["in this process"]["score"]))
+    n_fits = args.lams * args.seeds
+    print(f"{'runner':<44s}{'wall':>9s}{'s/fit':>8s}  scattered")
+    for name, wall, sent in rows:
+        print(f"{name:<44s}{wall:8.1f}s{wall / n_fits:8.2f}  {sent}")
+    (_, w1, _), (_, w2, _) = rows[1], rows[2]
+    print(f"sweep cluster speed-up, 2 workers vs 1: x{w1 / w2:.2f} ({n_fits} fits, "
+          f"{os.cpu_count()} cores); tables of 1 and 2 workers equal: {same}; max |score - "
+          f"in this process| {diff:.1e}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40_000, help="pairs (default: reduced)")
@@ -333,6 +439,10 @@ def main(argv=None):
                         help="open_clip architecture (random weights), or tiny-hf")
     parser.add_argument("--encode-batch", type=int, default=32)
     parser.add_argument("--shard-size", type=int, default=32, help="rows per archive shard")
+    parser.add_argument("--cluster-n", type=int, default=30_000,
+                        help="pairs of the sweep-cluster part")
+    parser.add_argument("--cluster-d", type=int, default=256,
+                        help="width of each modality in the sweep-cluster part")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -343,6 +453,7 @@ def main(argv=None):
     if args.smoke:
         args.n, args.d, args.lams, args.seeds = 600, 16, 3, 2
         args.encode_n, args.encode_model, args.encode_batch, args.shard_size = 8, "tiny-hf", 4, 4
+        args.cluster_n, args.cluster_d = 600, 16
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if set(parts) - set(PARTS):
         parser.error(f"parts must be among {PARTS}")
@@ -352,6 +463,8 @@ def main(argv=None):
         encode_speedup(args)
     if "methods" in parts:
         compare_methods(args)
+    if "sweep-cluster" in parts:
+        sweep_cluster_speedup(args)
 
 
 def sweep(args, parser):

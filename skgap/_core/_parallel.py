@@ -17,7 +17,11 @@ import sys
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
+
+from ._mapped import file_reference, open_reference
 
 #: Bytes of input per row tile of the fused kernels: 512 rows of 2 x 512
 #: float32. A tile and its output stay in the last-level cache (two threads:
@@ -202,8 +206,16 @@ def run_work_items(n, item_rows, fn, flops=None, threads=None):
 
 
 
-def run_fits(fn, tasks, n_jobs=None):
+def run_fits(fn, tasks, n_jobs=None, *, return_as="list", map_files=False):
     """``[fn(*task) for task in tasks]``, each fit with one BLAS thread.
+
+    Each element of a task is an argument of its own in the parallel call
+    (never one tuple), so that joblib's ``dask`` backend can recognise a large
+    array that every task shares -- the rows, the labels -- and send it to
+    the cluster once per call instead of pickling it into every task (it
+    scatters, once per object and call, an argument of more than 1 kB that
+    can be weakly referenced: an array can, a tuple or a list cannot). Tasks
+    that share an array should hold the same object.
 
     Parameters
     ----------
@@ -216,19 +228,58 @@ def run_fits(fn, tasks, n_jobs=None):
         dask) set one BLAS thread around each call; thread workers share this
         process's limit. scikit-learn's configuration (``config_context``)
         travels to the workers, as in scikit-learn's own ``Parallel``.
+    return_as : {'list', 'generator'}, default='list'
+        ``'generator'`` yields each result, in the order of ``tasks``, as soon
+        as it and those before it are done (for a progress bar).
+    map_files : bool, default=False
+        With more than one job, send every argument that is a read-only
+        memory map of a file as a :class:`~skgap._core._mapped.MappedFile`,
+        which the worker maps again from the same path, instead of the
+        file's contents. Only where every worker sees the file under the
+        same path.
 
     Returns
     -------
-    list
+    list or generator
         The results, in the order of ``tasks``.
     """
+    if return_as not in ("list", "generator"):
+        raise ValueError(f"return_as must be 'list' or 'generator', got {return_as!r}.")
     tasks = list(tasks)
+    if map_files and effective_n_jobs(n_jobs) > 1:
+        tasks = _as_file_references(tasks)
+    calls = (delayed(_call_with_one_thread)(fn, *task) for task in tasks)
+    if return_as == "generator":
+        return _generate(calls, n_jobs)
     with one_blas_thread():
-        return Parallel(n_jobs=n_jobs)(delayed(_call_with_one_thread)(fn, task) for task in tasks)
+        return Parallel(n_jobs=n_jobs)(calls)
 
 
-def _call_with_one_thread(fn, task):
+def _generate(calls, n_jobs):
+    # The BLAS limit holds until the last result is taken (or the generator closed).
+    with one_blas_thread():
+        yield from Parallel(n_jobs=n_jobs, return_as="generator")(calls)
+
+
+def _as_file_references(tasks):
+    """The tasks with each read-only memory-mapped argument replaced by its file
+    reference (one reference per array object)."""
+    refs = {}
+
+    def ref(arg):
+        if not isinstance(arg, np.ndarray):
+            return arg
+        if id(arg) not in refs:
+            refs[id(arg)] = (arg, file_reference(arg))  # keeps arg alive: ids stay unique
+        found = refs[id(arg)][1]
+        return arg if found is None else found
+
+    return [tuple(ref(arg) for arg in task) for task in tasks]
+
+
+def _call_with_one_thread(fn, *args):
     # In the calling process this nests inside one_blas_thread() and costs little;
     # in a worker process it is what sets the limit.
+    args = [open_reference(arg) for arg in args]
     with one_blas_thread():
-        return fn(*task)
+        return fn(*args)

@@ -1,6 +1,7 @@
 """``skgap sweep``: what the gap-shift lambda does to each task, with files to show for it."""
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,10 @@ def register(sub):
                         "its tables)")
     p.add_argument("--n-jobs", type=int, default=None, metavar="N",
                    help="fit in N parallel processes (-1: all cores; default: one)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the fits on an existing dask cluster, e.g. tcp://head:8786 "
+                        "(needs skgap[dask]): the embeddings and labels are sent to it once, "
+                        "the fits spread over all its worker threads")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed of the splits (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -118,6 +123,9 @@ def register(sub):
 
 
 def run(args):
+    if args.scheduler is not None and args.n_jobs is not None:
+        raise DataError("--scheduler runs the fits on every worker thread of the cluster; "
+                        "leave out --n-jobs.")
     data_name = " + ".join(map(str, args.data))
     X, y, labels_name, texts = _load(args, data_name)
     if "captioning" in args.tasks and texts is None:
@@ -133,7 +141,7 @@ def run(args):
     out = prepare_out_dir(args.out)
 
     report = ConeStats(random_state=args.seed).fit(X).report()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _fits_on(args.scheduler):
         warnings.simplefilter("always")
         try:
             # gap_sweep runs each fit with one BLAS thread (skgap._core._parallel.run_fits).
@@ -141,7 +149,8 @@ def run(args):
                 X, y, lams=args.lams, n_seeds=args.seeds, test_size=args.test_size, task=task,
                 tasks=args.tasks, probe="paper" if args.probe == "paper" else None, texts=texts,
                 direction=args.direction, random_state=args.seed,
-                progress=want_progress(args.progress), n_jobs=args.n_jobs, as_frame=False,
+                progress=want_progress(args.progress),
+                n_jobs=-1 if args.scheduler else args.n_jobs, as_frame=False,
             )
         except ValueError as exc:
             raise DataError(f"{data_name}: {cli_words(str(exc))}") from None
@@ -230,6 +239,31 @@ def run(args):
         print(note)
     print("wrote:\n" + "\n".join(f"  {f}" for f in files))
     return 0
+
+
+@contextmanager
+def _fits_on(scheduler):
+    """joblib's dask backend on the cluster at ``scheduler`` for the block (None: as is)."""
+    if scheduler is None:
+        yield
+        return
+    try:
+        from distributed import Client
+        from joblib import parallel_config
+    except ImportError as exc:
+        raise DataError(
+            "skgap sweep --scheduler needs dask's distributed scheduler: pip install "
+            f"'skgap[dask]'; missing: {exc.name or exc}."
+        ) from exc
+    try:
+        client = Client(scheduler, timeout=30, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise DataError(f"--scheduler {scheduler}: cannot connect ({exc}).") from exc
+    try:
+        with parallel_config(backend="dask", client=client):
+            yield
+    finally:
+        client.close()
 
 
 def _load(args, data_name):

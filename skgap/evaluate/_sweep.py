@@ -24,7 +24,7 @@ from .._core._layout import (
     resolve_modality_dims,
 )
 from .._core._norms import normalize_rows
-from .._core._parallel import pass_threads, run_fits
+from .._core._parallel import one_blas_thread, pass_threads, run_fits
 from .._core._streaming import chunk_rows, fit_rows_in_chunks
 from .._core._validation import Interval, PositiveInt, modality_dims_constraint, modality_names
 from ..measure._cone import _mean_resultant_length as mean_resultant_length
@@ -428,8 +428,11 @@ def _block_probe_auc(X, y, splits, plan, results, values, block):
     train, test = splits[0]
     block_plan = replace(plan, transformer=None, path="lam", direction="raw", tasks=(block,),
                          classes=None, class_embeddings=None, threads=pass_threads(X.shape[0]))
-    # Through run_fits like every other fit: one BLAS thread.
-    (rows, _, _, _), = run_fits(_run_one, [(X, y, train, test, 0.0, block_plan)])
+    # One BLAS thread, as every fit; in this process whatever joblib backend is
+    # active (a dask backend ignores n_jobs=1): one fit is not worth sending
+    # the rows to a cluster again.
+    with one_blas_thread():
+        rows, _, _, _ = _run_one(X, y, train, test, 0.0, block_plan)
     return rows[0][2]
 
 
@@ -624,7 +627,10 @@ def gap_sweep(
         thread (:func:`skgap._core._parallel.run_fits`). With one fit at a time, the
         cores BLAS may use share the row items of each evaluation of an
         lbfgs ``LogisticRegression`` probe instead (see Notes). The table does
-        not depend on ``n_jobs``.
+        not depend on ``n_jobs``. Under ``joblib.parallel_config(backend='dask')``
+        the fits run on a ``dask.distributed`` cluster: ``X`` and ``y`` are sent
+        to it once per sweep, and a read-only memory map of a file as its path,
+        which every worker must see (:ref:`archives_on_a_cluster`).
     as_frame : {'auto', True, False}, default='auto'
         Return a :class:`pandas.DataFrame` (``'auto'``: when pandas is
         installed) or a dict of 1-D arrays.
@@ -848,22 +854,41 @@ def _make_splits(n_samples, n_seeds, test_size, stratify, random_state):
 
 
 def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
-    """Every (split, value) fit, in that order; parallel across the values of a
-    split, the progress bar advancing after each split. Each split has its own
-    seed (k-means, and the probe when the sweep built it); the values of one
-    split share it, so that their differences stay paired."""
-    bar = _progress_bar(len(splits) * len(values), progress)
-    results = []
+    """Every (split, value) fit, in that order, in one parallel call; the
+    progress bar advances as the fits finish. Each split has its own seed
+    (k-means, and the probe when the sweep built it); the values of one split
+    share it, so that their differences stay paired.
+
+    The arrays that every fit reads -- the rows, the labels, the block norms,
+    the texts, the class embeddings -- are arguments of their own, the same
+    objects in every task (and each split's indices the same objects for its
+    values): joblib's dask backend then sends each to the cluster once, not
+    once per task. A read-only memory map travels as its file
+    (:func:`run_fits`'s ``map_files``).
+    """
+    shared = replace(plan, norms=None, texts=None, class_embeddings=None)
+    tasks = []
     for (train, test), seed in zip(splits, split_seeds):
         probe = _reseeded(plan.probe, seed) if plan.reseed_probe else plan.probe
-        split_plan = replace(plan, seed=seed, probe=probe)
-        batch = [(X, y, train, test, float(v), split_plan) for v in values]
-        results += run_fits(_run_one, batch, n_jobs=n_jobs)
+        split_plan = replace(shared, seed=seed, probe=probe)
+        tasks += [(X, y, train, test, float(v), split_plan, plan.norms, plan.texts,
+                   plan.class_embeddings) for v in values]
+    bar = _progress_bar(len(tasks), progress)
+    results = []
+    for result in run_fits(_run_fit, tasks, n_jobs=n_jobs, return_as="generator",
+                           map_files=True):
+        results.append(result)
         if bar is not None:
-            bar.update(len(batch))
+            bar.update(1)
     if bar is not None:
         bar.close()
     return results
+
+
+def _run_fit(X, y, train, test, value, plan, norms, texts, class_embeddings):
+    """:func:`_run_one` with the plan's shared arrays passed beside it."""
+    plan = replace(plan, norms=norms, texts=texts, class_embeddings=class_embeddings)
+    return _run_one(X, y, train, test, value, plan)
 
 
 def _long_columns(results, jobs, dims):

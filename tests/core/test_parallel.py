@@ -159,3 +159,41 @@ def test_run_fits_carries_the_scikit_learn_config_to_workers(n_jobs):
     with sklearn.config_context(assume_finite=True):
         assert run_fits(_assume_finite, [(), ()], n_jobs=n_jobs) == [True, True]
     assert run_fits(_assume_finite, [()], n_jobs=n_jobs) == [False]
+
+
+def test_run_fits_as_a_generator_yields_in_order_with_one_thread(two_threads):
+    out = run_fits(_square_and_threads, [(k,) for k in range(5)], n_jobs=2,
+                   return_as="generator")
+    assert not isinstance(out, list)
+    assert list(out) == [(k * k, 1) for k in range(5)]
+    assert _max_threads() == 2  # the generator's end gave the limit back
+    with pytest.raises(ValueError, match="return_as"):
+        run_fits(_square_and_threads, [(1,)], return_as="tuple")
+
+
+def _what_arrived(a, b):
+    return type(a).__name__, getattr(a, "offset", None), float(np.asarray(a).sum()), b
+
+
+def test_run_fits_sends_a_read_only_memmap_as_its_file(tmp_path):
+    from joblib import parallel_config
+
+    X = np.arange(40, dtype=np.float32).reshape(8, 5)
+    np.save(tmp_path / "X.npy", X)
+    m = np.load(tmp_path / "X.npy", mmap_mode="r")
+    header = m.offset
+    tasks = [(m[2:6], "b"), (m, None)]
+    # Threads: nothing is pickled, so what arrives shows what run_fits sent.
+    with parallel_config(backend="threading"):
+        out = run_fits(_what_arrived, tasks, n_jobs=2, map_files=True)
+    # Mapped again from the file at the view's own offset (a view of the
+    # caller's map keeps its parent's offset), the same rows.
+    assert out == [("memmap", header + 2 * 5 * 4, float(X[2:6].sum()), "b"),
+                   ("memmap", header, float(X.sum()), None)]
+    with parallel_config(backend="threading"):
+        (kept, _) = run_fits(_what_arrived, tasks, n_jobs=2)
+    assert kept[1] == header  # without map_files: the caller's view itself
+    # One job: the arguments themselves, nothing mapped again.
+    sentinel = object()
+    (arrived,) = run_fits(lambda a, b: a, [(sentinel, 1)], map_files=True)
+    assert arrived is sentinel
