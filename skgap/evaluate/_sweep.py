@@ -89,7 +89,12 @@ class _SweepPlan:
     when the probes train in place; ``seed`` seeds k-means (and, with
     ``reseed_probe``, the probe) and differs from split to split, so that an
     interval over splits sees their own randomness too; ``retrieval_gallery``
-    and ``clustering_sample`` cap the test pairs of those tasks (None: all).
+    and ``clustering_sample`` cap the test pairs of those tasks (None: all);
+    ``in_place`` says whether the caller's ``X`` is a memory map, read in
+    place by every fit. It is decided once, from the caller's array, because
+    a worker may receive another kind (joblib's process backends hand large
+    arrays over as memory maps): the table must not depend on where the fits
+    ran.
     """
 
     transformer: object
@@ -108,6 +113,7 @@ class _SweepPlan:
     reseed_probe: bool = False
     retrieval_gallery: object = None
     clustering_sample: object = None
+    in_place: bool = False
 
     @property
     def slices(self):
@@ -263,7 +269,7 @@ def _fit_map(X, train, value, plan):
         return clone(plan.transformer).set_params(**{plan.path: value}), None
     # lam in [-1, 1]: negative values widen the gap along the same directions.
     fitted = ModalityGapShifter(lam=value, modality_dims=plan.dims, direction=plan.direction)
-    if is_memory_mapped(X):
+    if plan.in_place:
         fit_rows_in_chunks(fitted, X, train)
         return fitted, None
     X_train = X[train]
@@ -627,7 +633,12 @@ def gap_sweep(
         thread (:func:`skgap._core._parallel.run_fits`). With one fit at a time, the
         cores BLAS may use share the row items of each evaluation of an
         lbfgs ``LogisticRegression`` probe instead (see Notes). The table does
-        not depend on ``n_jobs``. Under ``joblib.parallel_config(backend='dask')``
+        not depend on ``n_jobs`` with process workers (loky, dask): whether the
+        rows are read in place is decided from the ``X`` given here, not from
+        what a worker receives. Fits on threads other than the main one (the
+        ``'threading'`` backend) cut their row passes into smaller tiles (see
+        :data:`skgap._core._parallel.WORKER_TILE_BYTES`), which rounds
+        differently: scores agree to about 1e-6. Under ``joblib.parallel_config(backend='dask')``
         the fits run on a ``dask.distributed`` cluster: ``X`` and ``y`` are sent
         to it once per sweep, and a read-only memory map of a file as its path,
         which every worker must see (:ref:`archives_on_a_cluster`).
@@ -799,6 +810,7 @@ def gap_sweep(
         # evaluation (the result does not depend on them).
         threads=threads, texts=texts, reseed_probe=isinstance(probe, str),
         retrieval_gallery=retrieval_gallery, clustering_sample=clustering_sample,
+        in_place=is_memory_mapped(X),
     )
     if plan.implicit and plan.probes:
         # The probes' block norms depend on neither the split nor the value:

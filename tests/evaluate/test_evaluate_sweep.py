@@ -405,3 +405,17 @@ def test_a_trained_adapter_goes_through_the_sweep_on_the_same_splits(binary):
         X[test])
     assert table["gap_norm"][0] == pytest.approx(modality_gap(Z[:, :16], Z[:, 16:])[1],
                                                  rel=1e-4)
+
+
+def test_process_workers_give_the_table_of_one_process():
+    # joblib's process workers receive an array of more than 1 MB as a memory
+    # map; the sweep must still take the in-memory path the caller's array
+    # asked for, so that the table does not depend on n_jobs. (Rows enough for
+    # several row items, where the two paths round differently.)
+    X, y = make_paired_embeddings(20000, 32, 3, random_state=0)
+    assert X.nbytes > 1e6
+    kw = dict(lams=[0.0, 1.0], n_seeds=2, tasks=("fusion", "zeroshot"), as_frame=False)
+    one = gap_sweep(X, y, **kw)
+    many = gap_sweep(X, y, n_jobs=2, **kw)
+    for key, column in one.items():
+        np.testing.assert_array_equal(many[key], column, err_msg=key)
