@@ -218,3 +218,24 @@ def test_sweep_with_the_paper_probe(classes3):
     converged = gap_sweep(X, y, lams=[0.0, 1.0], n_seeds=1, as_frame=False)
     assert np.all((paper["score"] > 0.4) & (paper["score"] <= 1))
     assert not np.allclose(paper["score"], converged["score"])
+
+
+def test_zeroshot_scores_float32_rows_without_a_float64_copy():
+    import tracemalloc
+
+    from skgap.evaluate._tasks import _zeroshot_metrics
+
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((20_000, 256)).astype(np.float32)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    C = rng.standard_normal((4, 256))  # float64, as the sweep's class embeddings
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    y = rng.integers(0, 4, V.shape[0])
+    tracemalloc.start()
+    found = dict(_zeroshot_metrics(V, C, y, np.arange(4)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # A float64 copy of the rows alone would take twice their size.
+    assert peak < V.nbytes / 4
+    pred = np.argmax(V.astype(np.float64) @ C.T, axis=1)
+    assert found["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-4)
