@@ -5,6 +5,7 @@ transformed rows; :func:`summarize_sweep` (in :mod:`._summary`) turns the long
 table into paired differences, intervals, verdicts and a selection.
 """
 
+import copy
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral, Real
@@ -94,7 +95,10 @@ class _SweepPlan:
     place by every fit. It is decided once, from the caller's array, because
     a worker may receive another kind (joblib's process backends hand large
     arrays over as memory maps): the table must not depend on where the fits
-    ran.
+    ran. ``split_shift`` (the default gap shift fitted on the split's training
+    rows) and ``split_prototypes`` (the split's zero-shot text prototypes)
+    depend on the split only, not on :math:`\lambda`: they are computed once
+    per split, before the fits, instead of once per fit.
     """
 
     transformer: object
@@ -114,6 +118,8 @@ class _SweepPlan:
     retrieval_gallery: object = None
     clustering_sample: object = None
     in_place: bool = False
+    split_shift: object = None
+    split_prototypes: object = None
 
     @property
     def slices(self):
@@ -267,6 +273,11 @@ def _fit_map(X, train, value, plan):
     when they were copied out of ``X`` (else None)."""
     if plan.transformer is not None:
         return clone(plan.transformer).set_params(**{plan.path: value}), None
+    if plan.split_shift is not None:
+        # The fitted centroids do not depend on lam; the shift reads lam when it
+        # transforms, so a copy with another lam is the map fitted at that lam.
+        fitted = copy.copy(plan.split_shift).set_params(lam=value)
+        return fitted, (None if plan.in_place else X[train])
     # lam in [-1, 1]: negative values widen the gap along the same directions.
     fitted = ModalityGapShifter(lam=value, modality_dims=plan.dims, direction=plan.direction)
     if plan.in_place:
@@ -302,6 +313,8 @@ def _zeroshot_classes(X, y, train, fitted, plan):
     no text row in the training split gets a NaN row (it is never predicted)."""
     C0 = plan.class_embeddings
     slices = plan.slices
+    if C0 is None:
+        C0 = plan.split_prototypes
     if C0 is None:
         C0 = _text_prototypes(X[:, slices[1]], train, y[train], plan.classes)
     present = np.isfinite(C0).all(axis=1)
@@ -882,7 +895,7 @@ def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
     tasks = []
     for (train, test), seed in zip(splits, split_seeds):
         probe = _reseeded(plan.probe, seed) if plan.reseed_probe else plan.probe
-        split_plan = replace(shared, seed=seed, probe=probe)
+        split_plan = replace(shared, seed=seed, probe=probe, **_split_statistics(X, y, train, plan))
         tasks += [(X, y, train, test, float(v), split_plan, plan.norms, plan.texts,
                    plan.class_embeddings) for v in values]
     bar = _progress_bar(len(tasks), progress)
@@ -895,6 +908,24 @@ def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
     if bar is not None:
         bar.close()
     return results
+
+
+def _split_statistics(X, y, train, plan):
+    """What every value of one split shares: the default gap shift fitted on
+    its training rows, and its zero-shot text prototypes (each one read of the
+    training rows per split instead of one per fit)."""
+    found = {}
+    if plan.transformer is None:
+        shift = ModalityGapShifter(lam=0.0, modality_dims=plan.dims, direction=plan.direction)
+        if plan.in_place:
+            fit_rows_in_chunks(shift, X, train)
+        else:
+            shift.fit(X[train])
+        found["split_shift"] = shift
+    if "zeroshot" in plan.tasks and plan.class_embeddings is None:
+        found["split_prototypes"] = _text_prototypes(X[:, plan.slices[1]], train, y[train],
+                                                     plan.classes)
+    return found
 
 
 def _run_fit(X, y, train, test, value, plan, norms, texts, class_embeddings):
