@@ -19,9 +19,7 @@ import os
 # scikit-learn refuses dispatch unless this is set before SciPy is imported.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from _util import best_synced_time, header  # noqa: E402
 

@@ -256,6 +256,11 @@ def part_encode(args, device, _X):
     return rows
 
 
+
+def _time_encoder(encoder, table, sync, repeat):
+    """Best time of ``encoder.transform(table)``."""
+    return best_time(lambda: encoder.transform(table), sync, repeat)
+
 def part_archive(args, device, _X):
     import torch
     from bench_encode import make_inputs
@@ -272,9 +277,9 @@ def part_archive(args, device, _X):
         warnings.simplefilter("ignore", UserWarning)  # random weights: a benchmark
         paths, texts = make_inputs(folder, args.n_images, args.n_images)
         table = {"image": paths, "text": texts}
-        single = OpenCLIPEncoder(device=str(device), **shared).fit()
-        t_single = best_time(lambda: single.transform(table), sync, args.enc_repeat)
-        del single
+        # The encoder in this process is freed (with its GPU memory) on return.
+        t_single = _time_encoder(OpenCLIPEncoder(device=str(device), **shared).fit(), table,
+                                 sync, args.enc_repeat)
         # 'auto' spreads local worker i over GPU i; on the CPU, the CPU.
         enc = OpenCLIPEncoder(device="auto" if device.type == "cuda" else str(device), **shared)
         with local_cluster(n_gpu, dashboard_address=":0") as cluster, Client(cluster) as client:

@@ -97,7 +97,7 @@ class _SweepPlan:
     arrays over as memory maps): the table must not depend on where the fits
     ran. ``split_shift`` (the default gap shift fitted on the split's training
     rows) and ``split_prototypes`` (the split's zero-shot text prototypes)
-    depend on the split only, not on :math:`\lambda`: they are computed once
+    depend on the split only, not on lambda: they are computed once
     per split, before the fits, instead of once per fit.
     """
 

@@ -5,7 +5,6 @@ before; each now names the argument and the problem.
 """
 
 import ast
-import os
 import warnings
 from pathlib import Path
 
