@@ -268,35 +268,27 @@ def _as_text_rows(fitted, C, slices, n_features):
     return np.asarray(fitted.transform(rows))[:, slices[1]]
 
 
-def _fit_map(X, train, value, plan):
-    """The map of one value fitted on the training rows, and the training rows
-    when they were copied out of ``X`` (else None)."""
+def _fit_map(value, plan):
+    """The map of one value: the transformer unfitted, or the split's fitted gap
+    shift at ``lam=value`` (its centroids do not depend on lam, which the
+    shift reads when it transforms)."""
     if plan.transformer is not None:
-        return clone(plan.transformer).set_params(**{plan.path: value}), None
-    if plan.split_shift is not None:
-        # The fitted centroids do not depend on lam; the shift reads lam when it
-        # transforms, so a copy with another lam is the map fitted at that lam.
-        fitted = copy.copy(plan.split_shift).set_params(lam=value)
-        return fitted, (None if plan.in_place else X[train])
-    # lam in [-1, 1]: negative values widen the gap along the same directions.
-    fitted = ModalityGapShifter(lam=value, modality_dims=plan.dims, direction=plan.direction)
-    if plan.in_place:
-        fit_rows_in_chunks(fitted, X, train)
-        return fitted, None
-    X_train = X[train]
-    fitted.fit(X_train)
-    return fitted, X_train
+        return clone(plan.transformer).set_params(**{plan.path: value})
+    return copy.copy(plan.split_shift).set_params(lam=value)
 
 
-def _probe_fitter(X, y, train, fitted, X_train, plan):
+def _probe_fitter(X, y, train, fitted, plan):
     """``fit_probe(columns)``: the probe fitted on the transformed training rows
     (their ``columns``), written out or implicit."""
     if plan.transformer is not None:
         # fit_transform on the training rows: a transformer may treat them apart (C3's noise).
         Z_train = np.asarray(fitted.fit_transform(X[train]))
     elif not plan.implicit:
-        Z_train = np.asarray(fitted.transform(X[train] if X_train is None else X_train))
+        Z_train = np.asarray(fitted.transform(X[train]))
     else:
+        # A memory map is read in place (held-out rows weighted 0); an array in
+        # memory gives up one copy of its training rows.
+        X_train = None if plan.in_place else X[train]
         if X_train is None:
             rows, y_rows = ShiftedTrainingRows(X, train, fitted, plan.slices, plan.norms), y
         else:
@@ -311,12 +303,8 @@ def _probe_fitter(X, y, train, fitted, X_train, plan):
 def _zeroshot_classes(X, y, train, fitted, plan):
     """Unit class embeddings through the fitted map, as text rows; a class with
     no text row in the training split gets a NaN row (it is never predicted)."""
-    C0 = plan.class_embeddings
+    C0 = plan.split_prototypes if plan.class_embeddings is None else plan.class_embeddings
     slices = plan.slices
-    if C0 is None:
-        C0 = plan.split_prototypes
-    if C0 is None:
-        C0 = _text_prototypes(X[:, slices[1]], train, y[train], plan.classes)
     present = np.isfinite(C0).all(axis=1)
     C = np.full(C0.shape, np.nan)
     C[present] = normalize_rows(_as_text_rows(fitted, C0[present], slices, X.shape[1]),
@@ -335,8 +323,9 @@ def _run_one(X, y, train, test, value, plan):
     memory gives up one copy of its training rows. Any other map or probe sees
     the written-out training rows, as ``fit_transform`` gives them.
     """
-    fitted, X_train = _fit_map(X, train, value, plan)
-    fit_probe = _probe_fitter(X, y, train, fitted, X_train, plan) if plan.probes else None
+    plan = replace(plan, **_split_statistics(X, y, train, plan))
+    fitted = _fit_map(value, plan)
+    fit_probe = _probe_fitter(X, y, train, fitted, plan) if plan.probes else None
     if plan.transformer is not None and fit_probe is None:
         fitted.fit(X[train])
     Z_test = np.asarray(fitted.transform(X[test]))
@@ -911,18 +900,20 @@ def _run_splits(X, y, splits, split_seeds, values, plan, n_jobs, progress):
 
 
 def _split_statistics(X, y, train, plan):
-    """What every value of one split shares: the default gap shift fitted on
-    its training rows, and its zero-shot text prototypes (each one read of the
-    training rows per split instead of one per fit)."""
+    """What every value of one split shares and ``plan`` lacks: the default gap
+    shift fitted on its training rows, and its zero-shot text prototypes.
+    Computed once per split before the fits (one read of the training rows
+    per split instead of one per fit), or by a lone fit for itself."""
     found = {}
-    if plan.transformer is None:
+    if plan.transformer is None and plan.split_shift is None:
         shift = ModalityGapShifter(lam=0.0, modality_dims=plan.dims, direction=plan.direction)
         if plan.in_place:
             fit_rows_in_chunks(shift, X, train)
         else:
             shift.fit(X[train])
         found["split_shift"] = shift
-    if "zeroshot" in plan.tasks and plan.class_embeddings is None:
+    if ("zeroshot" in plan.tasks and plan.class_embeddings is None
+            and plan.split_prototypes is None):
         found["split_prototypes"] = _text_prototypes(X[:, plan.slices[1]], train, y[train],
                                                      plan.classes)
     return found
