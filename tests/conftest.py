@@ -27,6 +27,16 @@ def hub_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture
+def one_blas_thread():
+    """BLAS at one thread for a test of many tiny fits (threads only add
+    overhead to them on a shared machine)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """One torch thread for a module of tiny-model tests (threads only wait on them)."""

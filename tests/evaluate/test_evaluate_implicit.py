@@ -5,7 +5,6 @@ import tracemalloc
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from skgap._core import _streaming
 from skgap.datasets import make_paired_embeddings
@@ -17,10 +16,7 @@ D = 12
 TIGHT = dict(tol=1e-10, max_iter=10_000)
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 class _Explicit(LogisticRegression):

@@ -7,17 +7,12 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.naive_bayes import GaussianNB
-from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import LateFusionClassifier, make_linear_probe
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # Many tiny fits: threads only add overhead on a shared machine.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # scikit-learn's checks run in tests/test_common.py; check_supervised_y_2d

@@ -4,7 +4,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import groupwise_scores, make_clustering_scorer, make_retrieval_scorer
@@ -12,10 +11,7 @@ from skgap.measure import retrieval_recall_at_k
 from skgap.transform._shift import ModalityGapShifter
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

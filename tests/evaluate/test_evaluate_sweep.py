@@ -7,7 +7,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import LateFusionClassifier, _sweep, gap_sweep
@@ -15,10 +14,7 @@ from skgap.measure import mean_resultant_length, modality_gap, retrieval_recall_
 from skgap.transform._shift import ModalityGapShifter
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, roc_auc_score
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from skgap.datasets import make_paired_embeddings
 from skgap.evaluate import TASK_FAMILIES, LabelLeakageWarning, gap_sweep, zero_shot_scores
@@ -19,10 +18,7 @@ D = 12
 LAMS = [0.0, 0.5, 1.0]
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import tracemalloc
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from threadpoolctl import threadpool_limits
 
 from skgap._core import _streaming
 from skgap.datasets import make_paired_embeddings
@@ -23,10 +22,7 @@ from skgap.measure import retrieval_recall_at_k
 TASKS = ("fusion", "image", "text", "zeroshot", "retrieval", "clustering")
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
